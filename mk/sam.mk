@@ -1,0 +1,66 @@
+# Deployment tooling (AWS SAM) for the auth service.
+#
+# Included by the root Makefile; it can also be used on its own:
+#   make -f mk/sam.mk lint-template
+#
+# Every variable here is prefixed SAM_ (or is TOOLS) so nothing collides with
+# the root Makefile.
+
+# Folder for locally installed tools (ignored by git).
+TOOLS ?= .tools
+
+# This file, wherever it is included from: editing it (e.g. bumping a pin)
+# reinstalls the tools.
+SAM_MK := $(lastword $(MAKEFILE_LIST))
+
+SAM_PYTHON ?= python3
+SAM_VENV := $(TOOLS)/venv
+SAM_BIN := $(SAM_VENV)/bin
+SAM_STAMP := $(SAM_VENV)/.installed
+
+# Pinned tool versions (bump deliberately, then run `make lint-template`).
+SAM_CLI_VERSION := 1.170.0
+SAM_CFN_LINT_VERSION := 1.58.0
+SAM_CARGO_LAMBDA_VERSION := 1.9.2
+# Zig is the cross linker cargo-lambda (cargo-zigbuild) uses to build for
+# Amazon Linux on arm64. Pinned to the 0.14 line, the one cargo-lambda is
+# tested against, not the newest release: zig changes its CLI between minor
+# versions.
+SAM_ZIGLANG_VERSION := 0.14.1
+
+SAM_TEMPLATE ?= template.yaml
+# sam validate / cfn-lint need some region; it is not used to reach AWS.
+SAM_LINT_REGION ?= us-east-1
+# Extra arguments for `sam build`, e.g. SAM_BUILD_ARGS="--config-env prod".
+SAM_BUILD_ARGS ?=
+
+# No usage data leaves the machine.
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: sam-tools lint-template build
+
+sam-tools: $(SAM_STAMP)
+
+$(SAM_STAMP): $(SAM_MK)
+	$(SAM_PYTHON) -m venv $(SAM_VENV)
+	$(SAM_BIN)/python -m pip install --quiet --disable-pip-version-check \
+		"aws-sam-cli==$(SAM_CLI_VERSION)" \
+		"cfn-lint==$(SAM_CFN_LINT_VERSION)" \
+		"cargo-lambda==$(SAM_CARGO_LAMBDA_VERSION)" \
+		"ziglang==$(SAM_ZIGLANG_VERSION)"
+	touch $@
+
+# Both linters must report zero findings.
+lint-template: $(SAM_STAMP)
+	AWS_DEFAULT_REGION=$(SAM_LINT_REGION) AWS_REGION=$(SAM_LINT_REGION) \
+		$(SAM_BIN)/sam validate --lint --template $(SAM_TEMPLATE)
+	AWS_DEFAULT_REGION=$(SAM_LINT_REGION) \
+		$(SAM_BIN)/cfn-lint $(SAM_TEMPLATE)
+
+# Builds every function with cargo-lambda (cross-compiled for arm64 with zig)
+# into .aws-sam/build. The venv's bin comes first on PATH so sam finds the
+# pinned cargo-lambda and zig. The rust-cargolambda build method is a SAM beta
+# feature: samconfig.toml opts in, and so does the variable below.
+build: $(SAM_STAMP)
+	PATH="$(abspath $(SAM_BIN)):$$PATH" SAM_CLI_BETA_RUST_CARGO_LAMBDA=1 \
+		$(SAM_BIN)/sam build --template $(SAM_TEMPLATE) $(SAM_BUILD_ARGS)

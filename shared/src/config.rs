@@ -1,0 +1,290 @@
+//! Typed configuration, read once per cold start. Every variable the service reads is named in
+//! this file, with its default and bounds; secrets have no default and are never printed.
+//!
+//! Settings are read from a [`Source`]: the process environment on Lambda and in the local
+//! server, a plain map in tests (so no test calls `env::set_var`).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+
+/// Where settings come from.
+pub trait Source {
+    fn get(&self, key: &str) -> Option<String>;
+}
+
+/// The process environment.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ProcessEnv;
+
+impl Source for ProcessEnv {
+    fn get(&self, key: &str) -> Option<String> {
+        std::env::var(key).ok()
+    }
+}
+
+impl Source for HashMap<String, String> {
+    fn get(&self, key: &str) -> Option<String> {
+        HashMap::get(self, key).cloned()
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("{0} is required but not set")]
+    Missing(&'static str),
+    #[error("{name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+pub const TABLE_NAME: &str = "TABLE_NAME";
+pub const DYNAMODB_ENDPOINT_URL: &str = "DYNAMODB_ENDPOINT_URL";
+pub const JWT_ISSUER: &str = "JWT_ISSUER";
+pub const JWT_AUDIENCE: &str = "JWT_AUDIENCE";
+pub const JWT_CLIENT_ID: &str = "JWT_CLIENT_ID";
+pub const JWT_SIGNING_KEY: &str = "JWT_SIGNING_KEY";
+pub const JWT_SIGNING_KEY_PARAMETER: &str = "JWT_SIGNING_KEY_PARAMETER";
+pub const JWT_PUBLIC_JWKS: &str = "JWT_PUBLIC_JWKS";
+pub const JWT_LEEWAY_SECONDS: &str = "JWT_LEEWAY_SECONDS";
+pub const ACCESS_TOKEN_TTL_SECONDS: &str = "ACCESS_TOKEN_TTL_SECONDS";
+pub const SESSION_TTL_SECONDS: &str = "SESSION_TTL_SECONDS";
+pub const REFRESH_REUSE_GRACE_SECONDS: &str = "REFRESH_REUSE_GRACE_SECONDS";
+pub const ARGON2_MEMORY_KIB: &str = "ARGON2_MEMORY_KIB";
+pub const ARGON2_ITERATIONS: &str = "ARGON2_ITERATIONS";
+pub const ARGON2_PARALLELISM: &str = "ARGON2_PARALLELISM";
+pub const LOG_LEVEL: &str = "LOG_LEVEL";
+
+fn required(src: &dyn Source, name: &'static str) -> Result<String, ConfigError> {
+    match src.get(name) {
+        Some(v) if !v.trim().is_empty() => Ok(v.trim().to_owned()),
+        _ => Err(ConfigError::Missing(name)),
+    }
+}
+
+fn optional(src: &dyn Source, name: &'static str) -> Option<String> {
+    src.get(name)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// A number with a documented default, rejected (not clamped) outside `min..=max`.
+fn bounded<T>(src: &dyn Source, name: &'static str, default: T, min: T, max: T) -> Result<T, ConfigError>
+where
+    T: FromStr + PartialOrd + Copy + fmt::Display,
+{
+    let value = match optional(src, name) {
+        None => default,
+        Some(raw) => raw.parse::<T>().map_err(|_| ConfigError::Invalid {
+            name,
+            reason: format!("{raw:?} is not a whole number"),
+        })?,
+    };
+    if value < min || value > max {
+        return Err(ConfigError::Invalid {
+            name,
+            reason: format!("{value} is outside {min}..={max}"),
+        });
+    }
+    Ok(value)
+}
+
+/// The DynamoDB table, and where to reach it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreSettings {
+    /// `TABLE_NAME`, required.
+    pub table_name: String,
+    /// `DYNAMODB_ENDPOINT_URL`, unset on AWS. When set (DynamoDB Local) the client uses static
+    /// placeholder credentials and the region `local`, because DynamoDB Local checks neither.
+    pub endpoint_url: Option<String>,
+}
+
+impl StoreSettings {
+    pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table_name: required(src, TABLE_NAME)?,
+            endpoint_url: optional(src, DYNAMODB_ENDPOINT_URL),
+        })
+    }
+}
+
+/// Argon2id cost. Defaults are OWASP's minimum (m = 19 MiB, t = 2, p = 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordSettings {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Default for PasswordSettings {
+    fn default() -> Self {
+        Self {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
+
+impl PasswordSettings {
+    pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+        let d = Self::default();
+        let s = Self {
+            memory_kib: bounded(src, ARGON2_MEMORY_KIB, d.memory_kib, 7_168, 1_048_576)?,
+            iterations: bounded(src, ARGON2_ITERATIONS, d.iterations, 1, 20)?,
+            parallelism: bounded(src, ARGON2_PARALLELISM, d.parallelism, 1, 16)?,
+        };
+        // OWASP's table trades memory for passes: m × t must stay at or above 19 MiB × 2.
+        if u64::from(s.memory_kib) * u64::from(s.iterations) < 19_456 * 2 {
+            return Err(ConfigError::Invalid {
+                name: ARGON2_MEMORY_KIB,
+                reason: "ARGON2_MEMORY_KIB × ARGON2_ITERATIONS must be at least 38912 (OWASP)".into(),
+            });
+        }
+        Ok(s)
+    }
+}
+
+/// Where the private signing key comes from. The PEM itself never prints.
+#[derive(Clone, PartialEq, Eq)]
+pub enum SigningKeySource {
+    /// `JWT_SIGNING_KEY`: the PKCS#8 PEM itself (local development).
+    Pem(String),
+    /// `JWT_SIGNING_KEY_PARAMETER`: the name of an SSM SecureString holding the PEM (AWS).
+    SsmParameter(String),
+}
+
+impl fmt::Debug for SigningKeySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Pem(_) => f.write_str("Pem(<redacted>)"),
+            Self::SsmParameter(name) => f.debug_tuple("SsmParameter").field(name).finish(),
+        }
+    }
+}
+
+impl SigningKeySource {
+    pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+        match (src.get(JWT_SIGNING_KEY), optional(src, JWT_SIGNING_KEY_PARAMETER)) {
+            (Some(pem), None) if !pem.trim().is_empty() => Ok(Self::Pem(pem)),
+            (None, Some(name)) => Ok(Self::SsmParameter(name)),
+            (Some(_), Some(_)) => Err(ConfigError::Invalid {
+                name: JWT_SIGNING_KEY,
+                reason: "set JWT_SIGNING_KEY or JWT_SIGNING_KEY_PARAMETER, not both".into(),
+            }),
+            _ => Err(ConfigError::Missing(JWT_SIGNING_KEY_PARAMETER)),
+        }
+    }
+}
+
+/// What the token issuer (login, refresh) needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuerSettings {
+    pub issuer: String,
+    pub audience: String,
+    pub client_id: String,
+    /// `ACCESS_TOKEN_TTL_SECONDS`, default 900, 60..=3600.
+    pub access_token_ttl: i64,
+    /// `SESSION_TTL_SECONDS`, default 30 days, 5 minutes..=365 days. Fixed at login.
+    pub session_ttl: i64,
+    /// `REFRESH_REUSE_GRACE_SECONDS`, default 0, at most 60.
+    pub refresh_reuse_grace: i64,
+    pub signing_key: SigningKeySource,
+}
+
+impl IssuerSettings {
+    pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+        Ok(Self {
+            issuer: required(src, JWT_ISSUER)?,
+            audience: required(src, JWT_AUDIENCE)?,
+            client_id: required(src, JWT_CLIENT_ID)?,
+            access_token_ttl: bounded(src, ACCESS_TOKEN_TTL_SECONDS, 900, 60, 3_600)?,
+            session_ttl: bounded(src, SESSION_TTL_SECONDS, 2_592_000, 300, 31_536_000)?,
+            refresh_reuse_grace: bounded(src, REFRESH_REUSE_GRACE_SECONDS, 0, 0, 60)?,
+            signing_key: SigningKeySource::from_source(src)?,
+        })
+    }
+}
+
+/// What the verifiers (authorizer, key set) need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifierSettings {
+    pub issuer: String,
+    pub audience: String,
+    /// `JWT_LEEWAY_SECONDS`, default 30, at most 60.
+    pub leeway: i64,
+    /// `JWT_PUBLIC_JWKS`: the public JWK Set (JSON), every key that may have signed a live token.
+    pub public_jwks: String,
+}
+
+impl VerifierSettings {
+    pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+        Ok(Self {
+            issuer: required(src, JWT_ISSUER)?,
+            audience: required(src, JWT_AUDIENCE)?,
+            leeway: bounded(src, JWT_LEEWAY_SECONDS, 30, 0, 60)?,
+            public_jwks: required(src, JWT_PUBLIC_JWKS)?,
+        })
+    }
+}
+
+/// `LOG_LEVEL`, a tracing filter such as `info` or `debug`; default `info`.
+pub fn log_level(src: &dyn Source) -> String {
+    optional(src, LOG_LEVEL).unwrap_or_else(|| "info".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn src(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn issuer_settings_use_documented_defaults() {
+        let s = IssuerSettings::from_source(&src(&[
+            (JWT_ISSUER, "https://auth.example.com"),
+            (JWT_AUDIENCE, "api"),
+            (JWT_CLIENT_ID, "web"),
+            (JWT_SIGNING_KEY_PARAMETER, "/auth/key"),
+        ]))
+        .unwrap();
+        assert_eq!(s.access_token_ttl, 900);
+        assert_eq!(s.session_ttl, 30 * 24 * 3600);
+        assert_eq!(s.refresh_reuse_grace, 0);
+        assert_eq!(s.signing_key, SigningKeySource::SsmParameter("/auth/key".into()));
+    }
+
+    #[test]
+    fn missing_and_out_of_range_values_are_errors_not_fallbacks() {
+        assert_eq!(
+            StoreSettings::from_source(&src(&[])),
+            Err(ConfigError::Missing(TABLE_NAME))
+        );
+        let err = VerifierSettings::from_source(&src(&[
+            (JWT_ISSUER, "i"),
+            (JWT_AUDIENCE, "a"),
+            (JWT_PUBLIC_JWKS, "{}"),
+            (JWT_LEEWAY_SECONDS, "120"),
+        ]))
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { name: JWT_LEEWAY_SECONDS, .. }));
+        let err = PasswordSettings::from_source(&src(&[(ARGON2_ITERATIONS, "1")])).unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { name: ARGON2_MEMORY_KIB, .. }));
+    }
+
+    #[test]
+    fn signing_key_needs_exactly_one_source_and_never_prints() {
+        let both = src(&[(JWT_SIGNING_KEY, "pem"), (JWT_SIGNING_KEY_PARAMETER, "name")]);
+        assert!(SigningKeySource::from_source(&both).is_err());
+        assert_eq!(
+            SigningKeySource::from_source(&src(&[])),
+            Err(ConfigError::Missing(JWT_SIGNING_KEY_PARAMETER))
+        );
+        let pem = SigningKeySource::from_source(&src(&[(JWT_SIGNING_KEY, "SECRET")])).unwrap();
+        assert!(!format!("{pem:?}").contains("SECRET"));
+    }
+}

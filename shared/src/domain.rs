@@ -1,0 +1,269 @@
+//! Types parsed at the edge. An [`Email`] is trimmed, lowercased and valid; a [`Password`] never
+//! prints; a [`DisplayName`] is trimmed, 1 to 100 characters, without control characters.
+
+use std::fmt;
+
+use email_address::{EmailAddress, Options};
+use serde::Serialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// The role every registered user starts with.
+pub const DEFAULT_ROLE: &str = "user";
+
+/// A normalised, valid email address (trimmed, lowercased, at most 254 characters, a dot in the domain).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Email(String);
+
+impl Email {
+    pub const MAX_CHARS: usize = 254;
+
+    /// The form emails are compared and stored in.
+    pub fn normalise(raw: &str) -> String {
+        raw.trim().to_lowercase()
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        let email = Self::normalise(raw);
+        if email.is_empty() {
+            return Err("must not be empty");
+        }
+        if email.chars().count() > Self::MAX_CHARS {
+            return Err("must be at most 254 characters");
+        }
+        let options = Options::default()
+            .without_display_text()
+            .without_domain_literal()
+            .with_required_tld();
+        match EmailAddress::parse_with_options(&email, options) {
+            Ok(parsed) if parsed.domain().contains('.') && !parsed.domain().ends_with('.') => {
+                Ok(Self(email))
+            }
+            _ => Err("must be a valid email address"),
+        }
+    }
+
+    /// Trusted constructor for values read back from the store.
+    pub(crate) fn from_stored(value: String) -> Self {
+        Self(value)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The local part before any `+tag`.
+    pub fn local_part(&self) -> &str {
+        let local = self.0.split('@').next().unwrap_or_default();
+        local.split('+').next().unwrap_or_default()
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A password as the user typed it: never trimmed, never case-changed, never printed.
+#[derive(Clone)]
+pub struct Password(String);
+
+impl Password {
+    pub const MIN_CHARS: usize = 10;
+    pub const MAX_CHARS: usize = 128;
+
+    pub fn new(raw: impl Into<String>) -> Self {
+        Self(raw.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn chars(&self) -> usize {
+        self.0.chars().count()
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+/// A display name: trimmed, 1 to 100 characters, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisplayName(String);
+
+impl DisplayName {
+    pub const MAX_CHARS: usize = 100;
+
+    /// `Ok(None)` when the name is empty after trimming (stored as `null`).
+    pub fn parse(raw: &str) -> Result<Option<Self>, &'static str> {
+        let name = raw.trim();
+        if name.is_empty() {
+            return Ok(None);
+        }
+        if name.chars().count() > Self::MAX_CHARS {
+            return Err("must be at most 100 characters");
+        }
+        if name.chars().any(char::is_control) {
+            return Err("must not contain control characters");
+        }
+        Ok(Some(Self(name.to_owned())))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub(crate) fn from_stored(value: String) -> Self {
+        Self(value)
+    }
+}
+
+/// A user's id: a random UUID (v4), so ids reveal nothing about sign-up order.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UserId(String);
+
+impl UserId {
+    pub fn random() -> Self {
+        Self(uuid::Uuid::new_v4().to_string())
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        uuid::Uuid::parse_str(raw)
+            .ok()
+            .map(|u| Self(u.hyphenated().to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A refresh session's id (the `sid` claim): a random UUID.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SessionId(String);
+
+impl SessionId {
+    pub fn random() -> Self {
+        Self(uuid::Uuid::new_v4().to_string())
+    }
+
+    pub(crate) fn from_stored(value: String) -> Self {
+        Self(value)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A registered user's profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    pub email: Email,
+    pub name: Option<DisplayName>,
+    pub roles: Vec<String>,
+    pub created_at: OffsetDateTime,
+}
+
+/// What `/auth/register` and `/me` answer.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ProfileBody {
+    pub id: String,
+    pub email: String,
+    pub name: Option<String>,
+    pub roles: Vec<String>,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+}
+
+impl From<&User> for ProfileBody {
+    fn from(user: &User) -> Self {
+        Self {
+            id: user.id.as_str().to_owned(),
+            email: user.email.as_str().to_owned(),
+            name: user.name.as_ref().map(|n| n.as_str().to_owned()),
+            roles: user.roles.clone(),
+            created_at: user.created_at.format(&Rfc3339).unwrap_or_default(),
+        }
+    }
+}
+
+/// A user's stored credentials, kept on the email-uniqueness item so that login is one read.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub email: Email,
+    pub user_id: UserId,
+    /// The Argon2id PHC string.
+    pub password_hash: String,
+    pub roles: Vec<String>,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("email", &self.email)
+            .field("user_id", &self.user_id)
+            .field("password_hash", &"<redacted>")
+            .field("roles", &self.roles)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_trimmed_lowercased_and_validated() {
+        assert_eq!(Email::parse("  Ada@Example.COM ").unwrap().as_str(), "ada@example.com");
+        for bad in ["", "ada", "ada@", "@example.com", "ada@localhost", "Ada <ada@example.com>", "ada@[127.0.0.1]"] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} should be rejected");
+        }
+        let long = format!("{}@example.com", "a".repeat(250));
+        assert_eq!(Email::parse(&long), Err("must be at most 254 characters"));
+    }
+
+    #[test]
+    fn local_part_drops_plus_tags() {
+        assert_eq!(Email::parse("ada+news@example.com").unwrap().local_part(), "ada");
+    }
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(DisplayName::parse("  Ada  ").unwrap().unwrap().as_str(), "Ada");
+        assert_eq!(DisplayName::parse("   ").unwrap(), None);
+        assert!(DisplayName::parse(&"é".repeat(100)).unwrap().is_some());
+        assert!(DisplayName::parse(&"é".repeat(101)).is_err());
+        assert!(DisplayName::parse("Ada\u{7}").is_err());
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        assert!(!format!("{:?}", Password::new("hunter2hunter2")).contains("hunter2"));
+        let creds = Credentials {
+            email: Email::parse("a@b.co").unwrap(),
+            user_id: UserId::random(),
+            password_hash: "$argon2id$SECRET".into(),
+            roles: vec![],
+        };
+        assert!(!format!("{creds:?}").contains("SECRET"));
+    }
+}

@@ -1,0 +1,227 @@
+//! Errors, one enum per layer, and the one place that turns a domain error into
+//! `application/problem+json` (RFC 9457). The `match` in [`ApiError::parts`] is exhaustive on
+//! purpose: a new variant must decide its status and stable `code` here.
+
+use serde::Serialize;
+
+/// Any error, boxed, keeping its source chain.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What the DynamoDB store can report.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A conditional put found the item already there.
+    #[error("the item already exists")]
+    AlreadyExists,
+    /// A condition of a write or transaction did not hold; `failed` names which of the
+    /// transaction's items (by index) had a failed condition.
+    #[error("a write condition did not hold (items {failed:?})")]
+    ConditionFailed { failed: Vec<usize> },
+    /// Two transactions touched the same item at once; the caller may read again and retry.
+    #[error("the transaction conflicted with another one")]
+    Conflict,
+    /// DynamoDB could not be reached or refused the call (network, timeout, throttling, 5xx).
+    #[error("DynamoDB is unavailable")]
+    Unavailable(#[source] BoxError),
+    /// An item did not have the shape this code writes.
+    #[error("a stored item is malformed: {0}")]
+    Corrupt(String),
+    /// A request to DynamoDB could not be built (a bug, never the caller's input).
+    #[error("a DynamoDB request could not be built: {0}")]
+    Invalid(String),
+}
+
+/// One problem with one member of a JSON body. `field` is the member's name; `""` (the JSON
+/// Pointer of the whole document) when the body itself is wrong.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Everything a request can fail with, as the client sees it.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("the request body is not valid JSON")]
+    MalformedRequest,
+    #[error("the request body must be application/json")]
+    UnsupportedMediaType,
+    #[error("the request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("the request has invalid fields")]
+    Validation(Vec<FieldError>),
+    #[error("the password is too weak: {0}")]
+    WeakPassword(String),
+    #[error("the email is already registered")]
+    EmailTaken,
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    #[error("the token is invalid")]
+    InvalidToken,
+    #[error("the refresh token was already used")]
+    TokenReused,
+    #[error("the request carries no verified identity")]
+    Unauthenticated,
+    #[error("the user does not exist")]
+    UserNotFound,
+    #[error("the database is unavailable")]
+    ServiceUnavailable(#[source] StoreError),
+    #[error("internal error")]
+    Internal(#[source] BoxError),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Unavailable(_) | StoreError::Conflict => Self::ServiceUnavailable(err),
+            StoreError::AlreadyExists
+            | StoreError::ConditionFailed { .. }
+            | StoreError::Corrupt(_)
+            | StoreError::Invalid(_) => {
+                Self::Internal(Box::new(err))
+            }
+        }
+    }
+}
+
+/// The parts of a problem document that depend only on the error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProblemParts {
+    pub status: u16,
+    pub code: &'static str,
+    pub title: &'static str,
+    pub detail: String,
+    pub errors: Option<Vec<FieldError>>,
+}
+
+impl ApiError {
+    pub fn parts(&self) -> ProblemParts {
+        let (status, code, title, detail, errors) = match self {
+            Self::MalformedRequest => (400, "malformed_request", "Malformed request", self.to_string(), None),
+            Self::UnsupportedMediaType => (
+                415,
+                "unsupported_media_type",
+                "Unsupported media type",
+                "send the body as application/json".to_owned(),
+                None,
+            ),
+            Self::PayloadTooLarge { .. } => (413, "payload_too_large", "Payload too large", self.to_string(), None),
+            Self::Validation(errors) => (
+                400,
+                "validation_failed",
+                "Validation failed",
+                "one or more fields are missing or invalid".to_owned(),
+                Some(errors.clone()),
+            ),
+            Self::WeakPassword(reason) => (
+                400,
+                "weak_password",
+                "Weak password",
+                format!("the password {reason}"),
+                Some(vec![FieldError::new("password", reason.clone())]),
+            ),
+            Self::EmailTaken => (
+                409,
+                "email_taken",
+                "Email already registered",
+                "an account with this email already exists".to_owned(),
+                None,
+            ),
+            Self::InvalidCredentials => (
+                401,
+                "invalid_credentials",
+                "Invalid credentials",
+                "the email or password is incorrect".to_owned(),
+                None,
+            ),
+            Self::InvalidToken => (
+                401,
+                "invalid_token",
+                "Invalid token",
+                "the token is unknown, expired, revoked or malformed".to_owned(),
+                None,
+            ),
+            Self::TokenReused => (
+                401,
+                "token_reused",
+                "Token reused",
+                "this refresh token was already used; the session has been revoked".to_owned(),
+                None,
+            ),
+            Self::Unauthenticated => (
+                401,
+                "unauthenticated",
+                "Unauthenticated",
+                "this route needs a valid Bearer token".to_owned(),
+                None,
+            ),
+            Self::UserNotFound => (404, "user_not_found", "User not found", self.to_string(), None),
+            Self::ServiceUnavailable(_) => (
+                503,
+                "service_unavailable",
+                "Service unavailable",
+                "the service is temporarily unavailable; try again shortly".to_owned(),
+                None,
+            ),
+            Self::Internal(_) => (
+                500,
+                "internal_error",
+                "Internal error",
+                "the service failed to handle this request".to_owned(),
+                None,
+            ),
+        };
+        ProblemParts {
+            status,
+            code,
+            title,
+            detail,
+            errors,
+        }
+    }
+}
+
+/// The full cause chain of an error, for the log (never for a response body).
+pub fn chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_errors_say_nothing_about_internals() {
+        let err = ApiError::from(StoreError::Unavailable("connection refused to 10.0.0.1".into()));
+        let parts = err.parts();
+        assert_eq!((parts.status, parts.code), (503, "service_unavailable"));
+        assert!(!parts.detail.contains("10.0.0.1"));
+        let err = ApiError::from(StoreError::Corrupt("USER#x has no email".into()));
+        let parts = err.parts();
+        assert_eq!((parts.status, parts.code), (500, "internal_error"));
+        assert!(!parts.detail.contains("USER#"));
+        assert!(chain(&err).contains("USER#x has no email"));
+    }
+
+    #[test]
+    fn weak_password_names_the_field() {
+        let parts = ApiError::WeakPassword("is too short".into()).parts();
+        assert_eq!(parts.errors.unwrap()[0].field, "password");
+    }
+}

@@ -1,0 +1,278 @@
+//! The HTTP edge shared by every handler: one body parser that enforces size, content type and
+//! JSON in that order, a field reader that reports every problem at once, and the functions that
+//! build responses (handlers use no status literals).
+
+use lambda_http::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use lambda_http::http::{HeaderValue, StatusCode};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::error::{ApiError, FieldError, chain};
+
+/// The largest body accepted, in bytes (16 KiB; exactly this many is accepted).
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+pub const PROBLEM_JSON: &str = "application/problem+json";
+pub const JSON: &str = "application/json";
+
+/// Parses a request body: size (413) → content type (415) → JSON syntax (400
+/// `malformed_request`) → an object (400 `validation_failed`).
+pub fn json_object(req: &Request) -> Result<Map<String, Value>, ApiError> {
+    let body: &[u8] = req.body().as_ref();
+    if body.len() > MAX_BODY_BYTES {
+        return Err(ApiError::PayloadTooLarge {
+            limit: MAX_BODY_BYTES,
+        });
+    }
+    let is_json = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case(JSON));
+    if !is_json {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Err(_) => Err(ApiError::MalformedRequest),
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::Validation(vec![FieldError::new(
+            "",
+            "the body must be a JSON object",
+        )])),
+    }
+}
+
+/// Reads members of a JSON object, collecting every problem before failing.
+#[derive(Debug)]
+pub struct Fields<'a> {
+    object: &'a Map<String, Value>,
+    errors: Vec<FieldError>,
+}
+
+impl<'a> Fields<'a> {
+    pub fn new(object: &'a Map<String, Value>) -> Self {
+        Self {
+            object,
+            errors: Vec::new(),
+        }
+    }
+
+    /// A member that must be present and a string.
+    pub fn required_str(&mut self, name: &str) -> Option<&'a str> {
+        match self.object.get(name) {
+            Some(Value::String(s)) => Some(s.as_str()),
+            None | Some(Value::Null) => {
+                self.errors.push(FieldError::new(name, "is required"));
+                None
+            }
+            Some(_) => {
+                self.errors.push(FieldError::new(name, "must be a string"));
+                None
+            }
+        }
+    }
+
+    /// A member that may be absent or `null`, and otherwise must be a string.
+    pub fn optional_str(&mut self, name: &str) -> Option<&'a str> {
+        match self.object.get(name) {
+            Some(Value::String(s)) => Some(s.as_str()),
+            None | Some(Value::Null) => None,
+            Some(_) => {
+                self.errors.push(FieldError::new(name, "must be a string or null"));
+                None
+            }
+        }
+    }
+
+    /// Records a problem found by a later check (for example a parse).
+    pub fn reject(&mut self, name: &str, message: impl Into<String>) {
+        self.errors.push(FieldError::new(name, message));
+    }
+
+    /// `Err(validation_failed)` listing every problem, if any was found.
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Validation(self.errors))
+        }
+    }
+}
+
+fn with_body(status: StatusCode, content_type: &'static str, body: String) -> Response<Body> {
+    let mut response = Response::new(Body::Text(body));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Body> {
+    match serde_json::to_string(body) {
+        Ok(text) => with_body(status, JSON, text),
+        Err(err) => problem(&ApiError::Internal(Box::new(err)), None),
+    }
+}
+
+/// 200 with a JSON body.
+pub fn ok<T: Serialize>(body: &T) -> Response<Body> {
+    json(StatusCode::OK, body)
+}
+
+/// 201 with a JSON body.
+pub fn created<T: Serialize>(body: &T) -> Response<Body> {
+    json(StatusCode::CREATED, body)
+}
+
+/// 204, no body.
+pub fn no_content() -> Response<Body> {
+    let mut response = Response::new(Body::Empty);
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response
+}
+
+/// 200 with a JSON body that shared caches may keep for `max_age` seconds.
+pub fn ok_cacheable(body: String, max_age: u32) -> Response<Body> {
+    let mut response = with_body(StatusCode::OK, JSON, body);
+    if let Ok(value) = HeaderValue::from_str(&format!("public, max-age={max_age}")) {
+        response.headers_mut().insert(CACHE_CONTROL, value);
+    }
+    response
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    type_: String,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+    code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a [FieldError]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'a str>,
+}
+
+/// The problem+json response for an error. 5xx causes go to the log with the request id; the
+/// body says nothing about them.
+pub fn problem(err: &ApiError, request_id: Option<&str>) -> Response<Body> {
+    let parts = err.parts();
+    if parts.status >= 500 {
+        tracing::error!(request_id, code = parts.code, error = %chain(err), "request failed");
+    }
+    let body = Problem {
+        type_: format!("urn:problem:auth:{}", parts.code),
+        title: parts.title,
+        status: parts.status,
+        detail: &parts.detail,
+        code: parts.code,
+        errors: parts.errors.as_deref(),
+        request_id,
+    };
+    let text = serde_json::to_string(&body).unwrap_or_else(|_| {
+        format!(r#"{{"type":"about:blank","title":"Internal error","status":500,"code":"internal_error","detail":"{}"}}"#, parts.code)
+    });
+    let status = StatusCode::from_u16(parts.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = with_body(status, PROBLEM_JSON, text);
+    if let ApiError::ServiceUnavailable(_) = err {
+        response
+            .headers_mut()
+            .insert("retry-after", HeaderValue::from_static("1"));
+    }
+    response
+}
+
+/// Turns a handler's result into the response: `Ok` as is, `Err` as problem+json.
+pub fn respond(req: &Request, result: Result<Response<Body>, ApiError>) -> Response<Body> {
+    match result {
+        Ok(response) => response,
+        Err(err) => problem(&err, request_id(req).as_deref()),
+    }
+}
+
+/// API Gateway's request id, when the request came through it.
+pub fn request_id(req: &Request) -> Option<String> {
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone(),
+        _ => req.lambda_context_ref().map(|c| c.request_id.clone()),
+    }
+}
+
+/// The caller's address as API Gateway saw it.
+pub fn source_ip(req: &Request) -> Option<String> {
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.clone(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(content_type: Option<&str>, body: &str) -> Request {
+        let mut builder = lambda_http::http::Request::builder().method("POST").uri("/x");
+        if let Some(ct) = content_type {
+            builder = builder.header(CONTENT_TYPE, ct);
+        }
+        builder.body(Body::Text(body.to_owned())).unwrap()
+    }
+
+    fn code(result: Result<Map<String, Value>, ApiError>) -> &'static str {
+        result.map(|_| "ok").unwrap_or_else(|e| e.parts().code)
+    }
+
+    #[test]
+    fn checks_run_in_the_documented_order() {
+        let big = "x".repeat(MAX_BODY_BYTES + 1);
+        assert_eq!(code(json_object(&request(Some("text/plain"), &big))), "payload_too_large");
+        assert_eq!(code(json_object(&request(None, "{}"))), "unsupported_media_type");
+        assert_eq!(code(json_object(&request(Some("text/plain"), "{}"))), "unsupported_media_type");
+        assert_eq!(code(json_object(&request(Some(JSON), "{nope"))), "malformed_request");
+        assert_eq!(code(json_object(&request(Some(JSON), "[1]"))), "validation_failed");
+        assert_eq!(code(json_object(&request(Some("Application/JSON; charset=utf-8"), "{}"))), "ok");
+    }
+
+    #[test]
+    fn exactly_the_limit_is_accepted() {
+        let padding = MAX_BODY_BYTES - r#"{"a":""}"#.len();
+        let body = format!(r#"{{"a":"{}"}}"#, "x".repeat(padding));
+        assert_eq!(body.len(), MAX_BODY_BYTES);
+        assert_eq!(code(json_object(&request(Some(JSON), &body))), "ok");
+    }
+
+    #[test]
+    fn fields_report_every_problem() {
+        let object: Map<String, Value> =
+            serde_json::from_str(r#"{"email": 3, "name": []}"#).unwrap();
+        let mut fields = Fields::new(&object);
+        assert_eq!(fields.required_str("email"), None);
+        assert_eq!(fields.required_str("password"), None);
+        assert_eq!(fields.optional_str("name"), None);
+        match fields.finish() {
+            Err(ApiError::Validation(errors)) => {
+                let names: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+                assert_eq!(names, ["email", "password", "name"]);
+            }
+            other => panic!("expected validation errors, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn problems_are_problem_json() {
+        let response = problem(&ApiError::EmailTaken, Some("req-1"));
+        assert_eq!(response.status(), StatusCode::CONFLICT);
+        assert_eq!(response.headers()[CONTENT_TYPE], PROBLEM_JSON);
+        let body: Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+        assert_eq!(body["code"], "email_taken");
+        assert_eq!(body["status"], 409);
+        assert_eq!(body["request_id"], "req-1");
+        for member in ["type", "title", "detail"] {
+            assert!(body[member].is_string(), "{member} missing");
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! The caller's identity, as the authorizer hands it to every function behind it.
+//!
+//! The authorizer puts the context below into its simple response; API Gateway places it at
+//! `requestContext.authorizer.lambda`, and `lambda_http` exposes it on the request. Any Lambda
+//! behind the same authorizer reads it with [`Identity::from_request`]:
+//!
+//! ```no_run
+//! # use lambda_http::Request;
+//! # fn handler(req: Request) {
+//! match shared::identity::Identity::from_request(&req) {
+//!     Ok(me) => println!("user {} with roles {:?}", me.user_id, me.roles),
+//!     Err(_) => { /* not behind the authorizer: answer 401 */ }
+//! }
+//! # }
+//! ```
+
+use lambda_http::request::RequestContext;
+use lambda_http::{Request, RequestExt};
+use serde_json::{Map, Value};
+
+pub const USER_ID: &str = "user_id";
+pub const ROLES: &str = "roles";
+pub const SESSION_ID: &str = "sid";
+pub const TOKEN_ID: &str = "jti";
+
+/// Who is calling: the verified access token's `sub`, `roles`, `sid` and `jti`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub user_id: String,
+    pub roles: Vec<String>,
+    pub session_id: String,
+    pub token_id: String,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum IdentityError {
+    #[error("the request did not come through the Lambda authorizer")]
+    NoAuthorizerContext,
+    #[error("the authorizer context has no usable {0}")]
+    MissingField(&'static str),
+}
+
+impl Identity {
+    /// Reads the identity the authorizer passed with this request.
+    pub fn from_request(req: &Request) -> Result<Self, IdentityError> {
+        let fields = match req.request_context_ref() {
+            Some(RequestContext::ApiGatewayV2(ctx)) => ctx
+                .authorizer
+                .as_ref()
+                .map(|a| &a.fields)
+                .filter(|f| !f.is_empty()),
+            _ => None,
+        }
+        .ok_or(IdentityError::NoAuthorizerContext)?;
+        let text = |key: &'static str| {
+            fields
+                .get(key)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .ok_or(IdentityError::MissingField(key))
+        };
+        Ok(Self {
+            user_id: text(USER_ID)?,
+            roles: fields.get(ROLES).map(parse_roles).unwrap_or_default(),
+            session_id: text(SESSION_ID)?,
+            token_id: text(TOKEN_ID)?,
+        })
+    }
+
+    /// The authorizer context for this identity. Roles travel as one comma-separated string,
+    /// because API Gateway only promises to pass scalar context values through.
+    pub fn to_context(&self) -> Map<String, Value> {
+        let mut map = Map::new();
+        map.insert(USER_ID.into(), Value::String(self.user_id.clone()));
+        map.insert(ROLES.into(), Value::String(self.roles.join(",")));
+        map.insert(SESSION_ID.into(), Value::String(self.session_id.clone()));
+        map.insert(TOKEN_ID.into(), Value::String(self.token_id.clone()));
+        map
+    }
+
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+}
+
+fn parse_roles(value: &Value) -> Vec<String> {
+    match value {
+        Value::String(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        Value::Array(items) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(authorizer: Value) -> Request {
+        let event = serde_json::json!({
+            "version": "2.0", "routeKey": "GET /me", "rawPath": "/me", "rawQueryString": "",
+            "headers": {}, "isBase64Encoded": false,
+            "requestContext": {
+                "accountId": "1", "apiId": "a", "domainName": "d", "requestId": "r", "routeKey": "GET /me",
+                "stage": "$default", "time": "t", "timeEpoch": 0, "authorizer": authorizer,
+                "http": {"method": "GET", "path": "/me", "protocol": "HTTP/1.1", "sourceIp": "1.2.3.4", "userAgent": "x"}
+            }
+        });
+        lambda_http::request::from_str(&event.to_string()).unwrap()
+    }
+
+    #[test]
+    fn reads_what_the_authorizer_wrote() {
+        let me = Identity {
+            user_id: "u".into(),
+            roles: vec!["user".into(), "admin".into()],
+            session_id: "s".into(),
+            token_id: "j".into(),
+        };
+        let req = event(serde_json::json!({ "lambda": me.to_context() }));
+        assert_eq!(Identity::from_request(&req).unwrap(), me);
+        assert!(me.has_role("admin"));
+    }
+
+    #[test]
+    fn no_context_is_an_error() {
+        let req = event(serde_json::json!({}));
+        assert_eq!(Identity::from_request(&req), Err(IdentityError::NoAuthorizerContext));
+        let req = event(serde_json::json!({"lambda": {"user_id": "u"}}));
+        assert_eq!(Identity::from_request(&req), Err(IdentityError::MissingField(SESSION_ID)));
+    }
+}

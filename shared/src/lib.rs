@@ -1,0 +1,18 @@
+//! The common crate every function is built on: configuration, domain types, password hashing,
+//! token issuing and verification, the DynamoDB store, the domain operations and the one mapping
+//! from errors to `application/problem+json`.
+//!
+//! Other teams' Lambdas behind the authorizer need only [`identity::Identity::from_request`].
+
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod identity;
+pub mod keys;
+pub mod password;
+pub mod runtime;
+pub mod service;
+pub mod store;
+pub mod tokens;

@@ -1,0 +1,308 @@
+//! Every single-table key is built here, with the conversions between items and domain values.
+//!
+//! | entity | PK | SK | other attributes |
+//! |---|---|---|---|
+//! | user profile | `USER#<user id>` | `PROFILE` | id, email, name, roles, created_at |
+//! | credentials (email uniqueness) | `EMAIL#<email>` | `CREDENTIALS` | user_id, email, password_hash, roles |
+//! | refresh session | `USER#<user id>` | `SESSION#<sid>` | created_at, expires_at, revoked_at?, ttl |
+//! | refresh token | `REFRESH#<sha256 of token>` | `REFRESH` | user_id, sid, roles, session_expires_at, state, rotated_at?, ttl |
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::domain::{Credentials, DisplayName, Email, SessionId, User, UserId};
+use crate::error::StoreError;
+use crate::store::schema::{PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
+
+pub type Item = HashMap<String, AttributeValue>;
+
+pub const PROFILE: &str = "PROFILE";
+pub const CREDENTIALS: &str = "CREDENTIALS";
+pub const REFRESH: &str = "REFRESH";
+
+pub fn user_pk(user_id: &str) -> String {
+    format!("USER#{user_id}")
+}
+
+pub fn email_pk(email: &str) -> String {
+    format!("EMAIL#{email}")
+}
+
+pub fn session_sk(session_id: &str) -> String {
+    format!("SESSION#{session_id}")
+}
+
+pub fn refresh_pk(token_hash: &str) -> String {
+    format!("REFRESH#{token_hash}")
+}
+
+/// The primary key of an item, as a map for `GetItem`/`UpdateItem`.
+pub fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([
+        (PARTITION_KEY.to_owned(), AttributeValue::S(pk)),
+        (SORT_KEY.to_owned(), AttributeValue::S(sk.to_owned())),
+    ])
+}
+
+pub fn user_key(user_id: &str) -> Item {
+    key(user_pk(user_id), PROFILE)
+}
+
+pub fn credentials_key(email: &str) -> Item {
+    key(email_pk(email), CREDENTIALS)
+}
+
+pub fn session_key(user_id: &str, session_id: &str) -> Item {
+    key(user_pk(user_id), &session_sk(session_id))
+}
+
+pub fn refresh_key(token_hash: &str) -> Item {
+    key(refresh_pk(token_hash), REFRESH)
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn list(values: &[String]) -> AttributeValue {
+    AttributeValue::L(values.iter().cloned().map(AttributeValue::S).collect())
+}
+
+fn get_s(item: &Item, name: &str) -> Result<String, StoreError> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .cloned()
+        .ok_or_else(|| StoreError::Corrupt(format!("attribute {name} is missing or not a string")))
+}
+
+fn get_opt_s(item: &Item, name: &str) -> Option<String> {
+    item.get(name).and_then(|v| v.as_s().ok()).cloned()
+}
+
+fn get_n(item: &Item, name: &str) -> Result<i64, StoreError> {
+    get_opt_n(item, name)?.ok_or_else(|| StoreError::Corrupt(format!("attribute {name} is missing")))
+}
+
+fn get_opt_n(item: &Item, name: &str) -> Result<Option<i64>, StoreError> {
+    match item.get(name) {
+        None | Some(AttributeValue::Null(_)) => Ok(None),
+        Some(AttributeValue::N(v)) => v
+            .parse()
+            .map(Some)
+            .map_err(|_| StoreError::Corrupt(format!("attribute {name} is not an integer"))),
+        Some(_) => Err(StoreError::Corrupt(format!("attribute {name} is not a number"))),
+    }
+}
+
+fn get_list(item: &Item, name: &str) -> Vec<String> {
+    item.get(name)
+        .and_then(|v| v.as_l().ok())
+        .map(|l| l.iter().filter_map(|v| v.as_s().ok()).cloned().collect())
+        .unwrap_or_default()
+}
+
+pub fn user_item(user: &User) -> Item {
+    let mut item = user_key(user.id.as_str());
+    item.insert("type".into(), s("user"));
+    item.insert("id".into(), s(user.id.as_str()));
+    item.insert("email".into(), s(user.email.as_str()));
+    if let Some(name) = &user.name {
+        item.insert("name".into(), s(name.as_str()));
+    }
+    item.insert("roles".into(), list(&user.roles));
+    item.insert(
+        "created_at".into(),
+        s(user.created_at.format(&Rfc3339).unwrap_or_default()),
+    );
+    item
+}
+
+pub fn user_from_item(item: &Item) -> Result<User, StoreError> {
+    let id = get_s(item, "id")?;
+    let created_at = get_s(item, "created_at")?;
+    Ok(User {
+        id: UserId::parse(&id).ok_or_else(|| StoreError::Corrupt("user id is not a UUID".into()))?,
+        email: Email::from_stored(get_s(item, "email")?),
+        name: get_opt_s(item, "name").map(DisplayName::from_stored),
+        roles: get_list(item, "roles"),
+        created_at: OffsetDateTime::parse(&created_at, &Rfc3339)
+            .map_err(|_| StoreError::Corrupt("created_at is not RFC 3339".into()))?,
+    })
+}
+
+pub fn credentials_item(creds: &Credentials) -> Item {
+    let mut item = credentials_key(creds.email.as_str());
+    item.insert("type".into(), s("credentials"));
+    item.insert("user_id".into(), s(creds.user_id.as_str()));
+    item.insert("email".into(), s(creds.email.as_str()));
+    item.insert("password_hash".into(), s(creds.password_hash.clone()));
+    item.insert("roles".into(), list(&creds.roles));
+    item
+}
+
+pub fn credentials_from_item(item: &Item) -> Result<Credentials, StoreError> {
+    Ok(Credentials {
+        email: Email::from_stored(get_s(item, "email")?),
+        user_id: UserId::parse(&get_s(item, "user_id")?)
+            .ok_or_else(|| StoreError::Corrupt("credentials user_id is not a UUID".into()))?,
+        password_hash: get_s(item, "password_hash")?,
+        roles: get_list(item, "roles"),
+    })
+}
+
+/// A refresh session: one login, and every token rotated from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id: SessionId,
+    pub user_id: UserId,
+    pub created_at: i64,
+    /// Absolute end, fixed at login; rotation never extends it.
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+pub fn session_item(session: &Session) -> Item {
+    let mut item = session_key(session.user_id.as_str(), session.id.as_str());
+    item.insert("type".into(), s("session"));
+    item.insert("sid".into(), s(session.id.as_str()));
+    item.insert("user_id".into(), s(session.user_id.as_str()));
+    item.insert("created_at".into(), n(session.created_at));
+    item.insert("expires_at".into(), n(session.expires_at));
+    item.insert(TTL_ATTRIBUTE.into(), n(session.expires_at));
+    if let Some(at) = session.revoked_at {
+        item.insert("revoked_at".into(), n(at));
+    }
+    item
+}
+
+pub fn session_from_item(item: &Item) -> Result<Session, StoreError> {
+    Ok(Session {
+        id: SessionId::from_stored(get_s(item, "sid")?),
+        user_id: UserId::parse(&get_s(item, "user_id")?)
+            .ok_or_else(|| StoreError::Corrupt("session user_id is not a UUID".into()))?,
+        created_at: get_n(item, "created_at")?,
+        expires_at: get_n(item, "expires_at")?,
+        revoked_at: get_opt_n(item, "revoked_at")?,
+    })
+}
+
+/// Where a refresh token is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenState {
+    /// The session's current token: it may be exchanged once.
+    Active,
+    /// Exchanged at `at`; presenting it again is reuse.
+    Rotated { at: i64 },
+}
+
+/// A stored refresh token (its hash, never the token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshRecord {
+    pub token_hash: String,
+    pub user_id: UserId,
+    pub session_id: SessionId,
+    pub roles: Vec<String>,
+    pub session_expires_at: i64,
+    pub state: TokenState,
+}
+
+pub const STATE_ACTIVE: &str = "active";
+pub const STATE_ROTATED: &str = "rotated";
+
+pub fn refresh_item(record: &RefreshRecord) -> Item {
+    let mut item = refresh_key(&record.token_hash);
+    item.insert("type".into(), s("refresh_token"));
+    item.insert("user_id".into(), s(record.user_id.as_str()));
+    item.insert("sid".into(), s(record.session_id.as_str()));
+    item.insert("roles".into(), list(&record.roles));
+    item.insert("session_expires_at".into(), n(record.session_expires_at));
+    item.insert(TTL_ATTRIBUTE.into(), n(record.session_expires_at));
+    match record.state {
+        TokenState::Active => {
+            item.insert("state".into(), s(STATE_ACTIVE));
+        }
+        TokenState::Rotated { at } => {
+            item.insert("state".into(), s(STATE_ROTATED));
+            item.insert("rotated_at".into(), n(at));
+        }
+    }
+    item
+}
+
+pub fn refresh_from_item(token_hash: &str, item: &Item) -> Result<RefreshRecord, StoreError> {
+    let state = match get_s(item, "state")?.as_str() {
+        STATE_ACTIVE => TokenState::Active,
+        STATE_ROTATED => TokenState::Rotated {
+            at: get_n(item, "rotated_at")?,
+        },
+        other => return Err(StoreError::Corrupt(format!("unknown refresh token state {other:?}"))),
+    };
+    Ok(RefreshRecord {
+        token_hash: token_hash.to_owned(),
+        user_id: UserId::parse(&get_s(item, "user_id")?)
+            .ok_or_else(|| StoreError::Corrupt("refresh user_id is not a UUID".into()))?,
+        session_id: SessionId::from_stored(get_s(item, "sid")?),
+        roles: get_list(item, "roles"),
+        session_expires_at: get_n(item, "session_expires_at")?,
+        state,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_round_trip() {
+        let user = User {
+            id: UserId::random(),
+            email: Email::parse("ada@example.com").unwrap(),
+            name: DisplayName::parse("Ada").unwrap(),
+            roles: vec!["user".into()],
+            created_at: OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
+        };
+        let item = user_item(&user);
+        assert_eq!(item["PK"].as_s().unwrap(), &format!("USER#{}", user.id));
+        assert_eq!(user_from_item(&item).unwrap(), user);
+
+        let record = RefreshRecord {
+            token_hash: "ab".repeat(32),
+            user_id: user.id.clone(),
+            session_id: SessionId::random(),
+            roles: vec![],
+            session_expires_at: 1_800_000_000,
+            state: TokenState::Rotated { at: 1_700_000_100 },
+        };
+        let item = refresh_item(&record);
+        assert_eq!(item["ttl"].as_n().unwrap(), "1800000000");
+        assert_eq!(refresh_from_item(&record.token_hash, &item).unwrap(), record);
+
+        let session = Session {
+            id: record.session_id.clone(),
+            user_id: user.id.clone(),
+            created_at: 1,
+            expires_at: 2,
+            revoked_at: Some(3),
+        };
+        let item = session_item(&session);
+        assert_eq!(item["SK"].as_s().unwrap(), &format!("SESSION#{}", session.id));
+        assert_eq!(session_from_item(&item).unwrap(), session);
+    }
+
+    #[test]
+    fn malformed_items_are_errors_not_panics() {
+        let mut item = user_key("nope");
+        item.insert("id".into(), s("not-a-uuid"));
+        assert!(matches!(user_from_item(&item), Err(StoreError::Corrupt(_))));
+        let mut item = refresh_key("h");
+        item.insert("state".into(), s("weird"));
+        assert!(refresh_from_item("h", &item).is_err());
+    }
+}

@@ -1,0 +1,269 @@
+//! Tokens. Access tokens are RFC 9068 JWTs (`typ: at+jwt`) signed with Ed25519; refresh tokens
+//! are opaque 256-bit random strings that are stored only as their SHA-256 and leave the service
+//! only in a response body.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, Header, Validation};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::keys::{SigningKey, VerificationKeys};
+
+/// The media type of an access token (RFC 9068 §2.1).
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+
+/// The claims of an access token (RFC 9068 §2.2, plus `roles` and `sid`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub client_id: String,
+    pub iat: i64,
+    pub exp: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
+    pub jti: String,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    pub sid: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("could not sign the access token")]
+pub struct SignError(#[source] jsonwebtoken::errors::Error);
+
+/// Signs access tokens.
+#[derive(Debug, Clone)]
+pub struct TokenIssuer {
+    key: SigningKey,
+    issuer: String,
+    audience: String,
+    client_id: String,
+    ttl: i64,
+}
+
+impl TokenIssuer {
+    pub fn new(key: SigningKey, issuer: String, audience: String, client_id: String, ttl: i64) -> Self {
+        Self {
+            key,
+            issuer,
+            audience,
+            client_id,
+            ttl,
+        }
+    }
+
+    /// Access-token lifetime in seconds (`expires_in`).
+    pub fn ttl(&self) -> i64 {
+        self.ttl
+    }
+
+    pub fn kid(&self) -> &str {
+        self.key.kid()
+    }
+
+    pub fn claims(&self, user_id: &str, roles: &[String], session_id: &str, now: i64) -> AccessClaims {
+        AccessClaims {
+            iss: self.issuer.clone(),
+            sub: user_id.to_owned(),
+            aud: self.audience.clone(),
+            client_id: self.client_id.clone(),
+            iat: now,
+            exp: now + self.ttl,
+            nbf: None,
+            jti: uuid::Uuid::new_v4().to_string(),
+            roles: roles.to_vec(),
+            sid: session_id.to_owned(),
+        }
+    }
+
+    pub fn sign(&self, claims: &AccessClaims) -> Result<String, SignError> {
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.typ = Some(ACCESS_TOKEN_TYP.to_owned());
+        header.kid = Some(self.key.kid().to_owned());
+        jsonwebtoken::encode(&header, claims, self.key.encoding_key()).map_err(SignError)
+    }
+
+    pub fn issue(&self, user_id: &str, roles: &[String], session_id: &str, now: i64) -> Result<String, SignError> {
+        self.sign(&self.claims(user_id, roles, session_id, now))
+    }
+}
+
+/// Why a token was refused. Only ever logged, never shown to the caller.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum VerifyError {
+    #[error("not a JWT")]
+    Malformed,
+    #[error("algorithm not accepted")]
+    Algorithm,
+    #[error("typ is not at+jwt")]
+    Type,
+    #[error("unknown kid")]
+    UnknownKey,
+    #[error("bad signature or claims: {0}")]
+    Invalid(String),
+    #[error("expired")]
+    Expired,
+    #[error("not yet valid")]
+    NotYetValid,
+}
+
+/// Verifies access tokens: only EdDSA, only `typ: at+jwt`, only known `kid`s, then signature,
+/// `iss`, `aud`, and the times against an injected `now` with a leeway.
+#[derive(Debug, Clone)]
+pub struct TokenVerifier {
+    keys: VerificationKeys,
+    validation: Validation,
+    leeway: i64,
+}
+
+impl TokenVerifier {
+    pub fn new(keys: VerificationKeys, issuer: &str, audience: &str, leeway: i64) -> Self {
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        validation.required_spec_claims = ["iss", "aud", "sub", "exp"].iter().map(|c| (*c).to_owned()).collect::<HashSet<_>>();
+        // Times are checked below against the injected clock.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        Self {
+            keys,
+            validation,
+            leeway,
+        }
+    }
+
+    pub fn keys(&self) -> &VerificationKeys {
+        &self.keys
+    }
+
+    pub fn verify(&self, token: &str, now: i64) -> Result<AccessClaims, VerifyError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
+        if header.alg != Algorithm::EdDSA {
+            return Err(VerifyError::Algorithm);
+        }
+        if header.typ.as_deref() != Some(ACCESS_TOKEN_TYP) {
+            return Err(VerifyError::Type);
+        }
+        let key = header
+            .kid
+            .as_deref()
+            .and_then(|kid| self.keys.get(kid))
+            .ok_or(VerifyError::UnknownKey)?;
+        let data = jsonwebtoken::decode::<AccessClaims>(token, key, &self.validation)
+            .map_err(|e| VerifyError::Invalid(e.to_string()))?;
+        let claims = data.claims;
+        if now > claims.exp + self.leeway {
+            return Err(VerifyError::Expired);
+        }
+        if claims.nbf.is_some_and(|nbf| now + self.leeway < nbf) || now + self.leeway < claims.iat {
+            return Err(VerifyError::NotYetValid);
+        }
+        Ok(claims)
+    }
+}
+
+/// A refresh token as handed to the client. Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RefreshToken(String);
+
+impl fmt::Debug for RefreshToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RefreshToken(<redacted>)")
+    }
+}
+
+impl RefreshToken {
+    /// 256 bits from the operating system's CSPRNG, base64url (43 characters).
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        Self(URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The only form that is stored.
+    pub fn hash(&self) -> String {
+        hash_refresh_token(&self.0)
+    }
+}
+
+/// SHA-256 (hex) of a presented refresh token. A fast hash is right here: the token carries 256
+/// random bits, so there is nothing to brute-force, and lookups stay one `GetItem`.
+pub fn hash_refresh_token(raw: &str) -> String {
+    let digest = Sha256::digest(raw.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::PublicJwkSet;
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn pair() -> (TokenIssuer, TokenVerifier) {
+        let (key, _) = SigningKey::generate().unwrap();
+        let jwks = serde_json::to_string(&PublicJwkSet { keys: vec![key.public_jwk().clone()] }).unwrap();
+        let keys = VerificationKeys::from_jwks_json(&jwks).unwrap();
+        (
+            TokenIssuer::new(key, "iss".into(), "aud".into(), "client".into(), 900),
+            TokenVerifier::new(keys, "iss", "aud", 30),
+        )
+    }
+
+    #[test]
+    fn issued_tokens_verify_and_carry_rfc9068_claims() {
+        let (issuer, verifier) = pair();
+        let token = issuer.issue("user-1", &["user".into()], "sid-1", NOW).unwrap();
+        let header = jsonwebtoken::decode_header(&token).unwrap();
+        assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+        assert_eq!(header.kid.as_deref(), Some(issuer.kid()));
+        let claims = verifier.verify(&token, NOW).unwrap();
+        assert_eq!((claims.sub.as_str(), claims.sid.as_str(), claims.client_id.as_str()), ("user-1", "sid-1", "client"));
+        assert_eq!(claims.exp - claims.iat, 900);
+    }
+
+    #[test]
+    fn expiry_honours_the_leeway_exactly() {
+        let (issuer, verifier) = pair();
+        let token = issuer.issue("u", &[], "s", NOW).unwrap();
+        assert!(verifier.verify(&token, NOW + 900 + 30).is_ok());
+        assert_eq!(verifier.verify(&token, NOW + 900 + 31), Err(VerifyError::Expired));
+        assert!(verifier.verify(&token, NOW - 30).is_ok());
+        assert_eq!(verifier.verify(&token, NOW - 31), Err(VerifyError::NotYetValid));
+    }
+
+    #[test]
+    fn wrong_audience_issuer_or_key_is_refused() {
+        let (issuer, verifier) = pair();
+        let (other_issuer, _) = pair();
+        let token = other_issuer.issue("u", &[], "s", NOW).unwrap();
+        assert_eq!(verifier.verify(&token, NOW), Err(VerifyError::UnknownKey));
+        let mut claims = issuer.claims("u", &[], "s", NOW);
+        claims.aud = "someone-else".into();
+        assert!(matches!(verifier.verify(&issuer.sign(&claims).unwrap(), NOW), Err(VerifyError::Invalid(_))));
+        let mut claims = issuer.claims("u", &[], "s", NOW);
+        claims.iss = "evil".into();
+        assert!(matches!(verifier.verify(&issuer.sign(&claims).unwrap(), NOW), Err(VerifyError::Invalid(_))));
+    }
+
+    #[test]
+    fn refresh_tokens_are_256_bit_and_stored_hashed() {
+        let token = RefreshToken::generate();
+        assert_eq!(URL_SAFE_NO_PAD.decode(token.expose()).unwrap().len(), 32);
+        assert_ne!(token, RefreshToken::generate());
+        assert_eq!(token.hash().len(), 64);
+        assert!(!token.hash().contains(token.expose()));
+        assert!(!format!("{token:?}").contains(token.expose()));
+    }
+}
