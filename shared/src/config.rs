@@ -227,6 +227,11 @@ impl VerifierSettings {
     }
 }
 
+/// `JWT_PUBLIC_JWKS` alone (the key-set function needs nothing else).
+pub fn public_jwks(src: &dyn Source) -> Result<String, ConfigError> {
+    required(src, JWT_PUBLIC_JWKS)
+}
+
 /// `LOG_LEVEL`, a tracing filter such as `info` or `debug`; default `info`.
 pub fn log_level(src: &dyn Source) -> String {
     optional(src, LOG_LEVEL).unwrap_or_else(|| "info".to_owned())

@@ -46,3 +46,20 @@ where
     }))
     .await
 }
+
+/// Serves a non-HTTP event handler (the authorizer) on the Lambda runtime, like [`run_http`].
+pub async fn run_event<S, E, R, F, Fut>(state: S, handler: F) -> Result<(), lambda_http::Error>
+where
+    S: Send + Sync + 'static,
+    E: serde::de::DeserializeOwned + Send + 'static,
+    R: serde::Serialize + Send + 'static,
+    F: Fn(&'static S, E) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+{
+    let state: &'static S = Box::leak(Box::new(state));
+    lambda_http::lambda_runtime::run(service_fn(move |event: lambda_http::LambdaEvent<E>| {
+        let response = handler(state, event.payload);
+        async move { Ok::<_, Infallible>(response.await) }
+    }))
+    .await
+}

@@ -18,12 +18,14 @@
 //! token exactly one can win; the losers then see a rotated token and count as reuse.
 
 use serde::Serialize;
+use serde_json::{Map, Value};
 use tracing::info;
 
 use crate::clock::SharedClock;
 use crate::config::{IssuerSettings, PasswordSettings, Source, StoreSettings};
 use crate::domain::{Credentials, DEFAULT_ROLE, DisplayName, Email, Password, SessionId, User, UserId};
 use crate::error::{ApiError, StoreError};
+use crate::http::Fields;
 use crate::keys::load_signing_key;
 use crate::password::{self, PasswordHasher, Verified};
 use crate::runtime::InitError;
@@ -72,6 +74,73 @@ pub struct Registration {
     pub email: Email,
     pub password: Password,
     pub name: Option<DisplayName>,
+}
+
+impl Registration {
+    /// `{email, password, name?}`; every field problem is reported at once.
+    pub fn from_body(body: &Map<String, Value>) -> Result<Self, ApiError> {
+        let mut fields = Fields::new(body);
+        let email = fields.required_str("email");
+        let password = fields.required_str("password");
+        let name = fields.optional_str("name");
+        let email = match email.map(Email::parse) {
+            Some(Ok(email)) => Some(email),
+            Some(Err(message)) => {
+                fields.reject("email", message);
+                None
+            }
+            None => None,
+        };
+        let name = match name.map(DisplayName::parse) {
+            Some(Ok(name)) => name,
+            Some(Err(message)) => {
+                fields.reject("name", message);
+                None
+            }
+            None => None,
+        };
+        fields.finish()?;
+        match (email, password) {
+            (Some(email), Some(password)) => Ok(Self {
+                email,
+                password: Password::new(password),
+                name,
+            }),
+            _ => Err(ApiError::Validation(Vec::new())),
+        }
+    }
+}
+
+/// `{email, password}` for login. The email is not validated here: a malformed one simply
+/// matches no account and answers `invalid_credentials` like any other.
+#[derive(Debug)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: Password,
+}
+
+impl LoginRequest {
+    pub fn from_body(body: &Map<String, Value>) -> Result<Self, ApiError> {
+        let mut fields = Fields::new(body);
+        let email = fields.required_str("email");
+        let password = fields.required_str("password");
+        fields.finish()?;
+        match (email, password) {
+            (Some(email), Some(password)) => Ok(Self {
+                email: email.to_owned(),
+                password: Password::new(password),
+            }),
+            _ => Err(ApiError::Validation(Vec::new())),
+        }
+    }
+}
+
+/// `{refresh_token}` for refresh (and, later, logout).
+pub fn refresh_token_from_body(body: &Map<String, Value>) -> Result<String, ApiError> {
+    let mut fields = Fields::new(body);
+    let token = fields.required_str("refresh_token");
+    fields.finish()?;
+    token.map(str::to_owned).ok_or_else(|| ApiError::Validation(Vec::new()))
 }
 
 /// Registers users.

@@ -1,1 +1,111 @@
-//! placeholder
+//! The API Gateway HTTP API Lambda authorizer (payload 2.0, simple responses).
+//!
+//! It is total: every failure is a deny, never a panic or an error, and the token is never
+//! logged. It reads `Authorization: Bearer <token>` (scheme matched case-insensitively), accepts
+//! only EdDSA access tokens with `typ: at+jwt` and a known `kid`, checks signature, `iss`, `aud`,
+//! `exp`/`nbf` with the configured leeway, and passes the identity on as context. It never
+//! touches DynamoDB.
+
+use lambda_http::aws_lambda_events::apigw::{
+    ApiGatewayV2CustomAuthorizerSimpleResponse, ApiGatewayV2CustomAuthorizerV2Request,
+};
+use serde_json::Value;
+use shared::clock::SharedClock;
+use shared::config::{Source, VerifierSettings};
+use shared::identity::Identity;
+use shared::keys::VerificationKeys;
+use shared::runtime::InitError;
+use shared::tokens::TokenVerifier;
+
+pub type Decision = ApiGatewayV2CustomAuthorizerSimpleResponse<Value>;
+
+#[derive(Debug, Clone)]
+pub struct State {
+    verifier: TokenVerifier,
+    clock: SharedClock,
+}
+
+impl State {
+    pub fn new(verifier: TokenVerifier, clock: SharedClock) -> Self {
+        Self { verifier, clock }
+    }
+
+    pub fn from_source(src: &dyn Source, clock: SharedClock) -> Result<Self, InitError> {
+        let settings = VerifierSettings::from_source(src)?;
+        let keys = VerificationKeys::from_jwks_json(&settings.public_jwks)?;
+        let verifier = TokenVerifier::new(keys, &settings.issuer, &settings.audience, settings.leeway);
+        Ok(Self::new(verifier, clock))
+    }
+}
+
+/// The Lambda entry point: any event that is not an authorizer request is denied.
+pub async fn handle(state: &State, event: Value) -> Decision {
+    match serde_json::from_value::<ApiGatewayV2CustomAuthorizerV2Request>(event) {
+        Ok(request) => authorize(state, &request),
+        Err(_) => {
+            tracing::warn!(reason = "not an authorizer request", "deny");
+            deny()
+        }
+    }
+}
+
+/// The decision for one request.
+pub fn authorize(state: &State, request: &ApiGatewayV2CustomAuthorizerV2Request) -> Decision {
+    let header = request
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| request.identity_source.as_ref().and_then(|s| s.first().cloned()));
+    let Some(token) = header.as_deref().and_then(bearer_token) else {
+        tracing::info!(reason = "no bearer token", "deny");
+        return deny();
+    };
+    match state.verifier.verify(token, state.clock.unix()) {
+        Ok(claims) => {
+            let identity = Identity {
+                user_id: claims.sub,
+                roles: claims.roles,
+                session_id: claims.sid,
+                token_id: claims.jti,
+            };
+            let mut decision = Decision::default();
+            decision.is_authorized = true;
+            decision.context = Value::Object(identity.to_context());
+            decision
+        }
+        Err(reason) => {
+            tracing::info!(reason = %reason, "deny");
+            deny()
+        }
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header value (RFC 6750 §2.1).
+pub fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && !token.contains(' ')).then_some(token)
+}
+
+fn deny() -> Decision {
+    let mut decision = Decision::default();
+    decision.is_authorized = false;
+    decision.context = Value::Object(serde_json::Map::new());
+    decision
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive_and_needs_a_value() {
+        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("bEaReR abc"), Some("abc"));
+        assert_eq!(bearer_token("Bearer "), None);
+        assert_eq!(bearer_token("Bearer"), None);
+        assert_eq!(bearer_token("Basic abc"), None);
+        assert_eq!(bearer_token("Bearer a b"), None);
+    }
+}

@@ -1,1 +1,17 @@
-//! placeholder
+//! `POST /auth/login`: `{email, password}` → 200 token pair.
+
+use lambda_http::{Body, Request, Response};
+use shared::http;
+use shared::service::{Caller, LoginRequest};
+
+pub use shared::service::Logins as State;
+
+pub async fn handle(state: &State, req: Request) -> Response<Body> {
+    let result = async {
+        let input = LoginRequest::from_body(&http::json_object(&req)?)?;
+        let tokens = state.login(&input.email, input.password, &Caller::of(&req)).await?;
+        Ok(http::ok(&tokens))
+    }
+    .await;
+    http::respond(&req, result)
+}

@@ -1,0 +1,11 @@
+//! Lambda entry point: parse the verification keys once per cold start, then decide.
+
+use shared::clock::SystemClock;
+use shared::config::ProcessEnv;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::runtime::init_tracing(&ProcessEnv);
+    let state = authorizer::State::from_source(&ProcessEnv, SystemClock::shared())?;
+    shared::runtime::run_event(state, authorizer::handle).await
+}
