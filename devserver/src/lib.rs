@@ -1,1 +1,275 @@
-//! placeholder
+//! The local API: every function's handler served in-process on localhost, the way API Gateway
+//! (HTTP API, payload 2.0) would serve it. Requests become the same JSON events API Gateway
+//! sends and are turned into `lambda_http` requests by `lambda_http` itself; protected routes
+//! first get the authorizer's decision. There is no second implementation of any route here.
+//!
+//! Gateway answers keep API Gateway's bodies: 401 `{"message":"Unauthorized"}` when the
+//! `Authorization` header is missing, 403 `{"message":"Forbidden"}` when the authorizer denies,
+//! 404 `{"message":"Not Found"}` for an unknown route or method. Unlike API Gateway, the local
+//! server does not cache authorizer decisions.
+
+pub mod dynamodb_local;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response as AxumResponse};
+use http_body_util::BodyExt;
+use lambda_http::{Body, Response};
+use serde_json::{Map, Value, json};
+use shared::clock::SharedClock;
+use shared::config::Source;
+use shared::runtime::InitError;
+use time::OffsetDateTime;
+
+/// API Gateway's own payload limit for HTTP APIs (10 MB); the functions enforce their own 16 KiB.
+const GATEWAY_MAX_BODY: usize = 10 * 1024 * 1024;
+
+/// Every function's state, built once, as each Lambda would at cold start.
+#[derive(Debug)]
+pub struct App {
+    pub register: register::State,
+    pub login: login::State,
+    pub refresh: refresh::State,
+    pub me: me::State,
+    pub jwks: jwks::State,
+    pub authorizer: authorizer::State,
+}
+
+impl App {
+    pub async fn from_source(src: &dyn Source, clock: SharedClock) -> Result<Self, InitError> {
+        Ok(Self {
+            register: register::State::from_source(src, clock.clone()).await?,
+            login: login::State::from_source(src, clock.clone()).await?,
+            refresh: refresh::State::from_source(src, clock.clone()).await?,
+            me: me::State::from_source(src).await?,
+            jwks: jwks::State::from_source(src)?,
+            authorizer: authorizer::State::from_source(src, clock)?,
+        })
+    }
+}
+
+/// Which function a route invokes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
+    Register,
+    Login,
+    Refresh,
+    Me,
+    Jwks,
+}
+
+/// One API Gateway route.
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    /// Behind the Lambda authorizer.
+    pub protected: bool,
+    pub function: Function,
+}
+
+/// The routes, as `template.yaml` declares them.
+pub const ROUTES: &[Route] = &[
+    Route { method: "POST", path: "/auth/register", protected: false, function: Function::Register },
+    Route { method: "POST", path: "/auth/login", protected: false, function: Function::Login },
+    Route { method: "POST", path: "/auth/refresh", protected: false, function: Function::Refresh },
+    Route { method: "GET", path: "/me", protected: true, function: Function::Me },
+    Route { method: "GET", path: "/.well-known/jwks.json", protected: false, function: Function::Jwks },
+];
+
+/// The router serving [`ROUTES`].
+pub fn router(app: Arc<App>) -> axum::Router {
+    axum::Router::new().fallback(dispatch).with_state(app)
+}
+
+/// Serves until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Arc<App>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router(app).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+fn gateway(status: StatusCode, message: &str) -> AxumResponse {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        json!({ "message": message }).to_string(),
+    )
+        .into_response()
+}
+
+async fn dispatch(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: axum::extract::Request,
+) -> AxumResponse {
+    let (parts, body) = request.into_parts();
+    let Ok(collected) = http_body_util::Limited::new(body, GATEWAY_MAX_BODY).collect().await else {
+        return gateway(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
+    };
+    let bytes = collected.to_bytes();
+    let path = parts.uri.path();
+    let Some(route) = ROUTES
+        .iter()
+        .find(|r| r.path == path && r.method == parts.method.as_str())
+    else {
+        return gateway(StatusCode::NOT_FOUND, "Not Found");
+    };
+    let context = RequestContext::new(route, &parts, peer);
+    let mut authorizer_context = None;
+    if route.protected {
+        let Some(authorization) = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.trim().is_empty())
+        else {
+            return gateway(StatusCode::UNAUTHORIZED, "Unauthorized");
+        };
+        let decision = authorizer::handle(&app.authorizer, context.authorizer_event(&parts.headers, authorization)).await;
+        if !decision.is_authorized {
+            return gateway(StatusCode::FORBIDDEN, "Forbidden");
+        }
+        authorizer_context = Some(decision.context);
+    }
+    let event = context.http_event(&parts.headers, &bytes, authorizer_context);
+    let Ok(request) = lambda_http::request::from_str(&event.to_string()) else {
+        return gateway(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+    };
+    let response = match route.function {
+        Function::Register => register::handle(&app.register, request).await,
+        Function::Login => login::handle(&app.login, request).await,
+        Function::Refresh => refresh::handle(&app.refresh, request).await,
+        Function::Me => me::handle(&app.me, request).await,
+        Function::Jwks => jwks::handle(&app.jwks, request).await,
+    };
+    into_axum(response)
+}
+
+/// What API Gateway knows about a request, shared by the authorizer and the function events.
+struct RequestContext {
+    route_key: String,
+    raw_path: String,
+    raw_query: String,
+    context: Value,
+}
+
+impl RequestContext {
+    fn new(route: &Route, parts: &axum::http::request::Parts, peer: SocketAddr) -> Self {
+        let now = OffsetDateTime::now_utc();
+        let route_key = format!("{} {}", route.method, route.path);
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let context = json!({
+            "accountId": "000000000000",
+            "apiId": "local",
+            "domainName": parts.headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost"),
+            "domainPrefix": "local",
+            "http": {
+                "method": route.method,
+                "path": route.path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": peer.ip().to_string(),
+                "userAgent": user_agent,
+            },
+            "requestId": uuid::Uuid::new_v4().to_string(),
+            "routeKey": route_key,
+            "stage": "$default",
+            "time": now.format(&time::format_description::well_known::Rfc2822).unwrap_or_default(),
+            "timeEpoch": now.unix_timestamp() * 1000,
+        });
+        Self {
+            route_key,
+            raw_path: route.path.to_owned(),
+            raw_query: parts.uri.query().unwrap_or_default().to_owned(),
+            context,
+        }
+    }
+
+    /// The payload-2.0 authorizer request API Gateway sends.
+    fn authorizer_event(&self, headers: &HeaderMap, authorization: &str) -> Value {
+        json!({
+            "version": "2.0",
+            "type": "REQUEST",
+            "routeArn": format!("arn:aws:execute-api:local:000000000000:local/$default/{}", self.route_key.replace(' ', "")),
+            "identitySource": [authorization],
+            "routeKey": self.route_key,
+            "rawPath": self.raw_path,
+            "rawQueryString": self.raw_query,
+            "headers": gateway_headers(headers),
+            "requestContext": self.context,
+        })
+    }
+
+    /// The payload-2.0 event the function receives.
+    fn http_event(&self, headers: &HeaderMap, body: &[u8], authorizer: Option<Value>) -> Value {
+        let mut context = self.context.clone();
+        if let (Some(lambda), Some(ctx)) = (authorizer, context.as_object_mut()) {
+            ctx.insert("authorizer".into(), json!({ "lambda": lambda }));
+        }
+        let (body, base64) = match std::str::from_utf8(body) {
+            Ok(text) => (text.to_owned(), false),
+            Err(_) => {
+                use base64::Engine;
+                (base64::engine::general_purpose::STANDARD.encode(body), true)
+            }
+        };
+        let mut event = json!({
+            "version": "2.0",
+            "routeKey": self.route_key,
+            "rawPath": self.raw_path,
+            "rawQueryString": self.raw_query,
+            "headers": gateway_headers(headers),
+            "requestContext": context,
+            "isBase64Encoded": base64,
+        });
+        if !body.is_empty() {
+            if let Some(e) = event.as_object_mut() {
+                e.insert("body".into(), Value::String(body));
+            }
+        }
+        event
+    }
+}
+
+/// Headers as API Gateway passes them: lowercased names, repeated values joined by commas.
+fn gateway_headers(headers: &HeaderMap) -> Map<String, Value> {
+    let mut out: Map<String, Value> = Map::new();
+    for (name, value) in headers {
+        let Ok(value) = value.to_str() else { continue };
+        match out.get_mut(name.as_str()) {
+            Some(Value::String(existing)) => {
+                existing.push(',');
+                existing.push_str(value);
+            }
+            _ => {
+                out.insert(name.as_str().to_owned(), Value::String(value.to_owned()));
+            }
+        }
+    }
+    out
+}
+
+fn into_axum(response: Response<Body>) -> AxumResponse {
+    let (parts, body) = response.into_parts();
+    let bytes: Vec<u8> = match body {
+        Body::Empty => Vec::new(),
+        Body::Text(text) => text.into_bytes(),
+        Body::Binary(bytes) => bytes,
+        _ => Vec::new(),
+    };
+    AxumResponse::from_parts(parts, axum::body::Body::from(bytes))
+}

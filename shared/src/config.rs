@@ -53,6 +53,7 @@ pub const ARGON2_MEMORY_KIB: &str = "ARGON2_MEMORY_KIB";
 pub const ARGON2_ITERATIONS: &str = "ARGON2_ITERATIONS";
 pub const ARGON2_PARALLELISM: &str = "ARGON2_PARALLELISM";
 pub const LOG_LEVEL: &str = "LOG_LEVEL";
+pub const PORT: &str = "PORT";
 
 fn required(src: &dyn Source, name: &'static str) -> Result<String, ConfigError> {
     match src.get(name) {
@@ -230,6 +231,11 @@ impl VerifierSettings {
 /// `JWT_PUBLIC_JWKS` alone (the key-set function needs nothing else).
 pub fn public_jwks(src: &dyn Source) -> Result<String, ConfigError> {
     required(src, JWT_PUBLIC_JWKS)
+}
+
+/// `PORT` of the local development server, default 3000.
+pub fn dev_port(src: &dyn Source) -> Result<u16, ConfigError> {
+    bounded(src, PORT, 3000, 1, u16::MAX)
 }
 
 /// `LOG_LEVEL`, a tracing filter such as `info` or `debug`; default `info`.

