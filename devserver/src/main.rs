@@ -28,7 +28,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let _dynamodb = if ProcessEnv.get(DYNAMODB_ENDPOINT_URL).is_none() {
         let local = tokio::task::spawn_blocking(dynamodb_local::start).await??;
         eprintln!("DynamoDB Local (in memory) at {}", local.endpoint());
-        overlay.0.insert(DYNAMODB_ENDPOINT_URL.to_owned(), local.endpoint().to_owned());
+        overlay.0.insert(
+            DYNAMODB_ENDPOINT_URL.to_owned(),
+            local.endpoint().to_owned(),
+        );
         Some(local)
     } else {
         None
@@ -41,7 +44,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app = Arc::new(App::from_source(&overlay, SystemClock::shared()).await?);
     let port = dev_port(&overlay)?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    eprintln!("Serving the API on http://127.0.0.1:{port} (table {}); Ctrl-C stops", settings.table_name);
+    eprintln!(
+        "Serving the API on http://127.0.0.1:{port} (table {}); Ctrl-C stops",
+        settings.table_name
+    );
     devserver::serve(listener, app, async {
         let _ = tokio::signal::ctrl_c().await;
     })

@@ -69,7 +69,13 @@ fn optional(src: &dyn Source, name: &'static str) -> Option<String> {
 }
 
 /// A number with a documented default, rejected (not clamped) outside `min..=max`.
-fn bounded<T>(src: &dyn Source, name: &'static str, default: T, min: T, max: T) -> Result<T, ConfigError>
+fn bounded<T>(
+    src: &dyn Source,
+    name: &'static str,
+    default: T,
+    min: T,
+    max: T,
+) -> Result<T, ConfigError>
 where
     T: FromStr + PartialOrd + Copy + fmt::Display,
 {
@@ -138,7 +144,8 @@ impl PasswordSettings {
         if u64::from(s.memory_kib) * u64::from(s.iterations) < 19_456 * 2 {
             return Err(ConfigError::Invalid {
                 name: ARGON2_MEMORY_KIB,
-                reason: "ARGON2_MEMORY_KIB × ARGON2_ITERATIONS must be at least 38912 (OWASP)".into(),
+                reason: "ARGON2_MEMORY_KIB × ARGON2_ITERATIONS must be at least 38912 (OWASP)"
+                    .into(),
             });
         }
         Ok(s)
@@ -165,7 +172,10 @@ impl fmt::Debug for SigningKeySource {
 
 impl SigningKeySource {
     pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
-        match (src.get(JWT_SIGNING_KEY), optional(src, JWT_SIGNING_KEY_PARAMETER)) {
+        match (
+            src.get(JWT_SIGNING_KEY),
+            optional(src, JWT_SIGNING_KEY_PARAMETER),
+        ) {
             (Some(pem), None) if !pem.trim().is_empty() => Ok(Self::Pem(pem)),
             (None, Some(name)) => Ok(Self::SsmParameter(name)),
             (Some(_), Some(_)) => Err(ConfigError::Invalid {
@@ -266,7 +276,10 @@ mod tests {
         assert_eq!(s.access_token_ttl, 900);
         assert_eq!(s.session_ttl, 30 * 24 * 3600);
         assert_eq!(s.refresh_reuse_grace, 0);
-        assert_eq!(s.signing_key, SigningKeySource::SsmParameter("/auth/key".into()));
+        assert_eq!(
+            s.signing_key,
+            SigningKeySource::SsmParameter("/auth/key".into())
+        );
     }
 
     #[test]
@@ -282,14 +295,29 @@ mod tests {
             (JWT_LEEWAY_SECONDS, "120"),
         ]))
         .unwrap_err();
-        assert!(matches!(err, ConfigError::Invalid { name: JWT_LEEWAY_SECONDS, .. }));
+        assert!(matches!(
+            err,
+            ConfigError::Invalid {
+                name: JWT_LEEWAY_SECONDS,
+                ..
+            }
+        ));
         let err = PasswordSettings::from_source(&src(&[(ARGON2_ITERATIONS, "1")])).unwrap_err();
-        assert!(matches!(err, ConfigError::Invalid { name: ARGON2_MEMORY_KIB, .. }));
+        assert!(matches!(
+            err,
+            ConfigError::Invalid {
+                name: ARGON2_MEMORY_KIB,
+                ..
+            }
+        ));
     }
 
     #[test]
     fn signing_key_needs_exactly_one_source_and_never_prints() {
-        let both = src(&[(JWT_SIGNING_KEY, "pem"), (JWT_SIGNING_KEY_PARAMETER, "name")]);
+        let both = src(&[
+            (JWT_SIGNING_KEY, "pem"),
+            (JWT_SIGNING_KEY_PARAMETER, "name"),
+        ]);
         assert!(SigningKeySource::from_source(&both).is_err());
         assert_eq!(
             SigningKeySource::from_source(&src(&[])),

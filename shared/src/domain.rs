@@ -233,8 +233,19 @@ mod tests {
 
     #[test]
     fn emails_are_trimmed_lowercased_and_validated() {
-        assert_eq!(Email::parse("  Ada@Example.COM ").unwrap().as_str(), "ada@example.com");
-        for bad in ["", "ada", "ada@", "@example.com", "ada@localhost", "Ada <ada@example.com>", "ada@[127.0.0.1]"] {
+        assert_eq!(
+            Email::parse("  Ada@Example.COM ").unwrap().as_str(),
+            "ada@example.com"
+        );
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@localhost",
+            "Ada <ada@example.com>",
+            "ada@[127.0.0.1]",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be rejected");
         }
         let long = format!("{}@example.com", "a".repeat(250));
@@ -243,12 +254,18 @@ mod tests {
 
     #[test]
     fn local_part_drops_plus_tags() {
-        assert_eq!(Email::parse("ada+news@example.com").unwrap().local_part(), "ada");
+        assert_eq!(
+            Email::parse("ada+news@example.com").unwrap().local_part(),
+            "ada"
+        );
     }
 
     #[test]
     fn names_are_trimmed_and_bounded() {
-        assert_eq!(DisplayName::parse("  Ada  ").unwrap().unwrap().as_str(), "Ada");
+        assert_eq!(
+            DisplayName::parse("  Ada  ").unwrap().unwrap().as_str(),
+            "Ada"
+        );
         assert_eq!(DisplayName::parse("   ").unwrap(), None);
         assert!(DisplayName::parse(&"é".repeat(100)).unwrap().is_some());
         assert!(DisplayName::parse(&"é".repeat(101)).is_err());

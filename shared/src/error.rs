@@ -86,9 +86,7 @@ impl From<StoreError> for ApiError {
             StoreError::AlreadyExists
             | StoreError::ConditionFailed { .. }
             | StoreError::Corrupt(_)
-            | StoreError::Invalid(_) => {
-                Self::Internal(Box::new(err))
-            }
+            | StoreError::Invalid(_) => Self::Internal(Box::new(err)),
         }
     }
 }
@@ -106,7 +104,13 @@ pub struct ProblemParts {
 impl ApiError {
     pub fn parts(&self) -> ProblemParts {
         let (status, code, title, detail, errors) = match self {
-            Self::MalformedRequest => (400, "malformed_request", "Malformed request", self.to_string(), None),
+            Self::MalformedRequest => (
+                400,
+                "malformed_request",
+                "Malformed request",
+                self.to_string(),
+                None,
+            ),
             Self::UnsupportedMediaType => (
                 415,
                 "unsupported_media_type",
@@ -114,7 +118,13 @@ impl ApiError {
                 "send the body as application/json".to_owned(),
                 None,
             ),
-            Self::PayloadTooLarge { .. } => (413, "payload_too_large", "Payload too large", self.to_string(), None),
+            Self::PayloadTooLarge { .. } => (
+                413,
+                "payload_too_large",
+                "Payload too large",
+                self.to_string(),
+                None,
+            ),
             Self::Validation(errors) => (
                 400,
                 "validation_failed",
@@ -164,7 +174,13 @@ impl ApiError {
                 "this route needs a valid Bearer token".to_owned(),
                 None,
             ),
-            Self::UserNotFound => (404, "user_not_found", "User not found", self.to_string(), None),
+            Self::UserNotFound => (
+                404,
+                "user_not_found",
+                "User not found",
+                self.to_string(),
+                None,
+            ),
             Self::ServiceUnavailable(_) => (
                 503,
                 "service_unavailable",
@@ -208,7 +224,9 @@ mod tests {
 
     #[test]
     fn server_errors_say_nothing_about_internals() {
-        let err = ApiError::from(StoreError::Unavailable("connection refused to 10.0.0.1".into()));
+        let err = ApiError::from(StoreError::Unavailable(
+            "connection refused to 10.0.0.1".into(),
+        ));
         let parts = err.parts();
         assert_eq!((parts.status, parts.code), (503, "service_unavailable"));
         assert!(!parts.detail.contains("10.0.0.1"));

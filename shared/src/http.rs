@@ -80,7 +80,8 @@ impl<'a> Fields<'a> {
             Some(Value::String(s)) => Some(s.as_str()),
             None | Some(Value::Null) => None,
             Some(_) => {
-                self.errors.push(FieldError::new(name, "must be a string or null"));
+                self.errors
+                    .push(FieldError::new(name, "must be a string or null"));
                 None
             }
         }
@@ -215,7 +216,9 @@ mod tests {
     use super::*;
 
     fn request(content_type: Option<&str>, body: &str) -> Request {
-        let mut builder = lambda_http::http::Request::builder().method("POST").uri("/x");
+        let mut builder = lambda_http::http::Request::builder()
+            .method("POST")
+            .uri("/x");
         if let Some(ct) = content_type {
             builder = builder.header(CONTENT_TYPE, ct);
         }
@@ -229,12 +232,33 @@ mod tests {
     #[test]
     fn checks_run_in_the_documented_order() {
         let big = "x".repeat(MAX_BODY_BYTES + 1);
-        assert_eq!(code(json_object(&request(Some("text/plain"), &big))), "payload_too_large");
-        assert_eq!(code(json_object(&request(None, "{}"))), "unsupported_media_type");
-        assert_eq!(code(json_object(&request(Some("text/plain"), "{}"))), "unsupported_media_type");
-        assert_eq!(code(json_object(&request(Some(JSON), "{nope"))), "malformed_request");
-        assert_eq!(code(json_object(&request(Some(JSON), "[1]"))), "validation_failed");
-        assert_eq!(code(json_object(&request(Some("Application/JSON; charset=utf-8"), "{}"))), "ok");
+        assert_eq!(
+            code(json_object(&request(Some("text/plain"), &big))),
+            "payload_too_large"
+        );
+        assert_eq!(
+            code(json_object(&request(None, "{}"))),
+            "unsupported_media_type"
+        );
+        assert_eq!(
+            code(json_object(&request(Some("text/plain"), "{}"))),
+            "unsupported_media_type"
+        );
+        assert_eq!(
+            code(json_object(&request(Some(JSON), "{nope"))),
+            "malformed_request"
+        );
+        assert_eq!(
+            code(json_object(&request(Some(JSON), "[1]"))),
+            "validation_failed"
+        );
+        assert_eq!(
+            code(json_object(&request(
+                Some("Application/JSON; charset=utf-8"),
+                "{}"
+            ))),
+            "ok"
+        );
     }
 
     #[test]

@@ -134,8 +134,14 @@ mod tests {
     #[test]
     fn no_context_is_an_error() {
         let req = event(serde_json::json!({}));
-        assert_eq!(Identity::from_request(&req), Err(IdentityError::NoAuthorizerContext));
+        assert_eq!(
+            Identity::from_request(&req),
+            Err(IdentityError::NoAuthorizerContext)
+        );
         let req = event(serde_json::json!({"lambda": {"user_id": "u"}}));
-        assert_eq!(Identity::from_request(&req), Err(IdentityError::MissingField(SESSION_ID)));
+        assert_eq!(
+            Identity::from_request(&req),
+            Err(IdentityError::MissingField(SESSION_ID))
+        );
     }
 }

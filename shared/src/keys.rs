@@ -75,13 +75,16 @@ pub struct SigningKey {
 
 impl fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SigningKey").field("kid", &self.kid).finish_non_exhaustive()
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
     }
 }
 
 impl SigningKey {
     pub fn from_pkcs8_pem(pem: &str) -> Result<Self, KeyError> {
-        let key = ed25519_dalek::SigningKey::from_pkcs8_pem(pem.trim()).map_err(|_| KeyError::BadPrivateKey)?;
+        let key = ed25519_dalek::SigningKey::from_pkcs8_pem(pem.trim())
+            .map_err(|_| KeyError::BadPrivateKey)?;
         Self::from_dalek(&key)
     }
 
@@ -147,26 +150,39 @@ impl VerificationKeys {
         for key in keys {
             let member = |name: &str| key.get(name).and_then(|v| v.as_str());
             if key.get("d").is_some() {
-                return Err(KeyError::BadJwks("a key has private members (\"d\"): publish only public keys".into()));
+                return Err(KeyError::BadJwks(
+                    "a key has private members (\"d\"): publish only public keys".into(),
+                ));
             }
             if member("kty") != Some("OKP") || member("crv") != Some("Ed25519") {
-                return Err(KeyError::BadJwks("only OKP/Ed25519 keys are supported".into()));
+                return Err(KeyError::BadJwks(
+                    "only OKP/Ed25519 keys are supported".into(),
+                ));
             }
-            if member("alg").is_some_and(|a| a != ALGORITHM) || member("use").is_some_and(|u| u != "sig") {
-                return Err(KeyError::BadJwks("keys must have alg EdDSA and use sig".into()));
+            if member("alg").is_some_and(|a| a != ALGORITHM)
+                || member("use").is_some_and(|u| u != "sig")
+            {
+                return Err(KeyError::BadJwks(
+                    "keys must have alg EdDSA and use sig".into(),
+                ));
             }
             let x = member("x").ok_or_else(|| KeyError::BadJwks("a key has no \"x\"".into()))?;
             let raw = URL_SAFE_NO_PAD
                 .decode(x)
                 .map_err(|_| KeyError::BadJwks("\"x\" is not base64url".into()))?;
             if raw.len() != 32 {
-                return Err(KeyError::BadJwks("\"x\" is not a 32-byte Ed25519 key".into()));
+                return Err(KeyError::BadJwks(
+                    "\"x\" is not a 32-byte Ed25519 key".into(),
+                ));
             }
             let jwk = PublicJwk::from_x(x.to_owned());
             if member("kid").is_some_and(|kid| kid != jwk.kid) {
-                return Err(KeyError::BadJwks(format!("kid of key {x} is not its RFC 7638 thumbprint")));
+                return Err(KeyError::BadJwks(format!(
+                    "kid of key {x} is not its RFC 7638 thumbprint"
+                )));
             }
-            let decoding = DecodingKey::from_ed_components(x).map_err(|e| KeyError::BadJwks(e.to_string()))?;
+            let decoding =
+                DecodingKey::from_ed_components(x).map_err(|e| KeyError::BadJwks(e.to_string()))?;
             if by_kid.insert(jwk.kid.clone(), decoding).is_none() {
                 published.keys.push(jwk);
             }
@@ -233,7 +249,10 @@ mod tests {
         let (key, pem) = SigningKey::generate().unwrap();
         let again = SigningKey::from_pkcs8_pem(&pem).unwrap();
         assert_eq!(key.kid(), again.kid());
-        let jwks = serde_json::to_string(&PublicJwkSet { keys: vec![key.public_jwk().clone()] }).unwrap();
+        let jwks = serde_json::to_string(&PublicJwkSet {
+            keys: vec![key.public_jwk().clone()],
+        })
+        .unwrap();
         let keys = VerificationKeys::from_jwks_json(&jwks).unwrap();
         assert!(keys.get(key.kid()).is_some());
         assert!(!jwks.contains("\"d\""));
@@ -243,9 +262,11 @@ mod tests {
     fn private_members_and_wrong_kids_are_refused() {
         let (key, _) = SigningKey::generate().unwrap();
         let x = &key.public_jwk().x;
-        let with_d = format!(r#"{{"keys":[{{"kty":"OKP","crv":"Ed25519","x":"{x}","d":"secret"}}]}}"#);
+        let with_d =
+            format!(r#"{{"keys":[{{"kty":"OKP","crv":"Ed25519","x":"{x}","d":"secret"}}]}}"#);
         assert!(VerificationKeys::from_jwks_json(&with_d).is_err());
-        let wrong_kid = format!(r#"{{"keys":[{{"kty":"OKP","crv":"Ed25519","x":"{x}","kid":"mine"}}]}}"#);
+        let wrong_kid =
+            format!(r#"{{"keys":[{{"kty":"OKP","crv":"Ed25519","x":"{x}","kid":"mine"}}]}}"#);
         assert!(VerificationKeys::from_jwks_json(&wrong_kid).is_err());
         assert!(VerificationKeys::from_jwks_json(r#"{"keys":[]}"#).is_err());
         assert!(SigningKey::from_pkcs8_pem("not a pem").is_err());

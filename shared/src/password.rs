@@ -15,10 +15,16 @@ use crate::domain::{Email, Password};
 pub fn check_policy(password: &Password, email: &Email, name: Option<&str>) -> Result<(), String> {
     let chars = password.chars();
     if chars < Password::MIN_CHARS {
-        return Err(format!("must be at least {} characters", Password::MIN_CHARS));
+        return Err(format!(
+            "must be at least {} characters",
+            Password::MIN_CHARS
+        ));
     }
     if chars > Password::MAX_CHARS {
-        return Err(format!("must be at most {} characters", Password::MAX_CHARS));
+        return Err(format!(
+            "must be at most {} characters",
+            Password::MAX_CHARS
+        ));
     }
     let lowered = password.expose().to_lowercase();
     let local = email.local_part();
@@ -62,18 +68,25 @@ struct Inner {
 
 impl std::fmt::Debug for PasswordHasher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PasswordHasher").field("params", &self.inner.params).finish()
+        f.debug_struct("PasswordHasher")
+            .field("params", &self.inner.params)
+            .finish()
     }
 }
 
 impl PasswordHasher {
     /// Builds the hasher and its dummy hash (one hash at cold start).
     pub fn new(settings: &PasswordSettings) -> Result<Self, ConfigError> {
-        let params = Params::new(settings.memory_kib, settings.iterations, settings.parallelism, None)
-            .map_err(|e| ConfigError::Invalid {
-                name: crate::config::ARGON2_MEMORY_KIB,
-                reason: e.to_string(),
-            })?;
+        let params = Params::new(
+            settings.memory_kib,
+            settings.iterations,
+            settings.parallelism,
+            None,
+        )
+        .map_err(|e| ConfigError::Invalid {
+            name: crate::config::ARGON2_MEMORY_KIB,
+            reason: e.to_string(),
+        })?;
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
         let mut inner = Inner {
             argon,
@@ -86,7 +99,9 @@ impl PasswordHasher {
                 name: crate::config::ARGON2_MEMORY_KIB,
                 reason: e.0,
             })?;
-        Ok(Self { inner: Arc::new(inner) })
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
     }
 
     /// A new PHC string with a fresh random salt. CPU-bound: call from a blocking thread.
@@ -162,14 +177,35 @@ mod tests {
 
     #[test]
     fn hashes_verify_and_are_upgraded_when_parameters_change() {
-        let old = PasswordHasher::new(&PasswordSettings { memory_kib: 19_456, iterations: 2, parallelism: 1 }).unwrap();
-        let new = PasswordHasher::new(&PasswordSettings { memory_kib: 19_456, iterations: 3, parallelism: 1 }).unwrap();
+        let old = PasswordHasher::new(&PasswordSettings {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+        })
+        .unwrap();
+        let new = PasswordHasher::new(&PasswordSettings {
+            memory_kib: 19_456,
+            iterations: 3,
+            parallelism: 1,
+        })
+        .unwrap();
         let pw = Password::new("correct-horse-battery-staple");
         let phc = old.hash(&pw).unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-        assert_eq!(old.verify(&pw, &phc), Verified::Match { needs_rehash: false });
-        assert_eq!(new.verify(&pw, &phc), Verified::Match { needs_rehash: true });
-        assert_eq!(old.verify(&Password::new("wrong-horse-battery"), &phc), Verified::Mismatch);
+        assert_eq!(
+            old.verify(&pw, &phc),
+            Verified::Match {
+                needs_rehash: false
+            }
+        );
+        assert_eq!(
+            new.verify(&pw, &phc),
+            Verified::Match { needs_rehash: true }
+        );
+        assert_eq!(
+            old.verify(&Password::new("wrong-horse-battery"), &phc),
+            Verified::Mismatch
+        );
         assert_eq!(old.verify(&pw, "not a phc string"), Verified::Mismatch);
     }
 }

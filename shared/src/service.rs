@@ -23,7 +23,9 @@ use tracing::info;
 
 use crate::clock::SharedClock;
 use crate::config::{IssuerSettings, PasswordSettings, Source, StoreSettings};
-use crate::domain::{Credentials, DEFAULT_ROLE, DisplayName, Email, Password, SessionId, User, UserId};
+use crate::domain::{
+    Credentials, DEFAULT_ROLE, DisplayName, Email, Password, SessionId, User, UserId,
+};
 use crate::error::{ApiError, StoreError};
 use crate::http::Fields;
 use crate::keys::load_signing_key;
@@ -62,7 +64,9 @@ fn audit(event: &'static str, caller: &Caller, user_id: Option<&str>, session_id
 }
 
 /// Runs CPU-bound password work off the async threads.
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(work)
         .await
         .map_err(|e| ApiError::Internal(Box::new(e)))
@@ -80,10 +84,7 @@ impl Registration {
     /// `{email, password, name?}`; every field problem is reported at once.
     pub fn from_body(body: &Map<String, Value>) -> Result<Self, ApiError> {
         let mut fields = Fields::new(body);
-        let email = fields.required_str("email");
-        let password = fields.required_str("password");
-        let name = fields.optional_str("name");
-        let email = match email.map(Email::parse) {
+        let email = match fields.required_str("email").map(Email::parse) {
             Some(Ok(email)) => Some(email),
             Some(Err(message)) => {
                 fields.reject("email", message);
@@ -91,7 +92,8 @@ impl Registration {
             }
             None => None,
         };
-        let name = match name.map(DisplayName::parse) {
+        let password = fields.required_str("password");
+        let name = match fields.optional_str("name").map(DisplayName::parse) {
             Some(Ok(name)) => name,
             Some(Err(message)) => {
                 fields.reject("name", message);
@@ -140,7 +142,9 @@ pub fn refresh_token_from_body(body: &Map<String, Value>) -> Result<String, ApiE
     let mut fields = Fields::new(body);
     let token = fields.required_str("refresh_token");
     fields.finish()?;
-    token.map(str::to_owned).ok_or_else(|| ApiError::Validation(Vec::new()))
+    token
+        .map(str::to_owned)
+        .ok_or_else(|| ApiError::Validation(Vec::new()))
 }
 
 /// Registers users.
@@ -153,7 +157,11 @@ pub struct Registrar {
 
 impl Registrar {
     pub fn new(store: Store, hasher: PasswordHasher, clock: SharedClock) -> Self {
-        Self { store, hasher, clock }
+        Self {
+            store,
+            hasher,
+            clock,
+        }
     }
 
     pub async fn from_source(src: &dyn Source, clock: SharedClock) -> Result<Self, InitError> {
@@ -164,8 +172,12 @@ impl Registrar {
 
     /// Checks the password policy, hashes, and writes the user and its email atomically.
     pub async fn register(&self, input: Registration, caller: &Caller) -> Result<User, ApiError> {
-        password::check_policy(&input.password, &input.email, input.name.as_ref().map(DisplayName::as_str))
-            .map_err(ApiError::WeakPassword)?;
+        password::check_policy(
+            &input.password,
+            &input.email,
+            input.name.as_ref().map(DisplayName::as_str),
+        )
+        .map_err(ApiError::WeakPassword)?;
         let hasher = self.hasher.clone();
         let pw = input.password;
         let password_hash = blocking(move || hasher.hash(&pw))
@@ -176,7 +188,11 @@ impl Registrar {
             email: input.email,
             name: input.name,
             roles: vec![DEFAULT_ROLE.to_owned()],
-            created_at: self.clock.now().replace_nanosecond(0).unwrap_or(self.clock.now()),
+            created_at: self
+                .clock
+                .now()
+                .replace_nanosecond(0)
+                .unwrap_or(self.clock.now()),
         };
         let credentials = Credentials {
             email: user.email.clone(),
@@ -228,7 +244,9 @@ pub struct TokenPair {
 
 impl std::fmt::Debug for TokenPair {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenPair").field("expires_in", &self.expires_in).finish_non_exhaustive()
+        f.debug_struct("TokenPair")
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
     }
 }
 
@@ -256,7 +274,13 @@ pub struct Logins {
 }
 
 impl Logins {
-    pub fn new(store: Store, hasher: PasswordHasher, issuer: TokenIssuer, clock: SharedClock, session_ttl: i64) -> Self {
+    pub fn new(
+        store: Store,
+        hasher: PasswordHasher,
+        issuer: TokenIssuer,
+        clock: SharedClock,
+        session_ttl: i64,
+    ) -> Self {
         Self {
             store,
             hasher,
@@ -271,12 +295,23 @@ impl Logins {
         let hasher = PasswordHasher::new(&PasswordSettings::from_source(src)?)?;
         let settings = IssuerSettings::from_source(src)?;
         let issuer = issuer(&settings, &sdk).await?;
-        Ok(Self::new(store, hasher, issuer, clock, settings.session_ttl))
+        Ok(Self::new(
+            store,
+            hasher,
+            issuer,
+            clock,
+            settings.session_ttl,
+        ))
     }
 
     /// One read (the credentials) and one write (the session and its first token). An unknown
     /// email costs one dummy Argon2id verification, so it answers like a wrong password.
-    pub async fn login(&self, email: &str, password: Password, caller: &Caller) -> Result<TokenPair, ApiError> {
+    pub async fn login(
+        &self,
+        email: &str,
+        password: Password,
+        caller: &Caller,
+    ) -> Result<TokenPair, ApiError> {
         let credentials = match Email::parse(email) {
             Ok(email) => self.store.credentials(email.as_str()).await?,
             Err(_) => None,
@@ -288,10 +323,16 @@ impl Logins {
             return Err(ApiError::InvalidCredentials);
         };
         let stored = credentials.password_hash.clone();
-        let (verified, password) = blocking(move || (hasher.verify(&password, &stored), password)).await?;
+        let (verified, password) =
+            blocking(move || (hasher.verify(&password, &stored), password)).await?;
         let needs_rehash = match verified {
             Verified::Mismatch => {
-                audit("login_failed", caller, Some(credentials.user_id.as_str()), None);
+                audit(
+                    "login_failed",
+                    caller,
+                    Some(credentials.user_id.as_str()),
+                    None,
+                );
                 return Err(ApiError::InvalidCredentials);
             }
             Verified::Match { needs_rehash } => needs_rehash,
@@ -319,10 +360,20 @@ impl Logins {
         };
         let access = self
             .issuer
-            .issue(session.user_id.as_str(), &record.roles, session.id.as_str(), now)
+            .issue(
+                session.user_id.as_str(),
+                &record.roles,
+                session.id.as_str(),
+                now,
+            )
             .map_err(sign_error)?;
         self.store.start_session(&session, &record).await?;
-        audit("login_succeeded", caller, Some(session.user_id.as_str()), Some(session.id.as_str()));
+        audit(
+            "login_succeeded",
+            caller,
+            Some(session.user_id.as_str()),
+            Some(session.id.as_str()),
+        );
         Ok(pair(access, &refresh, &self.issuer))
     }
 
@@ -334,11 +385,20 @@ impl Logins {
             Ok(Ok(new_hash)) => {
                 let result = self
                     .store
-                    .replace_password_hash(credentials.email.as_str(), &credentials.password_hash, &new_hash)
+                    .replace_password_hash(
+                        credentials.email.as_str(),
+                        &credentials.password_hash,
+                        &new_hash,
+                    )
                     .await;
                 match result {
-                    Ok(()) => info!(user_id = credentials.user_id.as_str(), "password hash upgraded"),
-                    Err(err) => tracing::warn!(error = %crate::error::chain(&err), "password hash upgrade skipped"),
+                    Ok(()) => info!(
+                        user_id = credentials.user_id.as_str(),
+                        "password hash upgraded"
+                    ),
+                    Err(err) => {
+                        tracing::warn!(error = %crate::error::chain(&err), "password hash upgrade skipped")
+                    }
                 }
             }
             Ok(Err(err)) => tracing::warn!(error = %err, "password re-hash failed"),
@@ -375,7 +435,12 @@ impl Refresher {
         let (store, sdk) = Store::connect(&StoreSettings::from_source(src)?).await;
         let settings = IssuerSettings::from_source(src)?;
         let issuer = issuer(&settings, &sdk).await?;
-        Ok(Self::new(store, issuer, clock, settings.refresh_reuse_grace))
+        Ok(Self::new(
+            store,
+            issuer,
+            clock,
+            settings.refresh_reuse_grace,
+        ))
     }
 
     /// One read and one transaction on the happy path.
@@ -403,7 +468,12 @@ impl Refresher {
                     };
                     let access = self
                         .issuer
-                        .issue(record.user_id.as_str(), &record.roles, record.session_id.as_str(), now)
+                        .issue(
+                            record.user_id.as_str(),
+                            &record.roles,
+                            record.session_id.as_str(),
+                            now,
+                        )
                         .map_err(sign_error)?;
                     match self.store.rotate(&record, &next, now).await {
                         Ok(()) => {
@@ -429,7 +499,13 @@ impl Refresher {
         Err(ApiError::InvalidToken)
     }
 
-    async fn reused(&self, record: &RefreshRecord, rotated_at: i64, now: i64, caller: &Caller) -> Result<TokenPair, ApiError> {
+    async fn reused(
+        &self,
+        record: &RefreshRecord,
+        rotated_at: i64,
+        now: i64,
+        caller: &Caller,
+    ) -> Result<TokenPair, ApiError> {
         if self.reuse_grace > 0 && now - rotated_at <= self.reuse_grace {
             return Err(ApiError::InvalidToken);
         }
@@ -450,7 +526,10 @@ impl Refresher {
     }
 }
 
-async fn issuer(settings: &IssuerSettings, sdk: &aws_config::SdkConfig) -> Result<TokenIssuer, InitError> {
+async fn issuer(
+    settings: &IssuerSettings,
+    sdk: &aws_config::SdkConfig,
+) -> Result<TokenIssuer, InitError> {
     let key = load_signing_key(&settings.signing_key, sdk).await?;
     Ok(TokenIssuer::new(
         key,

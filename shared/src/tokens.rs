@@ -49,7 +49,13 @@ pub struct TokenIssuer {
 }
 
 impl TokenIssuer {
-    pub fn new(key: SigningKey, issuer: String, audience: String, client_id: String, ttl: i64) -> Self {
+    pub fn new(
+        key: SigningKey,
+        issuer: String,
+        audience: String,
+        client_id: String,
+        ttl: i64,
+    ) -> Self {
         Self {
             key,
             issuer,
@@ -68,7 +74,13 @@ impl TokenIssuer {
         self.key.kid()
     }
 
-    pub fn claims(&self, user_id: &str, roles: &[String], session_id: &str, now: i64) -> AccessClaims {
+    pub fn claims(
+        &self,
+        user_id: &str,
+        roles: &[String],
+        session_id: &str,
+        now: i64,
+    ) -> AccessClaims {
         AccessClaims {
             iss: self.issuer.clone(),
             sub: user_id.to_owned(),
@@ -90,7 +102,13 @@ impl TokenIssuer {
         jsonwebtoken::encode(&header, claims, self.key.encoding_key()).map_err(SignError)
     }
 
-    pub fn issue(&self, user_id: &str, roles: &[String], session_id: &str, now: i64) -> Result<String, SignError> {
+    pub fn issue(
+        &self,
+        user_id: &str,
+        roles: &[String],
+        session_id: &str,
+        now: i64,
+    ) -> Result<String, SignError> {
         self.sign(&self.claims(user_id, roles, session_id, now))
     }
 }
@@ -128,7 +146,10 @@ impl TokenVerifier {
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);
-        validation.required_spec_claims = ["iss", "aud", "sub", "exp"].iter().map(|c| (*c).to_owned()).collect::<HashSet<_>>();
+        validation.required_spec_claims = ["iss", "aud", "sub", "exp"]
+            .iter()
+            .map(|c| (*c).to_owned())
+            .collect::<HashSet<_>>();
         // Times are checked below against the injected clock.
         validation.validate_exp = false;
         validation.validate_nbf = false;
@@ -213,7 +234,10 @@ mod tests {
 
     fn pair() -> (TokenIssuer, TokenVerifier) {
         let (key, _) = SigningKey::generate().unwrap();
-        let jwks = serde_json::to_string(&PublicJwkSet { keys: vec![key.public_jwk().clone()] }).unwrap();
+        let jwks = serde_json::to_string(&PublicJwkSet {
+            keys: vec![key.public_jwk().clone()],
+        })
+        .unwrap();
         let keys = VerificationKeys::from_jwks_json(&jwks).unwrap();
         (
             TokenIssuer::new(key, "iss".into(), "aud".into(), "client".into(), 900),
@@ -224,12 +248,21 @@ mod tests {
     #[test]
     fn issued_tokens_verify_and_carry_rfc9068_claims() {
         let (issuer, verifier) = pair();
-        let token = issuer.issue("user-1", &["user".into()], "sid-1", NOW).unwrap();
+        let token = issuer
+            .issue("user-1", &["user".into()], "sid-1", NOW)
+            .unwrap();
         let header = jsonwebtoken::decode_header(&token).unwrap();
         assert_eq!(header.typ.as_deref(), Some("at+jwt"));
         assert_eq!(header.kid.as_deref(), Some(issuer.kid()));
         let claims = verifier.verify(&token, NOW).unwrap();
-        assert_eq!((claims.sub.as_str(), claims.sid.as_str(), claims.client_id.as_str()), ("user-1", "sid-1", "client"));
+        assert_eq!(
+            (
+                claims.sub.as_str(),
+                claims.sid.as_str(),
+                claims.client_id.as_str()
+            ),
+            ("user-1", "sid-1", "client")
+        );
         assert_eq!(claims.exp - claims.iat, 900);
     }
 
@@ -238,9 +271,15 @@ mod tests {
         let (issuer, verifier) = pair();
         let token = issuer.issue("u", &[], "s", NOW).unwrap();
         assert!(verifier.verify(&token, NOW + 900 + 30).is_ok());
-        assert_eq!(verifier.verify(&token, NOW + 900 + 31), Err(VerifyError::Expired));
+        assert_eq!(
+            verifier.verify(&token, NOW + 900 + 31),
+            Err(VerifyError::Expired)
+        );
         assert!(verifier.verify(&token, NOW - 30).is_ok());
-        assert_eq!(verifier.verify(&token, NOW - 31), Err(VerifyError::NotYetValid));
+        assert_eq!(
+            verifier.verify(&token, NOW - 31),
+            Err(VerifyError::NotYetValid)
+        );
     }
 
     #[test]
@@ -251,10 +290,16 @@ mod tests {
         assert_eq!(verifier.verify(&token, NOW), Err(VerifyError::UnknownKey));
         let mut claims = issuer.claims("u", &[], "s", NOW);
         claims.aud = "someone-else".into();
-        assert!(matches!(verifier.verify(&issuer.sign(&claims).unwrap(), NOW), Err(VerifyError::Invalid(_))));
+        assert!(matches!(
+            verifier.verify(&issuer.sign(&claims).unwrap(), NOW),
+            Err(VerifyError::Invalid(_))
+        ));
         let mut claims = issuer.claims("u", &[], "s", NOW);
         claims.iss = "evil".into();
-        assert!(matches!(verifier.verify(&issuer.sign(&claims).unwrap(), NOW), Err(VerifyError::Invalid(_))));
+        assert!(matches!(
+            verifier.verify(&issuer.sign(&claims).unwrap(), NOW),
+            Err(VerifyError::Invalid(_))
+        ));
     }
 
     #[test]

@@ -1,1 +1,254 @@
-//! placeholder
+//! The test harness shared by the integration tests: one DynamoDB Local per test binary (AWS's
+//! own, started on a free port; the run fails loudly when it cannot start), one table per binary,
+//! settings from a plain map, and the local server in-process on a free port.
+
+// A test harness: failing loudly (panicking with the reason) is its job.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+
+use devserver::App;
+use devserver::dynamodb_local::{self, DynamoDbLocal};
+use shared::clock::SharedClock;
+use shared::config::{self as cfg, StoreSettings};
+use shared::keys::{PublicJwkSet, SigningKey};
+use shared::store::{Store, schema};
+use shared::tokens::{TokenIssuer, TokenVerifier};
+
+pub const ISSUER: &str = "https://auth.test.invalid";
+pub const AUDIENCE: &str = "auth-tests";
+pub const CLIENT_ID: &str = "integration-tests";
+pub const PASSWORD: &str = "correct-horse-battery-staple";
+
+static DYNAMODB: OnceLock<Result<DynamoDbLocal, String>> = OnceLock::new();
+static TABLE: OnceLock<String> = OnceLock::new();
+static KEY: OnceLock<(String, String)> = OnceLock::new();
+
+/// The endpoint of this test binary's DynamoDB Local, started on first use.
+pub fn endpoint() -> String {
+    match DYNAMODB.get_or_init(|| dynamodb_local::start().map_err(|e| e.to_string())) {
+        Ok(local) => local.endpoint().to_owned(),
+        Err(err) => panic!("cannot start DynamoDB Local: {err}"),
+    }
+}
+
+/// This test binary's table, created on first use.
+pub fn table() -> String {
+    TABLE
+        .get_or_init(|| {
+            let name = format!("auth-it-{}", uuid::Uuid::new_v4().simple());
+            let settings = StoreSettings {
+                table_name: name.clone(),
+                endpoint_url: Some(endpoint()),
+            };
+            // Tests run on many runtimes; create the table on a runtime of its own.
+            std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                runtime.block_on(async {
+                    let (store, _) = Store::connect(&settings).await;
+                    schema::ensure_table(store.client(), store.table())
+                        .await
+                        .expect("create the test table");
+                });
+            })
+            .join()
+            .expect("table creation thread");
+            name
+        })
+        .clone()
+}
+
+/// The test signing key: (PKCS#8 PEM, public JWK Set JSON).
+pub fn signing_key() -> &'static (String, String) {
+    KEY.get_or_init(|| {
+        let (key, pem) = SigningKey::generate().expect("generate key");
+        let jwks = serde_json::to_string(&PublicJwkSet {
+            keys: vec![key.public_jwk().clone()],
+        })
+        .expect("jwks");
+        (pem, jwks)
+    })
+}
+
+/// Every setting the service reads, pointing at this binary's DynamoDB Local table.
+pub fn settings() -> HashMap<String, String> {
+    let (pem, jwks) = signing_key();
+    [
+        (cfg::TABLE_NAME, table()),
+        (cfg::DYNAMODB_ENDPOINT_URL, endpoint()),
+        (cfg::JWT_ISSUER, ISSUER.to_owned()),
+        (cfg::JWT_AUDIENCE, AUDIENCE.to_owned()),
+        (cfg::JWT_CLIENT_ID, CLIENT_ID.to_owned()),
+        (cfg::JWT_SIGNING_KEY, pem.clone()),
+        (cfg::JWT_PUBLIC_JWKS, jwks.clone()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+/// A store on this binary's table.
+pub async fn store() -> Store {
+    Store::connect(&StoreSettings::from_source(&settings()).expect("settings"))
+        .await
+        .0
+}
+
+/// An issuer with the test key, for minting tokens at chosen times.
+pub fn issuer() -> TokenIssuer {
+    let key = SigningKey::from_pkcs8_pem(&signing_key().0).expect("key");
+    TokenIssuer::new(key, ISSUER.into(), AUDIENCE.into(), CLIENT_ID.into(), 900)
+}
+
+/// A verifier with the test key set.
+pub fn verifier() -> TokenVerifier {
+    let keys = shared::keys::VerificationKeys::from_jwks_json(&signing_key().1).expect("jwks");
+    TokenVerifier::new(keys, ISSUER, AUDIENCE, 30)
+}
+
+/// An email no other test uses.
+pub fn unique_email() -> String {
+    format!("user-{}@example.com", uuid::Uuid::new_v4().simple())
+}
+
+/// A sample event from `events/`, the same file `sam local invoke -e` uses.
+pub fn event(name: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../events")
+        .join(format!("{name}.json"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+/// The local server, running in-process on a free port until dropped.
+pub struct Server {
+    pub base: String,
+    pub app: Arc<App>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl Server {
+    /// Starts the local server with these settings and this clock.
+    pub async fn start_with(settings: &HashMap<String, String>, clock: SharedClock) -> Self {
+        let app = Arc::new(
+            App::from_source(settings, clock)
+                .await
+                .expect("build the app"),
+        );
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(devserver::serve(listener, app.clone(), async {
+            let _ = stopped.await;
+        }));
+        Self {
+            base,
+            app,
+            stop: Some(stop),
+        }
+    }
+
+    /// Starts the local server with the default test settings and the wall clock.
+    pub async fn start() -> Self {
+        Self::start_with(&settings(), shared::clock::SystemClock::shared()).await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+/// An HTTP client for the local server.
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .expect("client")
+}
+
+/// A response's status and JSON body (`Value::Null` when the body is empty).
+pub async fn json(response: reqwest::Response) -> (u16, serde_json::Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    let value = if text.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+    };
+    (status, value)
+}
+
+/// POSTs a JSON body.
+pub async fn post(
+    server: &Server,
+    path: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    json(
+        http()
+            .post(server.url(path))
+            .json(&body)
+            .send()
+            .await
+            .expect("request"),
+    )
+    .await
+}
+
+/// Registers a user with the standard password; returns the email.
+pub async fn registered(server: &Server) -> String {
+    let email = unique_email();
+    let (status, body) = post(
+        server,
+        "/auth/register",
+        serde_json::json!({"email": email, "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    email
+}
+
+/// Registers and logs in a user; returns (email, access token, refresh token).
+pub async fn logged_in(server: &Server) -> (String, String, String) {
+    let email = registered(server).await;
+    let (status, body) = post(
+        server,
+        "/auth/login",
+        serde_json::json!({"email": email, "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    (
+        email,
+        body["access_token"].as_str().expect("access").to_owned(),
+        body["refresh_token"].as_str().expect("refresh").to_owned(),
+    )
+}
+
+/// GET /me with an Authorization header.
+pub async fn me(server: &Server, authorization: Option<&str>) -> (u16, serde_json::Value) {
+    let mut request = http().get(server.url("/me"));
+    if let Some(value) = authorization {
+        request = request.header("authorization", value);
+    }
+    json(request.send().await.expect("request")).await
+}

@@ -28,7 +28,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     if let Some(old) = keep {
         let old = VerificationKeys::from_jwks_json(&std::fs::read_to_string(old)?)?;
-        set.keys.extend(old.published().keys.iter().filter(|k| k.kid != key.kid()).cloned());
+        set.keys.extend(
+            old.published()
+                .keys
+                .iter()
+                .filter(|k| k.kid != key.kid())
+                .cloned(),
+        );
     }
     let mut file = std::fs::OpenOptions::new()
         .write(true)

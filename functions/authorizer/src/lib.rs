@@ -33,7 +33,8 @@ impl State {
     pub fn from_source(src: &dyn Source, clock: SharedClock) -> Result<Self, InitError> {
         let settings = VerifierSettings::from_source(src)?;
         let keys = VerificationKeys::from_jwks_json(&settings.public_jwks)?;
-        let verifier = TokenVerifier::new(keys, &settings.issuer, &settings.audience, settings.leeway);
+        let verifier =
+            TokenVerifier::new(keys, &settings.issuer, &settings.audience, settings.leeway);
         Ok(Self::new(verifier, clock))
     }
 }
@@ -56,7 +57,12 @@ pub fn authorize(state: &State, request: &ApiGatewayV2CustomAuthorizerV2Request)
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
-        .or_else(|| request.identity_source.as_ref().and_then(|s| s.first().cloned()));
+        .or_else(|| {
+            request
+                .identity_source
+                .as_ref()
+                .and_then(|s| s.first().cloned())
+        });
     let Some(token) = header.as_deref().and_then(bearer_token) else {
         tracing::info!(reason = "no bearer token", "deny");
         return deny();
@@ -85,7 +91,8 @@ pub fn authorize(state: &State, request: &ApiGatewayV2CustomAuthorizerV2Request)
 pub fn bearer_token(value: &str) -> Option<&str> {
     let (scheme, token) = value.trim().split_once(' ')?;
     let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && !token.contains(' ')).then_some(token)
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && !token.contains(' '))
+        .then_some(token)
 }
 
 fn deny() -> Decision {

@@ -9,7 +9,9 @@ pub use shared::service::Logins as State;
 pub async fn handle(state: &State, req: Request) -> Response<Body> {
     let result = async {
         let input = LoginRequest::from_body(&http::json_object(&req)?)?;
-        let tokens = state.login(&input.email, input.password, &Caller::of(&req)).await?;
+        let tokens = state
+            .login(&input.email, input.password, &Caller::of(&req))
+            .await?;
         Ok(http::ok(&tokens))
     }
     .await;

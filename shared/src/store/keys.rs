@@ -87,7 +87,8 @@ fn get_opt_s(item: &Item, name: &str) -> Option<String> {
 }
 
 fn get_n(item: &Item, name: &str) -> Result<i64, StoreError> {
-    get_opt_n(item, name)?.ok_or_else(|| StoreError::Corrupt(format!("attribute {name} is missing")))
+    get_opt_n(item, name)?
+        .ok_or_else(|| StoreError::Corrupt(format!("attribute {name} is missing")))
 }
 
 fn get_opt_n(item: &Item, name: &str) -> Result<Option<i64>, StoreError> {
@@ -97,7 +98,9 @@ fn get_opt_n(item: &Item, name: &str) -> Result<Option<i64>, StoreError> {
             .parse()
             .map(Some)
             .map_err(|_| StoreError::Corrupt(format!("attribute {name} is not an integer"))),
-        Some(_) => Err(StoreError::Corrupt(format!("attribute {name} is not a number"))),
+        Some(_) => Err(StoreError::Corrupt(format!(
+            "attribute {name} is not a number"
+        ))),
     }
 }
 
@@ -128,7 +131,8 @@ pub fn user_from_item(item: &Item) -> Result<User, StoreError> {
     let id = get_s(item, "id")?;
     let created_at = get_s(item, "created_at")?;
     Ok(User {
-        id: UserId::parse(&id).ok_or_else(|| StoreError::Corrupt("user id is not a UUID".into()))?,
+        id: UserId::parse(&id)
+            .ok_or_else(|| StoreError::Corrupt("user id is not a UUID".into()))?,
         email: Email::from_stored(get_s(item, "email")?),
         name: get_opt_s(item, "name").map(DisplayName::from_stored),
         roles: get_list(item, "roles"),
@@ -242,7 +246,11 @@ pub fn refresh_from_item(token_hash: &str, item: &Item) -> Result<RefreshRecord,
         STATE_ROTATED => TokenState::Rotated {
             at: get_n(item, "rotated_at")?,
         },
-        other => return Err(StoreError::Corrupt(format!("unknown refresh token state {other:?}"))),
+        other => {
+            return Err(StoreError::Corrupt(format!(
+                "unknown refresh token state {other:?}"
+            )));
+        }
     };
     Ok(RefreshRecord {
         token_hash: token_hash.to_owned(),
@@ -282,7 +290,10 @@ mod tests {
         };
         let item = refresh_item(&record);
         assert_eq!(item["ttl"].as_n().unwrap(), "1800000000");
-        assert_eq!(refresh_from_item(&record.token_hash, &item).unwrap(), record);
+        assert_eq!(
+            refresh_from_item(&record.token_hash, &item).unwrap(),
+            record
+        );
 
         let session = Session {
             id: record.session_id.clone(),
@@ -292,7 +303,10 @@ mod tests {
             revoked_at: Some(3),
         };
         let item = session_item(&session);
-        assert_eq!(item["SK"].as_s().unwrap(), &format!("SESSION#{}", session.id));
+        assert_eq!(
+            item["SK"].as_s().unwrap(),
+            &format!("SESSION#{}", session.id)
+        );
         assert_eq!(session_from_item(&item).unwrap(), session);
     }
 

@@ -35,7 +35,13 @@ pub async fn sdk_config(settings: &StoreSettings) -> aws_config::SdkConfig {
         // DynamoDB Local checks neither region nor credentials.
         loader = loader
             .region(Region::new("local"))
-            .credentials_provider(AwsCredentials::new("local", "local", None, None, "dynamodb-local"));
+            .credentials_provider(AwsCredentials::new(
+                "local",
+                "local",
+                None,
+                None,
+                "dynamodb-local",
+            ));
     }
     loader.load().await
 }
@@ -56,10 +62,10 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    if let SdkError::ServiceError(service) = &err {
-        if service.err().code() == Some("ConditionalCheckFailedException") {
-            return StoreError::ConditionFailed { failed: vec![0] };
-        }
+    if let SdkError::ServiceError(service) = &err
+        && service.err().code() == Some("ConditionalCheckFailedException")
+    {
+        return StoreError::ConditionFailed { failed: vec![0] };
     }
     StoreError::Unavailable(Box::new(err))
 }
@@ -144,7 +150,11 @@ impl Store {
 
     /// Registers a user: the profile and the email-uniqueness item are written together or not
     /// at all. `AlreadyExists` when the email is taken.
-    pub async fn create_user(&self, user: &User, credentials: &Credentials) -> Result<(), StoreError> {
+    pub async fn create_user(
+        &self,
+        user: &User,
+        credentials: &Credentials,
+    ) -> Result<(), StoreError> {
         let result = self
             .client
             .transact_write_items()
@@ -154,7 +164,9 @@ impl Store {
             .await;
         match result.map_err(classify_transaction) {
             Ok(_) => Ok(()),
-            Err(StoreError::ConditionFailed { failed }) if failed.contains(&1) => Err(StoreError::AlreadyExists),
+            Err(StoreError::ConditionFailed { failed }) if failed.contains(&1) => {
+                Err(StoreError::AlreadyExists)
+            }
             Err(err) => Err(err),
         }
     }
@@ -188,7 +200,12 @@ impl Store {
     }
 
     /// Replaces a password hash, only if it is still the one that was verified.
-    pub async fn replace_password_hash(&self, email: &str, old: &str, new: &str) -> Result<(), StoreError> {
+    pub async fn replace_password_hash(
+        &self,
+        email: &str,
+        old: &str,
+        new: &str,
+    ) -> Result<(), StoreError> {
         self.client
             .update_item()
             .table_name(&self.table)
@@ -204,7 +221,11 @@ impl Store {
     }
 
     /// Starts a session with its first refresh token, in one transaction.
-    pub async fn start_session(&self, session: &Session, token: &RefreshRecord) -> Result<(), StoreError> {
+    pub async fn start_session(
+        &self,
+        session: &Session,
+        token: &RefreshRecord,
+    ) -> Result<(), StoreError> {
         self.client
             .transact_write_items()
             .transact_items(self.put(keys::session_item(session), NOT_EXISTS)?)
@@ -216,7 +237,10 @@ impl Store {
     }
 
     /// The stored record of a presented refresh token (strongly consistent).
-    pub async fn refresh_record(&self, token_hash: &str) -> Result<Option<RefreshRecord>, StoreError> {
+    pub async fn refresh_record(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<RefreshRecord>, StoreError> {
         let output = self
             .client
             .get_item()
@@ -235,7 +259,12 @@ impl Store {
     /// Exchanges `old` for `new` in one transaction that holds only if `old` is still active
     /// and its session exists and is not revoked. On failure, `ConditionFailed { failed }`
     /// names the item that failed: 0 the old token (already rotated), 2 the session.
-    pub async fn rotate(&self, old: &RefreshRecord, new: &RefreshRecord, now: i64) -> Result<(), StoreError> {
+    pub async fn rotate(
+        &self,
+        old: &RefreshRecord,
+        new: &RefreshRecord,
+        now: i64,
+    ) -> Result<(), StoreError> {
         let mark_rotated = built(
             Update::builder()
                 .table_name(&self.table)
@@ -243,15 +272,24 @@ impl Store {
                 .update_expression("SET #state = :rotated, rotated_at = :now")
                 .condition_expression("#state = :active")
                 .expression_attribute_names("#state", "state")
-                .expression_attribute_values(":rotated", AttributeValue::S(keys::STATE_ROTATED.into()))
-                .expression_attribute_values(":active", AttributeValue::S(keys::STATE_ACTIVE.into()))
+                .expression_attribute_values(
+                    ":rotated",
+                    AttributeValue::S(keys::STATE_ROTATED.into()),
+                )
+                .expression_attribute_values(
+                    ":active",
+                    AttributeValue::S(keys::STATE_ACTIVE.into()),
+                )
                 .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
                 .build(),
         )?;
         let session_live = built(
             ConditionCheck::builder()
                 .table_name(&self.table)
-                .set_key(Some(keys::session_key(old.user_id.as_str(), old.session_id.as_str())))
+                .set_key(Some(keys::session_key(
+                    old.user_id.as_str(),
+                    old.session_id.as_str(),
+                )))
                 .condition_expression("attribute_exists(PK) AND attribute_not_exists(revoked_at)")
                 .build(),
         )?;
@@ -259,7 +297,11 @@ impl Store {
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(mark_rotated).build())
             .transact_items(self.put(keys::refresh_item(new), NOT_EXISTS)?)
-            .transact_items(TransactWriteItem::builder().condition_check(session_live).build())
+            .transact_items(
+                TransactWriteItem::builder()
+                    .condition_check(session_live)
+                    .build(),
+            )
             .send()
             .await
             .map_err(classify_transaction)?;
@@ -268,7 +310,12 @@ impl Store {
 
     /// Revokes a session. `Ok(true)` if this call revoked it, `Ok(false)` if it was already
     /// revoked or does not exist.
-    pub async fn revoke_session(&self, user_id: &UserId, session_id: &str, now: i64) -> Result<bool, StoreError> {
+    pub async fn revoke_session(
+        &self,
+        user_id: &UserId,
+        session_id: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
         let result = self
             .client
             .update_item()
@@ -288,7 +335,11 @@ impl Store {
     }
 
     /// A session (strongly consistent).
-    pub async fn session(&self, user_id: &UserId, session_id: &str) -> Result<Option<Session>, StoreError> {
+    pub async fn session(
+        &self,
+        user_id: &UserId,
+        session_id: &str,
+    ) -> Result<Option<Session>, StoreError> {
         let output = self
             .client
             .get_item()

@@ -2,7 +2,8 @@
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    TimeToLiveSpecification,
 };
 
 use crate::error::StoreError;
@@ -20,7 +21,12 @@ pub const GLOBAL_SECONDARY_INDEXES: &[&str] = &[];
 /// Creates the table (on-demand, `PK`/`SK`, TTL on `ttl`) unless it exists. Used by the local
 /// server and the tests; on AWS the SAM template creates it.
 pub async fn ensure_table(client: &Client, table: &str) -> Result<(), StoreError> {
-    let exists = client.describe_table().table_name(table).send().await.is_ok();
+    let exists = client
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .is_ok();
     if !exists {
         let attr = |name: &str| {
             AttributeDefinition::builder()

@@ -1,0 +1,14 @@
+//! Integration tests, one binary (every extra binary costs a link): handlers fed the sample
+//! events, store invariants and flows against DynamoDB Local, and end-to-end HTTP tests through
+//! the local server.
+
+// Test code: a failed expectation panics with its reason, which is the point.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+mod attacks;
+mod contract;
+mod handlers;
+mod jose;
+mod outage;
+mod races;
+mod store;
