@@ -62,5 +62,6 @@ lint-template: $(SAM_STAMP)
 # pinned cargo-lambda and zig. The rust-cargolambda build method is a SAM beta
 # feature: samconfig.toml opts in, and so does the variable below.
 build: $(SAM_STAMP)
+	rustup target add aarch64-unknown-linux-gnu
 	PATH="$(abspath $(SAM_BIN)):$$PATH" SAM_CLI_BETA_RUST_CARGO_LAMBDA=1 \
 		$(SAM_BIN)/sam build --template $(SAM_TEMPLATE) $(SAM_BUILD_ARGS)
