@@ -3,7 +3,12 @@
 //! the local server.
 
 // Test code: a failed expectation panics with its reason, which is the point.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod attacks;
 mod contract;
