@@ -36,6 +36,10 @@ pub struct App {
     pub me: me::State,
     pub jwks: jwks::State,
     pub authorizer: authorizer::State,
+    pub logout: logout::State,
+    pub update_profile: update_profile::State,
+    pub change_password: change_password::State,
+    pub revoke_sessions: revoke_sessions::State,
 }
 
 impl App {
@@ -46,7 +50,11 @@ impl App {
             refresh: refresh::State::from_source(src, clock.clone()).await?,
             me: me::State::from_source(src).await?,
             jwks: jwks::State::from_source(src)?,
-            authorizer: authorizer::State::from_source(src, clock)?,
+            authorizer: authorizer::State::from_source(src, clock.clone()).await?,
+            logout: logout::State::from_source(src, clock.clone()).await?,
+            update_profile: update_profile::State::from_source(src).await?,
+            change_password: change_password::State::from_source(src, clock.clone()).await?,
+            revoke_sessions: revoke_sessions::State::from_source(src, clock).await?,
         })
     }
 }
@@ -59,6 +67,10 @@ pub enum Function {
     Refresh,
     Me,
     Jwks,
+    Logout,
+    UpdateProfile,
+    ChangePassword,
+    RevokeSessions,
 }
 
 /// One API Gateway route.
@@ -73,37 +85,33 @@ pub struct Route {
 
 /// The routes, as `template.yaml` declares them.
 pub const ROUTES: &[Route] = &[
-    Route {
-        method: "POST",
-        path: "/auth/register",
-        protected: false,
-        function: Function::Register,
-    },
-    Route {
-        method: "POST",
-        path: "/auth/login",
-        protected: false,
-        function: Function::Login,
-    },
-    Route {
-        method: "POST",
-        path: "/auth/refresh",
-        protected: false,
-        function: Function::Refresh,
-    },
-    Route {
-        method: "GET",
-        path: "/me",
-        protected: true,
-        function: Function::Me,
-    },
-    Route {
-        method: "GET",
-        path: "/.well-known/jwks.json",
-        protected: false,
-        function: Function::Jwks,
-    },
+    route("POST", "/auth/register", false, Function::Register),
+    route("POST", "/auth/login", false, Function::Login),
+    route("POST", "/auth/refresh", false, Function::Refresh),
+    route("POST", "/auth/logout", false, Function::Logout),
+    route("GET", "/me", true, Function::Me),
+    route("PATCH", "/me", true, Function::UpdateProfile),
+    route("POST", "/me/password", true, Function::ChangePassword),
+    route("DELETE", "/me/sessions", true, Function::RevokeSessions),
+    route("GET", "/.well-known/jwks.json", false, Function::Jwks),
 ];
+
+const fn route(
+    method: &'static str,
+    path: &'static str,
+    protected: bool,
+    function: Function,
+) -> Route {
+    Route {
+        method,
+        path,
+        protected,
+        function,
+    }
+}
+
+/// The OpenAPI document of the service, served at `/openapi.yaml`.
+pub const OPENAPI: &str = include_str!("../../openapi.yaml");
 
 /// The router serving [`ROUTES`].
 pub fn router(app: Arc<App>) -> axum::Router {
@@ -147,6 +155,9 @@ async fn dispatch(
     };
     let bytes = collected.to_bytes();
     let path = parts.uri.path();
+    if parts.method == axum::http::Method::GET && path == "/openapi.yaml" {
+        return ([(header::CONTENT_TYPE, "application/yaml")], OPENAPI).into_response();
+    }
     let Some(route) = ROUTES
         .iter()
         .find(|r| r.path == path && r.method == parts.method.as_str())
@@ -184,6 +195,10 @@ async fn dispatch(
         Function::Refresh => refresh::handle(&app.refresh, request).await,
         Function::Me => me::handle(&app.me, request).await,
         Function::Jwks => jwks::handle(&app.jwks, request).await,
+        Function::Logout => logout::handle(&app.logout, request).await,
+        Function::UpdateProfile => update_profile::handle(&app.update_profile, request).await,
+        Function::ChangePassword => change_password::handle(&app.change_password, request).await,
+        Function::RevokeSessions => revoke_sessions::handle(&app.revoke_sessions, request).await,
     };
     into_axum(response)
 }

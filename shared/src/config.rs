@@ -53,6 +53,9 @@ pub const ARGON2_MEMORY_KIB: &str = "ARGON2_MEMORY_KIB";
 pub const ARGON2_ITERATIONS: &str = "ARGON2_ITERATIONS";
 pub const ARGON2_PARALLELISM: &str = "ARGON2_PARALLELISM";
 pub const LOG_LEVEL: &str = "LOG_LEVEL";
+pub const LOCKOUT_MAX_FAILURES: &str = "LOCKOUT_MAX_FAILURES";
+pub const LOCKOUT_WINDOW_SECONDS: &str = "LOCKOUT_WINDOW_SECONDS";
+pub const REVOCATION_CHECK: &str = "REVOCATION_CHECK";
 pub const PORT: &str = "PORT";
 
 fn required(src: &dyn Source, name: &'static str) -> Result<String, ConfigError> {
@@ -216,6 +219,59 @@ impl IssuerSettings {
     }
 }
 
+/// Login throttling per normalised email: `max_failures` failed logins within `window` seconds
+/// lock further attempts until `window` seconds after the last counted failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockoutSettings {
+    /// `LOCKOUT_MAX_FAILURES`, default 5, 1..=100.
+    pub max_failures: i64,
+    /// `LOCKOUT_WINDOW_SECONDS`, default 900, 60..=86400: the counting window and the lock length.
+    pub window: i64,
+}
+
+impl Default for LockoutSettings {
+    fn default() -> Self {
+        Self {
+            max_failures: 5,
+            window: 900,
+        }
+    }
+}
+
+impl LockoutSettings {
+    pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+        let d = Self::default();
+        Ok(Self {
+            max_failures: bounded(src, LOCKOUT_MAX_FAILURES, d.max_failures, 1, 100)?,
+            window: bounded(src, LOCKOUT_WINDOW_SECONDS, d.window, 60, 86_400)?,
+        })
+    }
+}
+
+/// Whether the authorizer checks that an access token's session is still live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevocationCheck {
+    /// `session` (default): one `GetItem` per authorizer cache miss; logout, sign-out
+    /// everywhere, a password change and reuse detection reach access tokens at once.
+    Session,
+    /// `off`: the authorizer never touches DynamoDB; a revoked session's access tokens live
+    /// until they expire.
+    Off,
+}
+
+impl RevocationCheck {
+    pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+        match optional(src, REVOCATION_CHECK).as_deref() {
+            None | Some("session") => Ok(Self::Session),
+            Some("off") => Ok(Self::Off),
+            Some(other) => Err(ConfigError::Invalid {
+                name: REVOCATION_CHECK,
+                reason: format!("{other:?} is neither \"session\" nor \"off\""),
+            }),
+        }
+    }
+}
+
 /// What the verifiers (authorizer, key set) need.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifierSettings {
@@ -310,6 +366,26 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn lockout_and_revocation_have_safe_defaults() {
+        assert_eq!(
+            LockoutSettings::from_source(&src(&[])).unwrap(),
+            LockoutSettings {
+                max_failures: 5,
+                window: 900
+            }
+        );
+        assert_eq!(
+            RevocationCheck::from_source(&src(&[])).unwrap(),
+            RevocationCheck::Session
+        );
+        assert_eq!(
+            RevocationCheck::from_source(&src(&[(REVOCATION_CHECK, "off")])).unwrap(),
+            RevocationCheck::Off
+        );
+        assert!(RevocationCheck::from_source(&src(&[(REVOCATION_CHECK, "maybe")])).is_err());
     }
 
     #[test]

@@ -65,6 +65,11 @@ pub enum ApiError {
     EmailTaken,
     #[error("invalid credentials")]
     InvalidCredentials,
+    /// A wrong current password on a password change (the caller is authenticated: 403).
+    #[error("the current password is wrong")]
+    WrongCurrentPassword,
+    #[error("too many failed logins; retry in {retry_after} s")]
+    TooManyAttempts { retry_after: i64 },
     #[error("the token is invalid")]
     InvalidToken,
     #[error("the refresh token was already used")]
@@ -151,6 +156,22 @@ impl ApiError {
                 "invalid_credentials",
                 "Invalid credentials",
                 "the email or password is incorrect".to_owned(),
+                None,
+            ),
+            Self::WrongCurrentPassword => (
+                403,
+                "invalid_credentials",
+                "Invalid credentials",
+                "the current password is incorrect".to_owned(),
+                None,
+            ),
+            Self::TooManyAttempts { retry_after } => (
+                429,
+                "too_many_attempts",
+                "Too many attempts",
+                format!(
+                    "too many failed logins for this email; try again in {retry_after} seconds"
+                ),
                 None,
             ),
             Self::InvalidToken => (

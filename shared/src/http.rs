@@ -2,7 +2,7 @@
 //! JSON in that order, a field reader that reports every problem at once, and the functions that
 //! build responses (handlers use no status literals).
 
-use lambda_http::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use lambda_http::http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -74,6 +74,23 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// A member that must be present, and is a string or `null` (`Some(None)`).
+    pub fn required_nullable_str(&mut self, name: &str) -> Option<Option<&'a str>> {
+        match self.object.get(name) {
+            Some(Value::String(s)) => Some(Some(s.as_str())),
+            Some(Value::Null) => Some(None),
+            None => {
+                self.errors.push(FieldError::new(name, "is required"));
+                None
+            }
+            Some(_) => {
+                self.errors
+                    .push(FieldError::new(name, "must be a string or null"));
+                None
+            }
+        }
+    }
+
     /// A member that may be absent or `null`, and otherwise must be a string.
     pub fn optional_str(&mut self, name: &str) -> Option<&'a str> {
         match self.object.get(name) {
@@ -129,6 +146,8 @@ pub fn created<T: Serialize>(body: &T) -> Response<Body> {
 }
 
 /// 204, no body.
+///
+/// (Every response of this service that has no body is a 204.)
 pub fn no_content() -> Response<Body> {
     let mut response = Response::new(Body::Empty);
     *response.status_mut() = StatusCode::NO_CONTENT;
@@ -179,10 +198,13 @@ pub fn problem(err: &ApiError, request_id: Option<&str>) -> Response<Body> {
     });
     let status = StatusCode::from_u16(parts.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = with_body(status, PROBLEM_JSON, text);
-    if let ApiError::ServiceUnavailable(_) = err {
-        response
-            .headers_mut()
-            .insert("retry-after", HeaderValue::from_static("1"));
+    let retry_after = match err {
+        ApiError::ServiceUnavailable(_) => Some(1),
+        ApiError::TooManyAttempts { retry_after } => Some((*retry_after).max(1)),
+        _ => None,
+    };
+    if let Some(seconds) = retry_after.and_then(|s| HeaderValue::from_str(&s.to_string()).ok()) {
+        response.headers_mut().insert(RETRY_AFTER, seconds);
     }
     response
 }

@@ -252,3 +252,73 @@ pub async fn me(server: &Server, authorization: Option<&str>) -> (u16, serde_jso
     }
     json(request.send().await.expect("request")).await
 }
+
+/// Sends a request with a Bearer token and an optional JSON body.
+pub async fn with_bearer(
+    server: &Server,
+    method: reqwest::Method,
+    path: &str,
+    access: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut request = http()
+        .request(method, server.url(path))
+        .header("authorization", format!("Bearer {access}"));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    json(request.send().await.expect("request")).await
+}
+
+/// Logs in; returns (status, body).
+pub async fn login(server: &Server, email: &str, password: &str) -> (u16, serde_json::Value) {
+    post(
+        server,
+        "/auth/login",
+        serde_json::json!({"email": email, "password": password}),
+    )
+    .await
+}
+
+static LOG: OnceLock<std::sync::Arc<std::sync::Mutex<Vec<u8>>>> = OnceLock::new();
+
+#[derive(Clone)]
+struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log buffer").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Captures every log line of this test binary from now on, in the service's JSON format.
+pub fn capture_logs() {
+    LOG.get_or_init(|| {
+        let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let writer = Capture(buffer.clone());
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");
+        buffer
+    });
+}
+
+/// Everything logged since [`capture_logs`], one JSON value per line.
+pub fn captured_logs() -> (String, Vec<serde_json::Value>) {
+    let buffer = LOG.get().expect("call capture_logs first");
+    let text = String::from_utf8_lossy(&buffer.lock().expect("log buffer")).into_owned();
+    let lines = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("log line is not JSON ({e}): {l}"))
+        })
+        .collect();
+    (text, lines)
+}

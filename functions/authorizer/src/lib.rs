@@ -3,19 +3,26 @@
 //! It is total: every failure is a deny, never a panic or an error, and the token is never
 //! logged. It reads `Authorization: Bearer <token>` (scheme matched case-insensitively), accepts
 //! only EdDSA access tokens with `typ: at+jwt` and a known `kid`, checks signature, `iss`, `aud`,
-//! `exp`/`nbf` with the configured leeway, and passes the identity on as context. It never
-//! touches DynamoDB.
+//! `exp`/`nbf` with the configured leeway, and passes the identity on as context.
+//!
+//! With `REVOCATION_CHECK=session` (the default) it then reads the token's session (one
+//! `GetItem`, only on an API Gateway cache miss) and denies a token whose session was revoked
+//! (logout, sign-out everywhere, a password change, refresh-token reuse) or has ended. When that
+//! read fails, it denies: a revocation check that cannot run fails closed. With
+//! `REVOCATION_CHECK=off` it never touches DynamoDB.
 
 use lambda_http::aws_lambda_events::apigw::{
     ApiGatewayV2CustomAuthorizerSimpleResponse, ApiGatewayV2CustomAuthorizerV2Request,
 };
 use serde_json::Value;
 use shared::clock::SharedClock;
-use shared::config::{Source, VerifierSettings};
+use shared::config::{RevocationCheck, Source, StoreSettings, VerifierSettings};
+use shared::domain::UserId;
 use shared::identity::Identity;
 use shared::keys::VerificationKeys;
 use shared::runtime::InitError;
-use shared::tokens::TokenVerifier;
+use shared::store::Store;
+use shared::tokens::{AccessClaims, TokenVerifier};
 
 pub type Decision = ApiGatewayV2CustomAuthorizerSimpleResponse<Value>;
 
@@ -23,26 +30,38 @@ pub type Decision = ApiGatewayV2CustomAuthorizerSimpleResponse<Value>;
 pub struct State {
     verifier: TokenVerifier,
     clock: SharedClock,
+    /// The store sessions are checked in; `None` when `REVOCATION_CHECK=off`.
+    sessions: Option<Store>,
 }
 
 impl State {
-    pub fn new(verifier: TokenVerifier, clock: SharedClock) -> Self {
-        Self { verifier, clock }
+    pub fn new(verifier: TokenVerifier, clock: SharedClock, sessions: Option<Store>) -> Self {
+        Self {
+            verifier,
+            clock,
+            sessions,
+        }
     }
 
-    pub fn from_source(src: &dyn Source, clock: SharedClock) -> Result<Self, InitError> {
+    pub async fn from_source(src: &dyn Source, clock: SharedClock) -> Result<Self, InitError> {
         let settings = VerifierSettings::from_source(src)?;
         let keys = VerificationKeys::from_jwks_json(&settings.public_jwks)?;
         let verifier =
             TokenVerifier::new(keys, &settings.issuer, &settings.audience, settings.leeway);
-        Ok(Self::new(verifier, clock))
+        let sessions = match RevocationCheck::from_source(src)? {
+            RevocationCheck::Session => {
+                Some(Store::connect(&StoreSettings::from_source(src)?).await.0)
+            }
+            RevocationCheck::Off => None,
+        };
+        Ok(Self::new(verifier, clock, sessions))
     }
 }
 
 /// The Lambda entry point: any event that is not an authorizer request is denied.
 pub async fn handle(state: &State, event: Value) -> Decision {
     match serde_json::from_value::<ApiGatewayV2CustomAuthorizerV2Request>(event) {
-        Ok(request) => authorize(state, &request),
+        Ok(request) => authorize(state, &request).await,
         Err(_) => {
             tracing::warn!(reason = "not an authorizer request", "deny");
             deny()
@@ -51,7 +70,7 @@ pub async fn handle(state: &State, event: Value) -> Decision {
 }
 
 /// The decision for one request.
-pub fn authorize(state: &State, request: &ApiGatewayV2CustomAuthorizerV2Request) -> Decision {
+pub async fn authorize(state: &State, request: &ApiGatewayV2CustomAuthorizerV2Request) -> Decision {
     let header = request
         .headers
         .get("authorization")
@@ -67,8 +86,13 @@ pub fn authorize(state: &State, request: &ApiGatewayV2CustomAuthorizerV2Request)
         tracing::info!(reason = "no bearer token", "deny");
         return deny();
     };
-    match state.verifier.verify(token, state.clock.unix()) {
+    let now = state.clock.unix();
+    match state.verifier.verify(token, now) {
         Ok(claims) => {
+            if let Err(reason) = session_is_live(state, &claims, now).await {
+                tracing::info!(reason, "deny");
+                return deny();
+            }
             let identity = Identity {
                 user_id: claims.sub,
                 roles: claims.roles,
@@ -83,6 +107,27 @@ pub fn authorize(state: &State, request: &ApiGatewayV2CustomAuthorizerV2Request)
         Err(reason) => {
             tracing::info!(reason = %reason, "deny");
             deny()
+        }
+    }
+}
+
+/// With the revocation check on: the token's session exists, is not revoked and has not ended.
+async fn session_is_live(
+    state: &State,
+    claims: &AccessClaims,
+    now: i64,
+) -> Result<(), &'static str> {
+    let Some(store) = &state.sessions else {
+        return Ok(());
+    };
+    let user_id = UserId::parse(&claims.sub).ok_or("sub is not a user id")?;
+    match store.session(&user_id, &claims.sid).await {
+        Ok(Some(session)) if session.revoked_at.is_none() && now < session.expires_at => Ok(()),
+        Ok(Some(_)) => Err("session revoked or ended"),
+        Ok(None) => Err("no such session"),
+        Err(err) => {
+            tracing::error!(error = %shared::error::chain(&err), "revocation check failed");
+            Err("revocation check unavailable")
         }
     }
 }

@@ -5,7 +5,7 @@ use shared::domain::ProfileBody;
 use shared::http;
 use shared::service::{Caller, Registration};
 
-pub use shared::service::Registrar as State;
+pub use shared::service::Accounts as State;
 
 pub async fn handle(state: &State, req: Request) -> Response<Body> {
     let result = async {

@@ -6,6 +6,7 @@
 //! | credentials (email uniqueness) | `EMAIL#<email>` | `CREDENTIALS` | user_id, email, password_hash, roles |
 //! | refresh session | `USER#<user id>` | `SESSION#<sid>` | created_at, expires_at, revoked_at?, ttl |
 //! | refresh token | `REFRESH#<sha256 of token>` | `REFRESH` | user_id, sid, roles, session_expires_at, state, rotated_at?, ttl |
+//! | login failures | `LOCKOUT#<email>` | `LOCKOUT` | failures, window_start, locked_until?, ttl |
 
 use std::collections::HashMap;
 
@@ -22,6 +23,8 @@ pub type Item = HashMap<String, AttributeValue>;
 pub const PROFILE: &str = "PROFILE";
 pub const CREDENTIALS: &str = "CREDENTIALS";
 pub const REFRESH: &str = "REFRESH";
+pub const LOCKOUT: &str = "LOCKOUT";
+pub const SESSION_PREFIX: &str = "SESSION#";
 
 pub fn user_pk(user_id: &str) -> String {
     format!("USER#{user_id}")
@@ -32,7 +35,11 @@ pub fn email_pk(email: &str) -> String {
 }
 
 pub fn session_sk(session_id: &str) -> String {
-    format!("SESSION#{session_id}")
+    format!("{SESSION_PREFIX}{session_id}")
+}
+
+pub fn lockout_pk(email: &str) -> String {
+    format!("LOCKOUT#{email}")
 }
 
 pub fn refresh_pk(token_hash: &str) -> String {
@@ -61,6 +68,28 @@ pub fn session_key(user_id: &str, session_id: &str) -> Item {
 
 pub fn refresh_key(token_hash: &str) -> Item {
     key(refresh_pk(token_hash), REFRESH)
+}
+
+pub fn lockout_key(email: &str) -> Item {
+    key(lockout_pk(email), LOCKOUT)
+}
+
+/// Failed logins counted for one normalised email (whether or not an account has it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lockout {
+    pub failures: i64,
+    /// When the current counting window began (its first failure).
+    pub window_start: i64,
+    /// Set by the failure that reached the limit.
+    pub locked_until: Option<i64>,
+}
+
+pub fn lockout_from_item(item: &Item) -> Result<Lockout, StoreError> {
+    Ok(Lockout {
+        failures: get_n(item, "failures")?,
+        window_start: get_n(item, "window_start")?,
+        locked_until: get_opt_n(item, "locked_until")?,
+    })
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {

@@ -13,12 +13,15 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::{Credentials as AwsCredentials, Region};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, ReturnValue, TransactWriteItem,
+    Update,
+};
 
 use crate::config::StoreSettings;
-use crate::domain::{Credentials, User, UserId};
+use crate::domain::{Credentials, DisplayName, User, UserId};
 use crate::error::StoreError;
-pub use keys::{RefreshRecord, Session, TokenState};
+pub use keys::{Lockout, RefreshRecord, Session, TokenState};
 
 /// Loads the AWS configuration with the timeouts and retries the service relies on: a DynamoDB
 /// outage answers 503 after at most 3 attempts of 1 s each (3 s overall), never hangs.
@@ -220,20 +223,237 @@ impl Store {
         Ok(())
     }
 
-    /// Starts a session with its first refresh token, in one transaction.
+    /// Starts a session with its first refresh token, in one transaction; with
+    /// `clear_lockout_of`, the same transaction forgets that email's failed logins.
     pub async fn start_session(
         &self,
         session: &Session,
         token: &RefreshRecord,
+        clear_lockout_of: Option<&str>,
     ) -> Result<(), StoreError> {
-        self.client
+        let mut request = self
+            .client
             .transact_write_items()
             .transact_items(self.put(keys::session_item(session), NOT_EXISTS)?)
-            .transact_items(self.put(keys::refresh_item(token), NOT_EXISTS)?)
+            .transact_items(self.put(keys::refresh_item(token), NOT_EXISTS)?);
+        if let Some(email) = clear_lockout_of {
+            let delete = built(
+                Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(keys::lockout_key(email)))
+                    .build(),
+            )?;
+            request = request.transact_items(TransactWriteItem::builder().delete(delete).build());
+        }
+        request.send().await.map_err(classify_transaction)?;
+        Ok(())
+    }
+
+    /// What login needs in one round trip: the email's credentials and its failure count
+    /// (a strongly consistent `BatchGetItem`).
+    pub async fn login_lookup(
+        &self,
+        email: &str,
+    ) -> Result<(Option<Credentials>, Option<Lockout>), StoreError> {
+        let request = built(
+            KeysAndAttributes::builder()
+                .keys(keys::credentials_key(email))
+                .keys(keys::lockout_key(email))
+                .consistent_read(true)
+                .build(),
+        )?;
+        let output = self
+            .client
+            .batch_get_item()
+            .request_items(&self.table, request)
             .send()
             .await
-            .map_err(classify_transaction)?;
+            .map_err(classify)?;
+        if output.unprocessed_keys().is_some_and(|u| !u.is_empty()) {
+            // Throttled part-way: DynamoDB asks us to retry; treat it like any throttling.
+            return Err(StoreError::Unavailable(
+                "BatchGetItem left keys unprocessed".into(),
+            ));
+        }
+        let mut credentials = None;
+        let mut lockout = None;
+        let items = output.responses().and_then(|r| r.get(&self.table));
+        for item in items.into_iter().flatten() {
+            match item
+                .get(schema::SORT_KEY)
+                .and_then(|v| v.as_s().ok())
+                .map(String::as_str)
+            {
+                Some(keys::CREDENTIALS) => credentials = Some(keys::credentials_from_item(item)?),
+                Some(keys::LOCKOUT) => lockout = Some(keys::lockout_from_item(item)?),
+                _ => {}
+            }
+        }
+        Ok((credentials, lockout))
+    }
+
+    /// Counts one failed login, atomically: within the window the count goes up by one; a
+    /// window that has passed starts over at one. Returns the state after this failure.
+    pub async fn record_failure(
+        &self,
+        email: &str,
+        now: i64,
+        window: i64,
+    ) -> Result<Lockout, StoreError> {
+        let n = |v: i64| AttributeValue::N(v.to_string());
+        for _ in 0..3 {
+            let counted = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(keys::lockout_key(email)))
+                .update_expression(
+                    "SET failures = if_not_exists(failures, :zero) + :one, \
+                     window_start = if_not_exists(window_start, :now), #ttl = :ttl",
+                )
+                .condition_expression("attribute_not_exists(PK) OR window_start > :floor")
+                .expression_attribute_names("#ttl", schema::TTL_ATTRIBUTE)
+                .expression_attribute_values(":zero", n(0))
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":now", n(now))
+                .expression_attribute_values(":floor", n(now - window))
+                .expression_attribute_values(":ttl", n(now + 2 * window))
+                .return_values(ReturnValue::AllNew)
+                .send()
+                .await
+                .map_err(classify);
+            match counted {
+                Ok(output) => {
+                    return output
+                        .attributes()
+                        .map(keys::lockout_from_item)
+                        .transpose()?
+                        .ok_or_else(|| StoreError::Corrupt("UpdateItem returned nothing".into()));
+                }
+                Err(StoreError::ConditionFailed { .. }) => {}
+                Err(err) => return Err(err),
+            }
+            // The window has passed: start a new one, unless another request just did.
+            let mut item = keys::lockout_key(email);
+            item.insert("failures".into(), n(1));
+            item.insert("window_start".into(), n(now));
+            item.insert(schema::TTL_ATTRIBUTE.into(), n(now + 2 * window));
+            let restarted = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(PK) OR window_start <= :floor")
+                .expression_attribute_values(":floor", n(now - window))
+                .send()
+                .await
+                .map_err(classify);
+            match restarted {
+                Ok(_) => {
+                    return Ok(Lockout {
+                        failures: 1,
+                        window_start: now,
+                        locked_until: None,
+                    });
+                }
+                Err(StoreError::ConditionFailed { .. }) => continue,
+                Err(err) => return Err(err),
+            }
+        }
+        Err(StoreError::Conflict)
+    }
+
+    /// Locks an email until `until`. Only the failure that reached the limit calls this.
+    pub async fn lock(&self, email: &str, until: i64, ttl: i64) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::lockout_key(email)))
+            .update_expression("SET locked_until = :until, #ttl = :ttl")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_names("#ttl", schema::TTL_ATTRIBUTE)
+            .expression_attribute_values(":until", AttributeValue::N(until.to_string()))
+            .expression_attribute_values(":ttl", AttributeValue::N(ttl.to_string()))
+            .send()
+            .await
+            .map_err(classify)?;
         Ok(())
+    }
+
+    /// Sets or clears a user's display name; `None` when the user does not exist.
+    pub async fn update_name(
+        &self,
+        id: &UserId,
+        name: Option<&DisplayName>,
+    ) -> Result<Option<User>, StoreError> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::user_key(id.as_str())))
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_names("#name", "name")
+            .return_values(ReturnValue::AllNew);
+        let request = match name {
+            Some(name) => request
+                .update_expression("SET #name = :name")
+                .expression_attribute_values(":name", AttributeValue::S(name.as_str().to_owned())),
+            None => request.update_expression("REMOVE #name"),
+        };
+        match request.send().await.map_err(classify) {
+            Ok(output) => output.attributes().map(keys::user_from_item).transpose(),
+            Err(StoreError::ConditionFailed { .. }) => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Every session of a user (one `Query` on the user's partition, paginated).
+    pub async fn sessions(&self, user_id: &UserId) -> Result<Vec<Session>, StoreError> {
+        let pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+            .expression_attribute_values(":pk", AttributeValue::S(keys::user_pk(user_id.as_str())))
+            .expression_attribute_values(":prefix", AttributeValue::S(keys::SESSION_PREFIX.into()))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send();
+        let items: Vec<keys::Item> = pages
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(classify)?;
+        items.iter().map(keys::session_from_item).collect()
+    }
+
+    /// Revokes every live session of a user; returns how many this call revoked.
+    pub async fn revoke_all_sessions(
+        &self,
+        user_id: &UserId,
+        now: i64,
+    ) -> Result<usize, StoreError> {
+        let live: Vec<Session> = self
+            .sessions(user_id)
+            .await?
+            .into_iter()
+            .filter(|s| s.revoked_at.is_none() && s.expires_at > now)
+            .collect();
+        let mut revoked = 0;
+        for chunk in live.chunks(16) {
+            let results = futures::future::join_all(
+                chunk
+                    .iter()
+                    .map(|s| self.revoke_session(user_id, s.id.as_str(), now)),
+            )
+            .await;
+            for result in results {
+                if result? {
+                    revoked += 1;
+                }
+            }
+        }
+        Ok(revoked)
     }
 
     /// The stored record of a presented refresh token (strongly consistent).

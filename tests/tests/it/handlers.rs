@@ -123,7 +123,12 @@ async fn jwks_event_serves_the_public_keys_only() {
 
 #[tokio::test]
 async fn authorizer_event_with_its_placeholder_token_is_denied() {
-    let state = authorizer::State::from_source(&settings(), SystemClock::shared()).unwrap();
+    // This token has no session in the table: judge it on the token alone.
+    let mut src = settings();
+    src.insert(shared::config::REVOCATION_CHECK.into(), "off".into());
+    let state = authorizer::State::from_source(&src, SystemClock::shared())
+        .await
+        .unwrap();
     let sample: Value = serde_json::from_str(&event("authorizer")).unwrap();
     let decision = authorizer::handle(&state, sample.clone()).await;
     assert!(!decision.is_authorized);
@@ -156,4 +161,22 @@ async fn authorizer_event_with_its_placeholder_token_is_denied() {
             .await
             .is_authorized
     );
+}
+
+#[tokio::test]
+async fn authorizer_with_the_revocation_check_denies_a_token_without_a_live_session() {
+    let state = authorizer::State::from_source(&settings(), SystemClock::shared())
+        .await
+        .unwrap();
+    let token = integration_tests::issuer()
+        .issue(
+            "0b7f3c1e-8a2d-4b7e-9a51-3c2d1e0f4a6b",
+            &[],
+            "no-such-session",
+            shared::clock::Clock::unix(&SystemClock),
+        )
+        .unwrap();
+    let mut event: Value = serde_json::from_str(&event("authorizer")).unwrap();
+    event["headers"]["authorization"] = Value::String(format!("Bearer {token}"));
+    assert!(!authorizer::handle(&state, event).await.is_authorized);
 }

@@ -10,10 +10,13 @@
     clippy::indexing_slicing
 )]
 
+mod account;
 mod attacks;
+mod audit;
 mod contract;
 mod handlers;
 mod jose;
+mod openapi;
 mod outage;
 mod races;
 mod store;

@@ -73,7 +73,7 @@ async fn an_unreachable_database_is_a_503_not_a_crash() {
         "{body}"
     );
 
-    // The authorizer needs no database; the function behind it does.
+    // With the revocation check on, the authorizer cannot confirm the session: it fails closed.
     let token = issuer()
         .issue(
             "0b7f3c1e-8a2d-4b7e-9a51-3c2d1e0f4a6b",
@@ -83,6 +83,11 @@ async fn an_unreachable_database_is_a_503_not_a_crash() {
         )
         .unwrap();
     let (status, body) = me(&server, Some(&format!("Bearer {token}"))).await;
+    assert_eq!((status, body), (403, json!({"message": "Forbidden"})));
+    // With it off the authorizer needs no database; the function behind it does.
+    src.insert(shared::config::REVOCATION_CHECK.into(), "off".into());
+    let unchecked = Server::start_with(&src, SystemClock::shared()).await;
+    let (status, body) = me(&unchecked, Some(&format!("Bearer {token}"))).await;
     assert_eq!(
         (status, body["code"].as_str()),
         (503, Some("service_unavailable")),

@@ -1,0 +1,28 @@
+//! `POST /me/password` (behind the authorizer): `{current_password, new_password}` → 204; every
+//! refresh session of the user is revoked.
+
+use lambda_http::{Body, Request, Response};
+use shared::error::ApiError;
+use shared::http;
+use shared::identity::Identity;
+use shared::service::{Caller, PasswordChange};
+
+pub use shared::service::Accounts as State;
+
+pub async fn handle(state: &State, req: Request) -> Response<Body> {
+    let result = async {
+        let identity = Identity::from_request(&req).map_err(|_| ApiError::Unauthenticated)?;
+        let change = PasswordChange::from_body(&http::json_object(&req)?)?;
+        state
+            .change_password(
+                &identity.user_id,
+                change.current,
+                change.new,
+                &Caller::of(&req),
+            )
+            .await?;
+        Ok(http::no_content())
+    }
+    .await;
+    http::respond(&req, result)
+}

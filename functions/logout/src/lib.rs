@@ -1,0 +1,17 @@
+//! `POST /auth/logout`: `{refresh_token}` → 204; that token's session ends.
+
+use lambda_http::{Body, Request, Response};
+use shared::http;
+use shared::service::{Caller, refresh_token_from_body};
+
+pub use shared::service::Sessions as State;
+
+pub async fn handle(state: &State, req: Request) -> Response<Body> {
+    let result = async {
+        let token = refresh_token_from_body(&http::json_object(&req)?)?;
+        state.logout(&token, &Caller::of(&req)).await?;
+        Ok(http::no_content())
+    }
+    .await;
+    http::respond(&req, result)
+}

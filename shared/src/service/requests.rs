@@ -1,0 +1,130 @@
+//! Request bodies, parsed and validated at the edge. Every field problem is reported at once.
+
+use serde_json::{Map, Value};
+
+use crate::domain::{DisplayName, Email, Password};
+use crate::error::ApiError;
+use crate::http::Fields;
+
+/// A validated registration request.
+#[derive(Debug)]
+pub struct Registration {
+    pub email: Email,
+    pub password: Password,
+    pub name: Option<DisplayName>,
+}
+
+impl Registration {
+    /// `{email, password, name?}`; every field problem is reported at once.
+    pub fn from_body(body: &Map<String, Value>) -> Result<Self, ApiError> {
+        let mut fields = Fields::new(body);
+        let email = match fields.required_str("email").map(Email::parse) {
+            Some(Ok(email)) => Some(email),
+            Some(Err(message)) => {
+                fields.reject("email", message);
+                None
+            }
+            None => None,
+        };
+        let password = fields.required_str("password");
+        let name = match fields.optional_str("name").map(DisplayName::parse) {
+            Some(Ok(name)) => name,
+            Some(Err(message)) => {
+                fields.reject("name", message);
+                None
+            }
+            None => None,
+        };
+        fields.finish()?;
+        match (email, password) {
+            (Some(email), Some(password)) => Ok(Self {
+                email,
+                password: Password::new(password),
+                name,
+            }),
+            _ => Err(ApiError::Validation(Vec::new())),
+        }
+    }
+}
+
+/// `{email, password}` for login. The email is not validated here: a malformed one simply
+/// matches no account and answers `invalid_credentials` like any other.
+#[derive(Debug)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: Password,
+}
+
+impl LoginRequest {
+    pub fn from_body(body: &Map<String, Value>) -> Result<Self, ApiError> {
+        let mut fields = Fields::new(body);
+        let email = fields.required_str("email");
+        let password = fields.required_str("password");
+        if email.is_some_and(|e| Email::normalise(e).chars().count() > Email::MAX_CHARS) {
+            fields.reject("email", "must be at most 254 characters");
+        }
+        fields.finish()?;
+        match (email, password) {
+            (Some(email), Some(password)) => Ok(Self {
+                email: email.to_owned(),
+                password: Password::new(password),
+            }),
+            _ => Err(ApiError::Validation(Vec::new())),
+        }
+    }
+}
+
+/// `{refresh_token}` for refresh (and, later, logout).
+pub fn refresh_token_from_body(body: &Map<String, Value>) -> Result<String, ApiError> {
+    let mut fields = Fields::new(body);
+    let token = fields.required_str("refresh_token");
+    fields.finish()?;
+    token
+        .map(str::to_owned)
+        .ok_or_else(|| ApiError::Validation(Vec::new()))
+}
+
+/// `{name}` for `PATCH /me`: a string under the registration rules, or `null` to clear it.
+#[derive(Debug)]
+pub struct NameChange(pub Option<DisplayName>);
+
+impl NameChange {
+    pub fn from_body(body: &Map<String, Value>) -> Result<Self, ApiError> {
+        let mut fields = Fields::new(body);
+        let name = match fields.required_nullable_str("name") {
+            Some(Some(raw)) => match DisplayName::parse(raw) {
+                Ok(name) => name,
+                Err(message) => {
+                    fields.reject("name", message);
+                    None
+                }
+            },
+            Some(None) | None => None,
+        };
+        fields.finish()?;
+        Ok(Self(name))
+    }
+}
+
+/// `{current_password, new_password}` for `POST /me/password`.
+#[derive(Debug)]
+pub struct PasswordChange {
+    pub current: Password,
+    pub new: Password,
+}
+
+impl PasswordChange {
+    pub fn from_body(body: &Map<String, Value>) -> Result<Self, ApiError> {
+        let mut fields = Fields::new(body);
+        let current = fields.required_str("current_password");
+        let new = fields.required_str("new_password");
+        fields.finish()?;
+        match (current, new) {
+            (Some(current), Some(new)) => Ok(Self {
+                current: Password::new(current),
+                new: Password::new(new),
+            }),
+            _ => Err(ApiError::Validation(Vec::new())),
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! Ending sessions: logout (one session, by its refresh token) and sign-out everywhere.
+
+use crate::clock::SharedClock;
+use crate::config::{Source, StoreSettings};
+use crate::domain::UserId;
+use crate::error::ApiError;
+use crate::runtime::InitError;
+use crate::service::refresh::MAX_REFRESH_TOKEN_LEN;
+use crate::service::{Caller, audit};
+use crate::store::Store;
+use crate::tokens::hash_refresh_token;
+
+/// Revokes sessions. Needs no signing key.
+#[derive(Debug, Clone)]
+pub struct Sessions {
+    store: Store,
+    clock: SharedClock,
+}
+
+impl Sessions {
+    pub fn new(store: Store, clock: SharedClock) -> Self {
+        Self { store, clock }
+    }
+
+    pub async fn from_source(src: &dyn Source, clock: SharedClock) -> Result<Self, InitError> {
+        let (store, _) = Store::connect(&StoreSettings::from_source(src)?).await;
+        Ok(Self::new(store, clock))
+    }
+
+    /// Ends the session of a live or already-rotated refresh token. Any other string, and a
+    /// second call, succeed too: logout never tells a caller what a token was.
+    pub async fn logout(&self, presented: &str, caller: &Caller) -> Result<(), ApiError> {
+        if presented.is_empty() || presented.len() > MAX_REFRESH_TOKEN_LEN {
+            return Ok(());
+        }
+        let Some(record) = self
+            .store
+            .refresh_record(&hash_refresh_token(presented))
+            .await?
+        else {
+            return Ok(());
+        };
+        let now = self.clock.unix();
+        if self
+            .store
+            .revoke_session(&record.user_id, record.session_id.as_str(), now)
+            .await?
+        {
+            audit(
+                "logout",
+                caller,
+                Some(record.user_id.as_str()),
+                Some(record.session_id.as_str()),
+            );
+        }
+        Ok(())
+    }
+
+    /// Revokes every live session of the user (sign out everywhere).
+    pub async fn revoke_all(&self, user_id: &str, caller: &Caller) -> Result<(), ApiError> {
+        let id = UserId::parse(user_id).ok_or(ApiError::UserNotFound)?;
+        let revoked = self
+            .store
+            .revoke_all_sessions(&id, self.clock.unix())
+            .await?;
+        tracing::info!(
+            target: "audit",
+            event = "sessions_revoked",
+            user_id = id.as_str(),
+            count = revoked,
+            request_id = caller.request_id.as_deref(),
+            source_ip = caller.source_ip.as_deref(),
+            "security event"
+        );
+        Ok(())
+    }
+}

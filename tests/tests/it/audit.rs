@@ -1,0 +1,116 @@
+//! The audit log: one JSON line per security event, with the event name, user and session ids,
+//! request id and source IP, and never a password, token, hash or key.
+
+use integration_tests::{
+    PASSWORD, Server, capture_logs, captured_logs, logged_in, login, post, settings, signing_key,
+    store, with_bearer,
+};
+use reqwest::Method;
+use serde_json::json;
+use shared::clock::ManualClock;
+
+#[tokio::test]
+async fn a_full_flow_logs_every_security_event_and_no_secret() {
+    capture_logs();
+    let clock = ManualClock::starting_now();
+    let server = Server::start_with(&settings(), clock.clone()).await;
+    let (email, access, first) = logged_in(&server).await;
+    let (_, body) = post(&server, "/auth/refresh", json!({"refresh_token": first})).await;
+    let second = body["refresh_token"].as_str().unwrap().to_owned();
+    let second_access = body["access_token"].as_str().unwrap().to_owned();
+    post(&server, "/auth/refresh", json!({"refresh_token": first})).await; // reuse
+    let (_, body) = login(&server, &email, PASSWORD).await;
+    let third = body["refresh_token"].as_str().unwrap().to_owned();
+    let third_access = body["access_token"].as_str().unwrap().to_owned();
+    post(&server, "/auth/logout", json!({"refresh_token": third})).await;
+    let (_, body) = login(&server, &email, PASSWORD).await;
+    let fourth_access = body["access_token"].as_str().unwrap().to_owned();
+    let new_password = "yet-another-long-passphrase-9";
+    let (status, _) = with_bearer(
+        &server,
+        Method::POST,
+        "/me/password",
+        &fourth_access,
+        Some(json!({"current_password": PASSWORD, "new_password": new_password})),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (_, body) = login(&server, &email, new_password).await;
+    let fifth_access = body["access_token"].as_str().unwrap().to_owned();
+    let (status, _) =
+        with_bearer(&server, Method::DELETE, "/me/sessions", &fifth_access, None).await;
+    assert_eq!(status, 204);
+    for _ in 0..6 {
+        login(&server, &email, "Wrong-password-123").await;
+    }
+    let hash = store()
+        .await
+        .credentials(&email)
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash;
+
+    let (text, lines) = captured_logs();
+    let user_id = integration_tests::verifier()
+        .verify(&access, shared::clock::Clock::unix(&*clock))
+        .unwrap()
+        .sub;
+    let events: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["target"] == "audit" && l["fields"]["user_id"] == user_id.as_str())
+        .map(|l| l["fields"]["event"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "user_registered",
+        "login_succeeded",
+        "token_refreshed",
+        "token_reuse_detected",
+        "logout",
+        "password_changed",
+        "sessions_revoked",
+        "login_failed",
+        "login_lockout_started",
+        "login_locked_out",
+    ] {
+        assert!(events.contains(&expected), "no {expected} in {events:?}");
+    }
+    for line in lines
+        .iter()
+        .filter(|l| l["target"] == "audit" && l["fields"]["user_id"] == user_id.as_str())
+    {
+        let fields = &line["fields"];
+        assert!(
+            fields["request_id"].is_string() && fields["source_ip"] == "127.0.0.1",
+            "{line}"
+        );
+        if [
+            "login_succeeded",
+            "token_refreshed",
+            "token_reuse_detected",
+            "logout",
+        ]
+        .contains(&fields["event"].as_str().unwrap())
+        {
+            assert!(fields["session_id"].is_string(), "{line}");
+        }
+    }
+    let secrets = [
+        PASSWORD.to_owned(),
+        new_password.to_owned(),
+        "Wrong-password-123".to_owned(),
+        first,
+        second,
+        third,
+        access,
+        second_access,
+        third_access,
+        fourth_access,
+        fifth_access,
+        hash,
+        signing_key().0.lines().nth(1).unwrap().to_owned(),
+    ];
+    for secret in &secrets {
+        assert!(!text.contains(secret.as_str()), "a secret reached the log");
+    }
+}
