@@ -14,12 +14,13 @@ PORT ?= 3000
 # Pinned tool versions.
 DYNAMODB_LOCAL_NPM_VERSION := 11.1.0
 JOSE_NPM_VERSION := 6.2.17
+SCHEMATHESIS_VERSION := 4.32.5
 
 NPM_FLAGS := --no-audit --no-fund --loglevel=error --engine-strict=false
 
 include mk/sam.mk
 
-.PHONY: help tools check-prereqs dev test fmt lint unit bench clean-dev
+.PHONY: help tools check-prereqs dev test fmt lint unit robustness clean-dev
 
 help:
 	@echo "make dev    serve the API on http://127.0.0.1:$(PORT) against DynamoDB Local (Ctrl-C stops it)"
@@ -44,6 +45,12 @@ $(TOOLS)/dynamodb/.installed: Makefile
 $(TOOLS)/node/.installed: Makefile
 	mkdir -p $(TOOLS)/node
 	npm install --prefix $(TOOLS)/node $(NPM_FLAGS) "jose@$(JOSE_NPM_VERSION)"
+	touch $@
+
+# schemathesis (robustness testing from openapi.yaml), in a virtual environment of its own.
+$(TOOLS)/schemathesis/.installed: Makefile
+	python3 -m venv $(TOOLS)/schemathesis
+	$(TOOLS)/schemathesis/bin/python -m pip install --quiet --disable-pip-version-check "schemathesis==$(SCHEMATHESIS_VERSION)"
 	touch $@
 
 # A development signing key, made once, never committed.
@@ -74,6 +81,11 @@ lint:
 unit:
 	cargo test --workspace --locked
 
+# Generated requests from openapi.yaml against the local server: no 5xx, nothing undocumented.
+robustness: tools $(TOOLS)/schemathesis/.installed
+	SCHEMATHESIS_TELEMETRY=false scripts/schemathesis.sh $(TOOLS)/schemathesis/bin/st
+
 test: tools sam-tools fmt lint
 	cargo test --workspace --locked
+	$(MAKE) --no-print-directory robustness
 	$(MAKE) --no-print-directory lint-template
