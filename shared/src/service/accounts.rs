@@ -8,7 +8,7 @@ use crate::error::{ApiError, StoreError};
 use crate::password::{self, PasswordHasher, Verified};
 use crate::runtime::InitError;
 use crate::service::requests::Registration;
-use crate::service::{Caller, audit, blocking};
+use crate::service::{Caller, audit, audit_sessions_revoked, blocking};
 use crate::store::Store;
 
 /// Registers users and changes their passwords.
@@ -119,15 +119,7 @@ impl Accounts {
             .revoke_all_sessions(&id, self.clock.unix())
             .await?;
         audit("password_changed", caller, Some(id.as_str()), None);
-        tracing::info!(
-            target: "audit",
-            event = "sessions_revoked",
-            user_id = id.as_str(),
-            count = revoked,
-            request_id = caller.request_id.as_deref(),
-            source_ip = caller.source_ip.as_deref(),
-            "security event"
-        );
+        audit_sessions_revoked(caller, id.as_str(), revoked);
         Ok(())
     }
 }

@@ -84,6 +84,19 @@ pub(crate) fn audit(
     );
 }
 
+/// The `sessions_revoked` event, with how many sessions this request ended.
+pub(crate) fn audit_sessions_revoked(caller: &Caller, user_id: &str, count: usize) {
+    info!(
+        target: "audit",
+        event = "sessions_revoked",
+        user_id,
+        count,
+        request_id = caller.request_id.as_deref(),
+        source_ip = caller.source_ip.as_deref(),
+        "security event"
+    );
+}
+
 /// Runs CPU-bound password work off the async threads.
 pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,

@@ -6,7 +6,7 @@ use crate::domain::UserId;
 use crate::error::ApiError;
 use crate::runtime::InitError;
 use crate::service::refresh::MAX_REFRESH_TOKEN_LEN;
-use crate::service::{Caller, audit};
+use crate::service::{Caller, audit, audit_sessions_revoked};
 use crate::store::Store;
 use crate::tokens::hash_refresh_token;
 
@@ -63,15 +63,7 @@ impl Sessions {
             .store
             .revoke_all_sessions(&id, self.clock.unix())
             .await?;
-        tracing::info!(
-            target: "audit",
-            event = "sessions_revoked",
-            user_id = id.as_str(),
-            count = revoked,
-            request_id = caller.request_id.as_deref(),
-            source_ip = caller.source_ip.as_deref(),
-            "security event"
-        );
+        audit_sessions_revoked(caller, id.as_str(), revoked);
         Ok(())
     }
 }
