@@ -43,4 +43,5 @@ access=$(curl -fsS -X POST "http://127.0.0.1:$port/auth/login" -H 'Content-Type:
   --max-examples "$examples" \
   --seed 20261122 \
   --workers 2 \
+  --generation-database none \
   --no-color
