@@ -31,8 +31,15 @@ SAM_ZIGLANG_VERSION := 0.14.1
 SAM_TEMPLATE ?= template.yaml
 # sam validate / cfn-lint need some region; it is not used to reach AWS.
 SAM_LINT_REGION ?= us-east-1
-# Extra arguments for `sam build`, e.g. SAM_BUILD_ARGS="--config-env prod".
+# Extra arguments for `sam build`, e.g. SAM_BUILD_ARGS="--config-env prod", or
+# one function's logical id to build only that one.
 SAM_BUILD_ARGS ?=
+# Cargo target directory of the Lambda builds. Separate from target/ so a
+# `make build` never waits on Cargo's lock while `make test`, `make bench` or an
+# editor builds the workspace (and vice versa); arm64 release artifacts are not
+# shared with those builds anyway. Every function builds into it, so the
+# dependencies compile once. `rm -rf` it for a clean build.
+SAM_CARGO_TARGET_DIR ?= target/sam
 
 # No usage data leaves the machine.
 export SAM_CLI_TELEMETRY := 0
@@ -61,7 +68,10 @@ lint-template: $(SAM_STAMP)
 # into .aws-sam/build. The venv's bin comes first on PATH so sam finds the
 # pinned cargo-lambda and zig. The rust-cargolambda build method is a SAM beta
 # feature: samconfig.toml opts in, and so does the variable below.
+# CARGO_TARGET_DIR is honoured by both the build and the copy step of SAM's
+# Rust workflow (it asks `cargo metadata` where the binaries are).
 build: $(SAM_STAMP)
 	rustup target add aarch64-unknown-linux-gnu
 	PATH="$(abspath $(SAM_BIN)):$$PATH" SAM_CLI_BETA_RUST_CARGO_LAMBDA=1 \
+	CARGO_TARGET_DIR="$(abspath $(SAM_CARGO_TARGET_DIR))" \
 		$(SAM_BIN)/sam build --template $(SAM_TEMPLATE) $(SAM_BUILD_ARGS)

@@ -1,0 +1,498 @@
+//! `template.yaml` deploys what the code defines: one function per binary crate under
+//! `functions/`, exactly the routes of `devserver::ROUTES` with the same protection, inline
+//! policies without wildcard actions, no key material in parameter defaults, only environment
+//! variables `shared::config` reads, and the table `shared::store::schema` creates locally.
+//!
+//! CloudFormation short forms (`!Ref`, `!GetAtt`, `!If`, `!Sub`) arrive as tagged values;
+//! indexing and `as_str` look through the tag, and the walks below descend into tagged values.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use devserver::{Function, ROUTES};
+use serde_norway::Value;
+use shared::config as cfg;
+use shared::store::schema;
+
+const FUNCTION: &str = "AWS::Serverless::Function";
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn read(relative: &str) -> String {
+    let path = repo_root().join(relative);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+fn template() -> Value {
+    serde_norway::from_str(&read("template.yaml"))
+        .unwrap_or_else(|e| panic!("template.yaml is not YAML: {e}"))
+}
+
+/// `(logical id, resource)` of every resource of one type, in template order.
+fn resources<'t>(template: &'t Value, kind: &str) -> Vec<(&'t str, &'t Value)> {
+    template["Resources"]
+        .as_mapping()
+        .expect("template.yaml has a Resources mapping")
+        .iter()
+        .filter(|(_, resource)| resource["Type"].as_str() == Some(kind))
+        .map(|(id, resource)| (id.as_str().expect("logical ids are strings"), resource))
+        .collect()
+}
+
+/// The binary crates under `functions/`: binary name → directory. The binary of a crate is its
+/// package name (the default `src/main.rs` target).
+fn function_binaries() -> BTreeMap<String, String> {
+    let dir = repo_root().join("functions");
+    let mut binaries = BTreeMap::new();
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("list {}: {e}", dir.display())) {
+        let path = entry.unwrap().path();
+        let manifest = path.join("Cargo.toml");
+        if !manifest.is_file() {
+            continue;
+        }
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(&manifest).unwrap();
+        assert!(
+            !text.contains("[[bin]]"),
+            "functions/{name}/Cargo.toml declares [[bin]] targets; this test only knows the \
+             default binary (the package name, src/main.rs): teach it [[bin]]"
+        );
+        if !path.join("src/main.rs").is_file() {
+            continue; // a library crate, not a function
+        }
+        let package = package_name(&text)
+            .unwrap_or_else(|| panic!("functions/{name}/Cargo.toml has no [package] name"));
+        if let Some(other) = binaries.insert(package.clone(), name.clone()) {
+            panic!("functions/{other} and functions/{name} both build a binary named {package}");
+        }
+    }
+    assert!(
+        !binaries.is_empty(),
+        "no binary crate found under {}",
+        dir.display()
+    );
+    binaries
+}
+
+/// `name` of the `[package]` table of a Cargo manifest.
+fn package_name(manifest: &str) -> Option<String> {
+    let mut section = "";
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            section = line;
+        } else if section == "[package]"
+            && let Some((key, value)) = line.split_once('=')
+            && key.trim() == "name"
+        {
+            return Some(value.trim().trim_matches('"').to_owned());
+        }
+    }
+    None
+}
+
+/// The binary a route's function is built as. Exhaustive: a new function must be named here.
+fn binary_of(function: Function) -> &'static str {
+    match function {
+        Function::Register => "register",
+        Function::Login => "login",
+        Function::Refresh => "refresh",
+        Function::Me => "me",
+        Function::Jwks => "jwks",
+        Function::Logout => "logout",
+        Function::UpdateProfile => "update-profile",
+        Function::ChangePassword => "change-password",
+        Function::RevokeSessions => "revoke-sessions",
+    }
+}
+
+/// The binary a function resource builds (its `Metadata.BuildProperties.Binary`).
+fn built_binary<'t>(id: &str, function: &'t Value) -> &'t str {
+    let metadata = &function["Metadata"];
+    assert_eq!(
+        metadata["BuildMethod"].as_str(),
+        Some("rust-cargolambda"),
+        "{id}: Metadata.BuildMethod must be rust-cargolambda"
+    );
+    metadata["BuildProperties"]["Binary"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{id}: Metadata.BuildProperties.Binary names no binary"))
+}
+
+#[test]
+fn every_function_crate_is_exactly_one_function_and_every_function_a_crate() {
+    let template = template();
+    let crates = function_binaries();
+    let mut built: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (id, function) in resources(&template, FUNCTION) {
+        built
+            .entry(built_binary(id, function))
+            .or_default()
+            .push(id);
+    }
+    for (binary, dir) in &crates {
+        let ids = built.get(binary.as_str()).cloned().unwrap_or_default();
+        assert_eq!(
+            ids.len(),
+            1,
+            "functions/{dir} (binary `{binary}`) must be built by exactly one {FUNCTION} in \
+             template.yaml, found {ids:?}"
+        );
+    }
+    for (binary, ids) in &built {
+        assert!(
+            crates.contains_key(*binary),
+            "{ids:?} in template.yaml build binary `{binary}`, which no crate under functions/ \
+             defines (crates: {:?})",
+            crates.keys().collect::<Vec<_>>()
+        );
+    }
+}
+
+/// One HTTP API route of the template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TemplateRoute {
+    function: String,
+    binary: String,
+    protected: bool,
+}
+
+#[test]
+fn the_template_routes_exactly_what_the_local_server_serves() {
+    let template = template();
+    let apis = resources(&template, "AWS::Serverless::HttpApi");
+    assert_eq!(apis.len(), 1, "template.yaml must define one HttpApi");
+    let (api_id, api) = apis[0];
+    let auth = &api["Properties"]["Auth"];
+    let authorizers: BTreeSet<&str> = auth["Authorizers"]
+        .as_mapping()
+        .map(|m| m.keys().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let default_authorizer = auth["DefaultAuthorizer"].as_str();
+
+    let mut routes: BTreeMap<(String, String), TemplateRoute> = BTreeMap::new();
+    for (id, function) in resources(&template, FUNCTION) {
+        let Some(events) = function["Properties"]["Events"].as_mapping() else {
+            continue;
+        };
+        for (event_id, event) in events {
+            let event_id = event_id.as_str().unwrap();
+            assert_eq!(
+                event["Type"].as_str(),
+                Some("HttpApi"),
+                "{id}.{event_id}: every event must be an HttpApi route"
+            );
+            let properties = &event["Properties"];
+            let api_ref = match &properties["ApiId"] {
+                Value::Tagged(tagged) if tagged.tag == "Ref" => tagged.value.as_str(),
+                _ => None,
+            };
+            assert_eq!(
+                api_ref,
+                Some(api_id),
+                "{id}.{event_id}: ApiId must be !Ref {api_id} (without it SAM makes an API of its own)"
+            );
+            let method = properties["Method"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{id}.{event_id}: no Method"))
+                .to_uppercase();
+            let path = properties["Path"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{id}.{event_id}: no Path"))
+                .to_owned();
+            let protected = match properties["Auth"]["Authorizer"].as_str() {
+                Some("NONE") => false,
+                Some(name) => {
+                    assert!(
+                        authorizers.contains(name),
+                        "{id}.{event_id}: authorizer {name} is not defined on {api_id} \
+                         (defined: {authorizers:?})"
+                    );
+                    true
+                }
+                None => default_authorizer.is_some(),
+            };
+            let route = TemplateRoute {
+                function: id.to_owned(),
+                binary: built_binary(id, function).to_owned(),
+                protected,
+            };
+            if let Some(other) = routes.insert((method.clone(), path.clone()), route) {
+                panic!(
+                    "{method} {path} is routed twice: {} and {id}",
+                    other.function
+                );
+            }
+        }
+    }
+
+    for route in ROUTES {
+        let key = (route.method.to_owned(), route.path.to_owned());
+        let expected = binary_of(route.function);
+        let found = routes.get(&key).unwrap_or_else(|| {
+            panic!(
+                "devserver::ROUTES serves {} {} but template.yaml has no HttpApi event for it",
+                route.method, route.path
+            )
+        });
+        assert_eq!(
+            found.binary, expected,
+            "{} {}: template.yaml routes it to {} (binary `{}`), devserver::ROUTES to `{expected}`",
+            route.method, route.path, found.function, found.binary
+        );
+        assert_eq!(
+            found.protected,
+            route.protected,
+            "{} {}: protected in devserver::ROUTES = {}, but in template.yaml {}",
+            route.method,
+            route.path,
+            route.protected,
+            if found.protected {
+                "it names an authorizer"
+            } else {
+                "it names no authorizer (set Auth: Authorizer: AccessToken)"
+            }
+        );
+    }
+    for ((method, path), route) in &routes {
+        assert!(
+            ROUTES.iter().any(|r| r.method == method && r.path == path),
+            "template.yaml routes {method} {path} to {}, but devserver::ROUTES does not serve it",
+            route.function
+        );
+    }
+}
+
+/// Every IAM statement anywhere under `value` (policy documents, `!If` branches included).
+fn statements<'t>(value: &'t Value, found: &mut Vec<&'t Value>) {
+    match value {
+        Value::Mapping(mapping) => {
+            if let Some(statement) = mapping.get("Statement") {
+                match statement {
+                    Value::Sequence(list) => found.extend(list),
+                    single => found.push(single),
+                }
+            }
+            for child in mapping.values() {
+                statements(child, found);
+            }
+        }
+        Value::Sequence(list) => list.iter().for_each(|child| statements(child, found)),
+        Value::Tagged(tagged) => statements(&tagged.value, found),
+        _ => {}
+    }
+}
+
+#[test]
+fn policies_are_inline_and_grant_no_wildcard_action() {
+    let template = template();
+    let mut all = Vec::new();
+    statements(&template, &mut all);
+    for (id, function) in resources(&template, FUNCTION) {
+        let Some(policies) = function["Properties"]["Policies"].as_sequence() else {
+            continue;
+        };
+        for policy in policies {
+            // A managed policy or SAM policy template (a bare name, or a one-key mapping such as
+            // `DynamoDBCrudPolicy: {...}`) hides its actions from this test.
+            let inline = match policy {
+                Value::Tagged(tagged) if tagged.tag == "If" => true,
+                other => other.get("Statement").is_some(),
+            };
+            assert!(
+                inline,
+                "{id}: every policy must be an inline document with a Statement (or !If of \
+                 one), not a managed policy or policy template: {policy:?}"
+            );
+        }
+    }
+    assert!(
+        !all.is_empty(),
+        "found no policy statement in template.yaml; the walk is broken"
+    );
+    for statement in all {
+        assert!(
+            statement.get("NotAction").is_none(),
+            "NotAction grants everything it does not list: {statement:?}"
+        );
+        let actions: Vec<&str> = match &statement["Action"] {
+            Value::Sequence(list) => list.iter().filter_map(Value::as_str).collect(),
+            single => single.as_str().into_iter().collect(),
+        };
+        assert!(
+            !actions.is_empty(),
+            "a statement without a literal Action: {statement:?}"
+        );
+        for action in actions {
+            assert!(
+                !action.contains('*'),
+                "policy statement grants wildcard action {action:?}: list the actions the code \
+                 calls instead ({statement:?})"
+            );
+        }
+    }
+}
+
+/// What a private key looks like in text: PEM armour, or a JWK's private member `"d"`.
+fn key_material(text: &str) -> Option<&'static str> {
+    let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    if text.contains("PRIVATE KEY") {
+        Some("PRIVATE KEY")
+    } else if text.contains("BEGIN") {
+        Some("BEGIN (PEM armour)")
+    } else if compact.contains("\"d\":") || compact.contains("\\\"d\\\":") {
+        Some("a JWK \"d\" member (private key)")
+    } else {
+        None
+    }
+}
+
+#[test]
+fn no_parameter_default_or_deploy_setting_holds_key_material() {
+    let template = template();
+    let parameters = template["Parameters"]
+        .as_mapping()
+        .expect("template.yaml has Parameters");
+    for (name, parameter) in parameters {
+        let Some(default) = parameter.get("Default") else {
+            continue;
+        };
+        let text = match default {
+            Value::String(s) => s.clone(),
+            other => serde_norway::to_string(other).unwrap(),
+        };
+        if let Some(what) = key_material(&text) {
+            panic!(
+                "parameter {} has a default containing {what}; secrets never live in the \
+                 template (the signing key is an SSM parameter, only its name is a parameter)",
+                name.as_str().unwrap_or("?")
+            );
+        }
+    }
+    let samconfig = read("samconfig.toml");
+    if let Some(what) = key_material(&samconfig) {
+        panic!("samconfig.toml contains {what}; secrets never live in deploy settings");
+    }
+    // The check itself recognises key material.
+    assert!(key_material("-----BEGIN PRIVATE KEY-----").is_some());
+    assert!(key_material(r#"{"keys":[{"kty":"OKP","d" : "secret"}]}"#).is_some());
+    assert!(key_material(r#"{"keys":[{"kty":"OKP","x":"public"}]}"#).is_none());
+}
+
+#[test]
+fn the_table_matches_the_schema_the_code_uses() {
+    let template = template();
+    let tables = resources(&template, "AWS::DynamoDB::Table");
+    assert_eq!(
+        tables.len(),
+        1,
+        "template.yaml must define exactly one table"
+    );
+    let (id, table) = tables[0];
+    let properties = &table["Properties"];
+
+    let key_schema: Vec<(&str, &str)> = properties["KeySchema"]
+        .as_sequence()
+        .unwrap_or_else(|| panic!("{id}: no KeySchema"))
+        .iter()
+        .map(|k| {
+            (
+                k["AttributeName"].as_str().unwrap_or("?"),
+                k["KeyType"].as_str().unwrap_or("?"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        key_schema,
+        [(schema::PARTITION_KEY, "HASH"), (schema::SORT_KEY, "RANGE")],
+        "{id}: KeySchema differs from shared::store::schema"
+    );
+
+    // ensure_table declares both key attributes as strings, and nothing else.
+    let attributes: BTreeMap<&str, &str> = properties["AttributeDefinitions"]
+        .as_sequence()
+        .unwrap_or_else(|| panic!("{id}: no AttributeDefinitions"))
+        .iter()
+        .map(|a| {
+            (
+                a["AttributeName"].as_str().unwrap_or("?"),
+                a["AttributeType"].as_str().unwrap_or("?"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        attributes,
+        BTreeMap::from([(schema::PARTITION_KEY, "S"), (schema::SORT_KEY, "S")]),
+        "{id}: AttributeDefinitions differ from shared::store::schema"
+    );
+
+    let ttl = &properties["TimeToLiveSpecification"];
+    assert_eq!(
+        (ttl["AttributeName"].as_str(), ttl["Enabled"].as_bool()),
+        (Some(schema::TTL_ATTRIBUTE), Some(true)),
+        "{id}: TTL must be enabled on shared::store::schema::TTL_ATTRIBUTE"
+    );
+
+    let indexes: Vec<&str> = properties["GlobalSecondaryIndexes"]
+        .as_sequence()
+        .map(|list| {
+            list.iter()
+                .map(|index| index["IndexName"].as_str().unwrap_or("?"))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        indexes,
+        schema::GLOBAL_SECONDARY_INDEXES,
+        "{id}: GlobalSecondaryIndexes differ from shared::store::schema"
+    );
+    assert!(
+        properties.get("LocalSecondaryIndexes").is_none(),
+        "{id}: ensure_table creates no local secondary index"
+    );
+}
+
+#[test]
+fn every_environment_variable_is_one_the_code_reads() {
+    let known: BTreeSet<&str> = [
+        cfg::TABLE_NAME,
+        cfg::DYNAMODB_ENDPOINT_URL,
+        cfg::JWT_ISSUER,
+        cfg::JWT_AUDIENCE,
+        cfg::JWT_CLIENT_ID,
+        cfg::JWT_SIGNING_KEY,
+        cfg::JWT_SIGNING_KEY_PARAMETER,
+        cfg::JWT_PUBLIC_JWKS,
+        cfg::JWT_LEEWAY_SECONDS,
+        cfg::ACCESS_TOKEN_TTL_SECONDS,
+        cfg::SESSION_TTL_SECONDS,
+        cfg::REFRESH_REUSE_GRACE_SECONDS,
+        cfg::ARGON2_MEMORY_KIB,
+        cfg::ARGON2_ITERATIONS,
+        cfg::ARGON2_PARALLELISM,
+        cfg::LOG_LEVEL,
+        cfg::LOCKOUT_MAX_FAILURES,
+        cfg::LOCKOUT_WINDOW_SECONDS,
+        cfg::REVOCATION_CHECK,
+    ]
+    .into();
+    let template = template();
+    let mut owners = vec![("Globals", &template["Globals"]["Function"])];
+    owners.extend(
+        resources(&template, FUNCTION)
+            .into_iter()
+            .map(|(id, f)| (id, &f["Properties"])),
+    );
+    for (id, owner) in owners {
+        let Some(variables) = owner["Environment"]["Variables"].as_mapping() else {
+            continue;
+        };
+        for name in variables.keys().filter_map(Value::as_str) {
+            assert!(
+                known.contains(name),
+                "{id} sets {name}, which shared::config does not read (a typo?)"
+            );
+        }
+    }
+}
