@@ -19,6 +19,7 @@ SCHEMATHESIS_VERSION := 4.32.5
 NPM_FLAGS := --no-audit --no-fund --loglevel=error --engine-strict=false
 
 include mk/sam.mk
+include mk/bench.mk
 
 .PHONY: help tools check-prereqs dev test fmt lint unit robustness clean-dev
 
@@ -88,4 +89,5 @@ robustness: tools $(TOOLS)/schemathesis/.installed
 test: tools sam-tools fmt lint
 	cargo test --workspace --locked
 	$(MAKE) --no-print-directory robustness
+	$(MAKE) --no-print-directory bench-check
 	$(MAKE) --no-print-directory lint-template

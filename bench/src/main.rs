@@ -1,0 +1,327 @@
+//! The benchmark runner behind `make bench` (after `cargo build --release --workspace --bins` and
+//! `cargo bench -p bench`). It starts one DynamoDB Local and then, in order:
+//!
+//! 1. in-process handler invocations of every function, with the DynamoDB round trips of each
+//!    invocation counted by an interceptor on the SDK client (`inproc`, `counting`);
+//! 2. cold starts of each release function binary against a local Runtime API (`lambda`);
+//! 3. the release local server under wrk load, with its CPU time and peak RSS (`load`);
+//!
+//! then reads criterion's estimates for the token benchmarks, prints one table and writes the
+//! same figures to `target/bench/report.json` (`report`). A missed target is reported, not an
+//! error: the run fails only when something could not be measured.
+//!
+//! Every count and duration is bounded; every load targets 127.0.0.1 only.
+
+mod counting;
+mod fixture;
+mod inproc;
+mod lambda;
+mod load;
+mod report;
+mod stats;
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use serde_json::json;
+
+use crate::fixture::Fixture;
+use crate::load::Load;
+use crate::stats::Summary;
+
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Cold starts per function, and invocations per start (the first cold, the rest warm).
+const STARTS: usize = 5;
+const INVOCATIONS_PER_START: usize = 4;
+/// Spawns of the local server for its start-up time (the last one stays up for the loads).
+const SERVER_SPAWNS: usize = 5;
+/// Requests per HTTP load (measured), and per warm-up load before it (not measured).
+const ME_REQUESTS: usize = 10_000;
+const REFRESH_REQUESTS: usize = 4_000;
+const LOGIN_REQUESTS: usize = 240;
+const LOGIN_USERS: usize = 48;
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("bench: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn step(what: &str) {
+    eprintln!("bench: {what}");
+}
+
+fn run() -> Result<()> {
+    let started = Instant::now();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    step("starting DynamoDB Local (in memory)");
+    let dynamodb = devserver::dynamodb_local::start()?;
+    let result = runtime.block_on(stages(dynamodb.endpoint()));
+    drop(dynamodb);
+    let (results, meta) = result?;
+    let targets = report::targets(&results);
+    let text = report::render(&results, &targets);
+    println!("{text}");
+    let dir = fixture::target_dir().join("bench");
+    std::fs::create_dir_all(&dir)?;
+    let mut meta = meta;
+    if let Some(m) = meta.as_object_mut() {
+        m.insert(
+            "runner_seconds".into(),
+            json!(stats::round(started.elapsed().as_secs_f64(), 1)),
+        );
+    }
+    let path = dir.join("report.json");
+    std::fs::write(
+        &path,
+        serde_json::to_string_pretty(&report::json(&results, &targets, meta))? + "\n",
+    )?;
+    println!("Wrote target/bench/report.json");
+    Ok(())
+}
+
+fn meta(fx: &Fixture) -> serde_json::Value {
+    let now = time::OffsetDateTime::now_utc();
+    let git = std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(fixture::workspace_root())
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default();
+    json!({
+        "generated_at": now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        "git_commit": git,
+        "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "profile": "release",
+        "argon2id": {
+            "memory_kib": fx.password.memory_kib,
+            "iterations": fx.password.iterations,
+            "parallelism": fx.password.parallelism,
+        },
+        "round_trips_counting": "read_before_transmit per attempt: a retried call counts each attempt; retries are listed separately",
+    })
+}
+
+async fn stages(endpoint: &str) -> Result<(report::Results, serde_json::Value)> {
+    let fx = Fixture::new(endpoint).await?;
+    let release = fixture::target_dir().join("release");
+    let work_dir = fixture::target_dir().join("bench/work");
+    std::fs::create_dir_all(&work_dir)?;
+
+    step("in-process handlers, round trips and baselines");
+    let inproc = inproc::run(&fx, inproc::SIZES).await?;
+
+    step("cold starts of the release binaries");
+    let cold = cold_starts(&fx, &release).await?;
+
+    step("local server: start-up and HTTP load (wrk)");
+    let (server_spawn, loads, server_peak_rss_kib) = http(&fx, &release, &work_dir).await?;
+    let server_size_bytes = std::fs::metadata(release.join("devserver"))?.len();
+
+    let target_dir = fixture::target_dir();
+    let criterion = report::CRITERION
+        .iter()
+        .map(|name| (*name, report::criterion_estimate(&target_dir, name)))
+        .collect();
+    Ok((
+        report::Results {
+            inproc,
+            criterion,
+            cold,
+            server_spawn,
+            loads,
+            server_peak_rss_kib,
+            server_size_bytes,
+        },
+        meta(&fx),
+    ))
+}
+
+/// Events for each start of each function: `STARTS` × `INVOCATIONS_PER_START`.
+async fn cold_starts(fx: &Fixture, release: &std::path::Path) -> Result<Vec<lambda::ColdStart>> {
+    let users = fx.users(STARTS).await?;
+    let user = users.first().ok_or("no user")?.clone();
+    let per_start =
+        |f: &mut dyn FnMut(usize) -> Result<serde_json::Value>| -> Result<Vec<Vec<String>>> {
+            (0..STARTS)
+                .map(|s| {
+                    (0..INVOCATIONS_PER_START)
+                        .map(|i| f(s * INVOCATIONS_PER_START + i).map(|e| e.to_string()))
+                        .collect()
+                })
+                .collect()
+        };
+    let tokens = fx
+        .refresh_tokens(&user, STARTS * INVOCATIONS_PER_START)
+        .await?;
+    let access = fx.access_token(&user).await?;
+
+    let plans: Vec<(&'static str, u16, Vec<Vec<String>>)> = vec![
+        (
+            inproc::AUTHORIZER,
+            200,
+            per_start(&mut |_| fixture::authorizer_event(&access))?,
+        ),
+        (
+            inproc::AUTHORIZER_OFF,
+            200,
+            per_start(&mut |_| fixture::authorizer_event(&access))?,
+        ),
+        (
+            "jwks",
+            200,
+            per_start(&mut |_| fixture::http_event("jwks", None))?,
+        ),
+        ("me", 200, per_start(&mut |_| fixture::me_event(&user))?),
+        (
+            "refresh",
+            200,
+            per_start(&mut |i| {
+                let token = tokens.get(i).ok_or("not enough refresh tokens")?;
+                fixture::http_event("refresh", Some(&fixture::refresh_body(token)))
+            })?,
+        ),
+        (
+            "login",
+            200,
+            per_start(&mut |i| {
+                let u = users.get(i % users.len()).ok_or("no user")?;
+                fixture::http_event("login", Some(&fixture::login_body(u)))
+            })?,
+        ),
+        (
+            "register",
+            201,
+            per_start(&mut |_| fixture::http_event("register", Some(&fixture::register_body())))?,
+        ),
+    ];
+    let mut out = Vec::new();
+    for (name, expected, starts) in plans {
+        let binary = if name == inproc::AUTHORIZER_OFF {
+            inproc::AUTHORIZER
+        } else {
+            name
+        };
+        out.push(
+            lambda::cold_start(
+                release,
+                name,
+                binary,
+                &fx.function_env(name),
+                expected,
+                starts,
+            )
+            .await?,
+        );
+    }
+    // Report in route order.
+    let order = [
+        "register",
+        "login",
+        "refresh",
+        "me",
+        "jwks",
+        inproc::AUTHORIZER,
+        inproc::AUTHORIZER_OFF,
+    ];
+    out.sort_by_key(|c| order.iter().position(|n| *n == c.name));
+    Ok(out)
+}
+
+async fn http(
+    fx: &Fixture,
+    release: &std::path::Path,
+    work_dir: &std::path::Path,
+) -> Result<(Summary, Vec<load::LoadResult>, u64)> {
+    let bin = release.join("devserver");
+    let mut spawns = Vec::with_capacity(SERVER_SPAWNS);
+    let mut server = None;
+    for _ in 0..SERVER_SPAWNS {
+        if let Some(previous) = server.take() {
+            load::Server::stop(previous).await;
+        }
+        let (s, elapsed) = load::spawn_server(&bin, fx).await?;
+        spawns.push(elapsed);
+        server = Some(s);
+    }
+    let server = server.ok_or("no server")?;
+    let spawn = Summary::of(&spawns).ok_or("no spawns")?;
+    let ticks = load::clock_ticks();
+
+    let users = fx.users(LOGIN_USERS).await?;
+    let first = users.first().ok_or("no user")?.clone();
+    let bearer = format!("Authorization: Bearer {}", fx.access_token(&first).await?);
+    let me = |total| Load {
+        name: "me",
+        method: "GET",
+        path: "/me",
+        headers: vec![bearer.clone()],
+        bodies: None,
+        total,
+        expected: 200,
+        work_dir,
+    };
+    let refresh = |tokens: Vec<String>| Load {
+        name: "refresh",
+        method: "POST",
+        path: "/auth/refresh",
+        headers: Vec::new(),
+        total: tokens.len(),
+        bodies: Some(
+            tokens
+                .iter()
+                .map(|t| fixture::refresh_body(t).to_string())
+                .collect(),
+        ),
+        expected: 200,
+        work_dir,
+    };
+    let login = |total: usize| Load {
+        name: "login",
+        method: "POST",
+        path: "/auth/login",
+        headers: Vec::new(),
+        total,
+        bodies: Some(
+            (0..total)
+                .filter_map(|i| users.get(i % users.len()))
+                .map(|u| fixture::login_body(u).to_string())
+                .collect(),
+        ),
+        expected: 200,
+        work_dir,
+    };
+
+    let result = async {
+        let mut loads = Vec::new();
+        step("  /me");
+        load::run(&server, me(ME_REQUESTS / 20), ticks).await?;
+        loads.push(load::run(&server, me(ME_REQUESTS), ticks).await?);
+
+        step("  /auth/refresh (minting one unused token per request)");
+        let warm = fx.refresh_tokens(&first, REFRESH_REQUESTS / 20).await?;
+        let tokens = fx.refresh_tokens(&first, REFRESH_REQUESTS).await?;
+        load::run(&server, refresh(warm), ticks).await?;
+        loads.push(load::run(&server, refresh(tokens), ticks).await?);
+
+        step("  /auth/login");
+        load::run(&server, login(load::CONNECTIONS * 2), ticks).await?;
+        loads.push(load::run(&server, login(LOGIN_REQUESTS), ticks).await?);
+        let peak = lambda::peak_rss_kib(server.pid)?;
+        Ok::<_, Error>((loads, peak))
+    }
+    .await;
+    server.stop().await;
+    let (loads, peak) = result?;
+    Ok((spawn, loads, peak))
+}

@@ -1,0 +1,506 @@
+//! The report: criterion's estimates read back, every target with PASS/MISS, the printed
+//! table, and `target/bench/report.json` with the same figures.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::inproc::InProcess;
+use crate::lambda::ColdStart;
+use crate::load::LoadResult;
+use crate::stats::{Summary, human, micros, millis, round};
+
+/// The criterion benchmarks (`benches/tokens.rs`), by the name criterion stores them under.
+pub const CRITERION: &[&str] = &[
+    "sign_access_token",
+    "verify_access_token",
+    "authorizer_decision",
+    "argon2id_hash",
+];
+
+/// The Django + DRF + simplejwt stack on this machine, for comparison.
+pub const DJANGO: &[(&str, &str)] = &[
+    ("me", "~1 ms"),
+    ("refresh", "~2.7 ms"),
+    ("login", "~233 ms"),
+    ("start", "~300 ms"),
+    ("rss", "~170 MiB"),
+];
+
+/// One criterion estimate (nanoseconds).
+#[derive(Debug, Clone, Copy)]
+pub struct Estimate {
+    pub median_ns: f64,
+    pub mean_ns: f64,
+}
+
+/// Reads `target/criterion/<name>/new/estimates.json`; `None` when the benchmark has not run.
+pub fn criterion_estimate(target_dir: &Path, name: &str) -> Option<Estimate> {
+    let path = target_dir
+        .join("criterion")
+        .join(name)
+        .join("new/estimates.json");
+    let value: Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    let point = |key: &str| value.get(key)?.get("point_estimate")?.as_f64();
+    Some(Estimate {
+        median_ns: point("median")?,
+        mean_ns: point("mean")?,
+    })
+}
+
+pub struct Results {
+    pub inproc: InProcess,
+    pub criterion: Vec<(&'static str, Option<Estimate>)>,
+    pub cold: Vec<ColdStart>,
+    pub server_spawn: Summary,
+    pub loads: Vec<LoadResult>,
+    pub server_peak_rss_kib: u64,
+    pub server_size_bytes: u64,
+}
+
+/// One target, measured.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub name: String,
+    pub target: String,
+    pub measured: String,
+    pub pass: bool,
+}
+
+impl Target {
+    /// `value <= limit`.
+    fn at_most(
+        name: impl Into<String>,
+        limit: f64,
+        value: f64,
+        show: impl Fn(f64) -> String,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            target: format!("≤ {}", show(limit)),
+            measured: show(value),
+            pass: value <= limit,
+        }
+    }
+
+    fn verdict(&self) -> &'static str {
+        if self.pass { "PASS" } else { "MISS" }
+    }
+}
+
+fn us(v: f64) -> String {
+    format!("{v:.1} µs")
+}
+
+fn ms(v: f64) -> String {
+    format!("{v:.2} ms")
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+fn show_mib(v: f64) -> String {
+    format!("{v:.1} MiB")
+}
+
+/// Round-trip targets: exact for most routes, "at most" for refresh.
+const ROUND_TRIPS: &[(&str, u64, bool)] = &[
+    ("register", 1, true),
+    ("login", 2, true),
+    ("refresh", 2, false),
+    ("me", 1, true),
+    ("authorizer", 0, true),
+    ("authorizer_revocation_off", 0, true),
+    ("jwks", 0, true),
+];
+
+pub fn targets(r: &Results) -> Vec<Target> {
+    let mut out = Vec::new();
+    let handler = |name: &str| r.inproc.handler(name);
+    for name in ["authorizer", "authorizer_revocation_off"] {
+        if let Some(a) = handler(name) {
+            out.push(Target::at_most(
+                format!("{name} decision, in-process median"),
+                100.0,
+                micros(a.summary.median),
+                us,
+            ));
+        }
+    }
+    for name in ["authorizer", "authorizer_revocation_off"] {
+        if let Some(c) = r.cold.iter().find(|c| c.name == name) {
+            out.push(Target::at_most(
+                format!("{name} binary init (spawn → first /next), median"),
+                20.0,
+                millis(c.init.median),
+                ms,
+            ));
+        }
+    }
+    for c in &r.cold {
+        out.push(Target::at_most(
+            format!("{} peak RSS", c.name),
+            40.0,
+            mib(c.peak_rss_kib),
+            show_mib,
+        ));
+    }
+    // One binary serves both authorizer configurations: its size is listed once.
+    for c in r
+        .cold
+        .iter()
+        .filter(|c| c.name != "authorizer_revocation_off")
+    {
+        out.push(Target::at_most(
+            format!("{} stripped size", c.name),
+            12.0,
+            c.size_bytes as f64 / (1024.0 * 1024.0),
+            show_mib,
+        ));
+    }
+    let get_item = micros(r.inproc.get_item.median);
+    for name in ["refresh", "me"] {
+        if let Some(h) = handler(name) {
+            let ratio = micros(h.summary.median) / get_item;
+            out.push(Target {
+                name: format!(
+                    "{name} handler median vs bare GetItem median ({})",
+                    human(r.inproc.get_item.median)
+                ),
+                target: "≤ 3.00×".into(),
+                measured: format!("{ratio:.2}× ({})", human(h.summary.median)),
+                pass: ratio <= 3.0,
+            });
+        }
+    }
+    if let Some(h) = handler("login") {
+        let hash = r.inproc.argon2id_hash.median;
+        let ratio = h.summary.median.as_secs_f64() / hash.as_secs_f64();
+        out.push(Target {
+            name: format!(
+                "login handler median vs one Argon2id hash ({})",
+                human(hash)
+            ),
+            target: "≤ 1.20×".into(),
+            measured: format!("{ratio:.2}× ({})", human(h.summary.median)),
+            pass: ratio <= 1.2,
+        });
+    }
+    for (name, limit) in [("me", 0.1), ("refresh", 0.27), ("login", 60.0)] {
+        if let Some(l) = r.loads.iter().find(|l| l.name == name) {
+            let value = l.cpu_per_request().as_secs_f64() * 1e3;
+            out.push(Target::at_most(
+                format!("server CPU per request, {name}"),
+                limit,
+                value,
+                |v| format!("{v:.3} ms"),
+            ));
+        }
+    }
+    out.push(Target::at_most(
+        "local server spawn → first answer, median",
+        30.0,
+        millis(r.server_spawn.median),
+        ms,
+    ));
+    out.push(Target::at_most(
+        "local server peak RSS under load",
+        40.0,
+        mib(r.server_peak_rss_kib),
+        show_mib,
+    ));
+    for (name, target, exact) in ROUND_TRIPS {
+        if let Some(h) = handler(name) {
+            let (max, min) = (h.max_round_trips(), h.min_round_trips());
+            let measured = if max == min {
+                format!("{max} ({})", h.operations())
+            } else {
+                format!("{min}–{max} ({})", h.operations())
+            };
+            out.push(Target {
+                name: format!("DynamoDB round trips, {name}"),
+                target: if *exact {
+                    format!("= {target}")
+                } else {
+                    format!("≤ {target}")
+                },
+                measured,
+                pass: if *exact {
+                    max == *target && min == *target
+                } else {
+                    max <= *target
+                },
+            });
+        }
+    }
+    out
+}
+
+fn line(out: &mut String, cells: &[String], widths: &[usize]) {
+    let mut text = String::new();
+    for (cell, width) in cells.iter().zip(widths) {
+        let _ = write!(text, "{cell:<width$}  ");
+    }
+    let _ = writeln!(out, "{}", text.trim_end());
+}
+
+fn table(out: &mut String, title: &str, header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let _ = writeln!(out, "\n{title}");
+    line(
+        out,
+        &header.iter().map(|h| (*h).to_owned()).collect::<Vec<_>>(),
+        &widths,
+    );
+    line(
+        out,
+        &widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>(),
+        &widths,
+    );
+    for row in rows {
+        line(out, row, &widths);
+    }
+}
+
+fn django(key: &str) -> String {
+    DJANGO
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| (*v).to_owned())
+        .unwrap_or_default()
+}
+
+/// The printed report.
+pub fn render(r: &Results, targets: &[Target]) -> String {
+    let mut out = String::new();
+    let rows: Vec<Vec<String>> = r
+        .inproc
+        .handlers
+        .iter()
+        .map(|h| {
+            vec![
+                h.name.to_owned(),
+                h.summary.samples.to_string(),
+                human(h.summary.median),
+                human(h.summary.p99),
+                format!(
+                    "{} ({}), retries {}",
+                    h.max_round_trips(),
+                    h.operations(),
+                    h.retries()
+                ),
+            ]
+        })
+        .chain([
+            vec![
+                "bare GetItem (baseline)".into(),
+                r.inproc.get_item.samples.to_string(),
+                human(r.inproc.get_item.median),
+                human(r.inproc.get_item.p99),
+                "1".into(),
+            ],
+            vec![
+                "Argon2id hash (baseline)".into(),
+                r.inproc.argon2id_hash.samples.to_string(),
+                human(r.inproc.argon2id_hash.median),
+                human(r.inproc.argon2id_hash.p99),
+                "0".into(),
+            ],
+        ])
+        .collect();
+    table(
+        &mut out,
+        "In-process handler invocations, one at a time, DynamoDB Local behind them",
+        &[
+            "function",
+            "samples",
+            "median",
+            "p99",
+            "DynamoDB round trips per request (counted)",
+        ],
+        &rows,
+    );
+
+    let rows: Vec<Vec<String>> = r
+        .criterion
+        .iter()
+        .map(|(name, e)| match e {
+            Some(e) => vec![
+                (*name).to_owned(),
+                human(Duration::from_secs_f64(e.median_ns / 1e9)),
+                human(Duration::from_secs_f64(e.mean_ns / 1e9)),
+            ],
+            None => vec![(*name).to_owned(), "not run".into(), "not run".into()],
+        })
+        .collect();
+    table(
+        &mut out,
+        "Token work alone (criterion)",
+        &["benchmark", "median", "mean"],
+        &rows,
+    );
+
+    let rows: Vec<Vec<String>> = r
+        .cold
+        .iter()
+        .map(|c| {
+            vec![
+                c.name.to_owned(),
+                human(c.init.median),
+                human(c.first_answer.median),
+                human(c.first_invocation.median),
+                human(c.warm_invocation.median),
+                show_mib(mib(c.peak_rss_kib)),
+                show_mib(c.size_bytes as f64 / (1024.0 * 1024.0)),
+            ]
+        })
+        .collect();
+    let starts = r.cold.first().map_or(0, |c| c.starts);
+    table(
+        &mut out,
+        &format!(
+            "Cold start of the release binaries (local Runtime API emulator; medians of {starts} starts)"
+        ),
+        &[
+            "function",
+            "init",
+            "first answer",
+            "1st invocation",
+            "warm invocation",
+            "peak RSS",
+            "size",
+        ],
+        &rows,
+    );
+
+    let rows: Vec<Vec<String>> = r
+        .loads
+        .iter()
+        .map(|l| {
+            vec![
+                l.name.to_owned(),
+                l.requests.to_string(),
+                format!("{:.0}", l.rps()),
+                human(l.p50),
+                human(l.p99),
+                format!("{:.3} ms", l.cpu_per_request().as_secs_f64() * 1e3),
+                django(l.name),
+            ]
+        })
+        .collect();
+    table(
+        &mut out,
+        &format!(
+            "Local server over HTTP (wrk, {} connections, 127.0.0.1)",
+            crate::load::CONNECTIONS
+        ),
+        &[
+            "route",
+            "requests",
+            "req/s",
+            "p50",
+            "p99",
+            "server CPU/request",
+            "Django+DRF CPU/request",
+        ],
+        &rows,
+    );
+    let _ = writeln!(
+        out,
+        "local server: spawn → first answer {} (median of {}; Django {}), peak RSS under load {} (Django {}), binary {}",
+        human(r.server_spawn.median),
+        r.server_spawn.samples,
+        django("start"),
+        show_mib(mib(r.server_peak_rss_kib)),
+        django("rss"),
+        show_mib(r.server_size_bytes as f64 / (1024.0 * 1024.0)),
+    );
+
+    let rows: Vec<Vec<String>> = targets
+        .iter()
+        .map(|t| {
+            vec![
+                t.name.clone(),
+                t.target.clone(),
+                t.measured.clone(),
+                t.verdict().to_owned(),
+            ]
+        })
+        .collect();
+    table(
+        &mut out,
+        "Targets",
+        &["target", "limit", "measured", ""],
+        &rows,
+    );
+    let missed = targets.iter().filter(|t| !t.pass).count();
+    let _ = writeln!(
+        out,
+        "\n{} of {} targets met; {missed} missed.",
+        targets.len() - missed,
+        targets.len()
+    );
+    out
+}
+
+/// The JSON report.
+pub fn json(r: &Results, targets: &[Target], meta: Value) -> Value {
+    let handlers: serde_json::Map<String, Value> = r
+        .inproc
+        .handlers
+        .iter()
+        .map(|h| (h.name.to_owned(), h.to_json()))
+        .collect();
+    let criterion: serde_json::Map<String, Value> =
+        r.criterion
+            .iter()
+            .map(|(name, e)| {
+                let v = e.map_or(Value::Null, |e| {
+                json!({ "median_ns": round(e.median_ns, 1), "mean_ns": round(e.mean_ns, 1) })
+            });
+                ((*name).to_owned(), v)
+            })
+            .collect();
+    let cold: serde_json::Map<String, Value> = r
+        .cold
+        .iter()
+        .map(|c| (c.name.to_owned(), c.to_json()))
+        .collect();
+    let loads: serde_json::Map<String, Value> = r
+        .loads
+        .iter()
+        .map(|l| (l.name.to_owned(), l.to_json()))
+        .collect();
+    json!({
+        "meta": meta,
+        "in_process": {
+            "handlers": handlers,
+            "baselines": {
+                "dynamodb_get_item": r.inproc.get_item.to_json(),
+                "argon2id_hash": r.inproc.argon2id_hash.to_json(),
+            },
+        },
+        "criterion": criterion,
+        "cold_start": cold,
+        "http": {
+            "routes": loads,
+            "server": {
+                "spawn_to_first_answer": r.server_spawn.to_json(),
+                "peak_rss_kib": r.server_peak_rss_kib,
+                "size_bytes": r.server_size_bytes,
+            },
+        },
+        "comparison_django_drf_simplejwt": DJANGO.iter().map(|(k, v)| ((*k).to_owned(), Value::String((*v).to_owned()))).collect::<serde_json::Map<_, _>>(),
+        "targets": targets.iter().map(|t| json!({
+            "name": t.name, "target": t.target, "measured": t.measured, "pass": t.pass,
+        })).collect::<Vec<_>>(),
+    })
+}

@@ -1,0 +1,95 @@
+-- wrk script for `make bench`: a bounded number of requests, optionally one body per request.
+--
+--   wrk -t T -c C -d CAP -s load.lua [-H ...] URL -- BODIES TOTAL METHOD EXPECTED T
+--
+-- BODIES is a file with one request body per line, or "-" for no body. Line i goes to thread
+-- (i mod T), and every line is sent exactly once, so a file of distinct refresh tokens means
+-- every refresh request presents a distinct unused token. Without a file, TOTAL requests are
+-- shared out between the threads. A thread stops once all of its requests are answered; a
+-- connection with nothing left to send waits (delay) instead of sending anything else, so the
+-- server answers exactly TOTAL requests. CAP (-d) only bounds the run if the server stalls.
+--
+-- done() prints one line, "BENCH_JSON {...}", that the runner parses.
+
+local threads = {}
+local next_id = 0
+
+function setup(thread)
+   thread:set("id", next_id)
+   next_id = next_id + 1
+   table.insert(threads, thread)
+end
+
+function init(args)
+   local file, total = args[1], tonumber(args[2])
+   method, expected = args[3], tonumber(args[4])
+   threads_total = tonumber(args[5])
+   bodies = {}
+   sent, answered, unexpected, overrun = 0, 0, 0, 0
+   if file ~= "-" then
+      local i = 0
+      for line in io.lines(file) do
+         if i % threads_total == id then
+            table.insert(bodies, line)
+         end
+         i = i + 1
+      end
+      limit = #bodies
+   else
+      limit = math.floor(total / threads_total)
+      if id < total % threads_total then
+         limit = limit + 1
+      end
+   end
+   wrk.method = method
+   if file ~= "-" then
+      wrk.headers["Content-Type"] = "application/json"
+   end
+   static = wrk.format(method)
+end
+
+function delay()
+   if sent >= limit then
+      return 3600000
+   end
+   return 0
+end
+
+function request()
+   sent = sent + 1
+   if sent > limit then
+      overrun = overrun + 1
+   end
+   if #bodies == 0 then
+      return static
+   end
+   return wrk.format(method, nil, nil, bodies[math.min(sent, #bodies)])
+end
+
+function response(status, headers, body)
+   answered = answered + 1
+   if status ~= expected then
+      unexpected = unexpected + 1
+   end
+   if answered >= limit then
+      wrk.thread:stop()
+   end
+end
+
+function done(summary, latency, requests)
+   local sent_all, answered_all, unexpected_all, overrun_all = 0, 0, 0, 0
+   for _, thread in ipairs(threads) do
+      sent_all = sent_all + thread:get("sent")
+      answered_all = answered_all + thread:get("answered")
+      unexpected_all = unexpected_all + thread:get("unexpected")
+      overrun_all = overrun_all + thread:get("overrun")
+   end
+   local e = summary.errors
+   io.write(string.format(
+      'BENCH_JSON {"requests":%d,"duration_us":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d,'
+         .. '"mean_us":%.1f,"sent":%d,"answered":%d,"unexpected_status":%d,"overrun":%d,'
+         .. '"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d}}\n',
+      summary.requests, summary.duration, latency:percentile(50.0), latency:percentile(90.0),
+      latency:percentile(99.0), latency.max, latency.mean, sent_all, answered_all, unexpected_all,
+      overrun_all, e.connect, e.read, e.write, e.status, e.timeout))
+end

@@ -1,0 +1,53 @@
+# Benchmarks (see docs/performance.md).
+#
+#   make bench         release build, criterion token benchmarks, then the runner: prints a
+#                      table and writes target/bench/report.json (about 5 minutes on 2 cores
+#                      once the release build is done)
+#   make bench-check   compiles the benchmarks without running anything (part of `make test`)
+#
+# Included by the root Makefile, which defines `tools` (DynamoDB Local). Every variable here is
+# prefixed BENCH_ (or is TOOLS) so nothing collides with the root Makefile.
+
+TOOLS ?= .tools
+
+# This file, wherever it is included from: editing it (e.g. bumping a pin) reinstalls wrk.
+BENCH_MK := $(lastword $(MAKEFILE_LIST))
+
+# wrk, the HTTP load generator, from Debian's package (pinned), unpacked into $(TOOLS)/wrk
+# together with the LuaJIT library it links: nothing is installed system-wide. `apt-get
+# download` needs no root, only the package lists (`apt-get update` once).
+BENCH_WRK_DEB_VERSION := 4.1.0-3+b2
+BENCH_WRK_DIR := $(TOOLS)/wrk
+BENCH_WRK := $(BENCH_WRK_DIR)/wrk
+BENCH_WRK_STAMP := $(BENCH_WRK_DIR)/.installed
+
+.PHONY: bench bench-check bench-tools
+
+bench-tools: $(BENCH_WRK_STAMP)
+
+$(BENCH_WRK_STAMP): $(BENCH_MK)
+	@command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null || { \
+		echo "wrk comes from Debian's wrk package: apt-get and dpkg-deb are needed"; exit 1; }
+	rm -rf $(BENCH_WRK_DIR)
+	mkdir -p $(BENCH_WRK_DIR)/debs
+	cd $(BENCH_WRK_DIR)/debs && apt-get download -q "wrk=$(BENCH_WRK_DEB_VERSION)" libluajit-5.1-2 || { \
+		echo "could not download wrk $(BENCH_WRK_DEB_VERSION): run 'apt-get update' once, then retry"; exit 1; }
+	for deb in $(BENCH_WRK_DIR)/debs/*.deb; do dpkg-deb -x "$$deb" $(BENCH_WRK_DIR)/root; done
+	printf '%s\n' '#!/bin/sh' \
+		'# wrk from $(TOOLS)/wrk/root, with the LuaJIT library unpacked beside it.' \
+		'root="$$(dirname "$$0")/root"' \
+		'for lib in "$$root"/usr/lib/*-linux-gnu; do LD_LIBRARY_PATH="$$lib$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH}"; done' \
+		'export LD_LIBRARY_PATH' \
+		'exec "$$root/usr/bin/wrk" "$$@"' > $(BENCH_WRK)
+	chmod +x $(BENCH_WRK)
+	# `wrk --version` prints its version, then its usage, and exits 1.
+	{ $(BENCH_WRK) --version 2>&1 || true; } | grep '^wrk '
+	touch $@
+
+bench: tools bench-tools
+	cargo build --release --locked --workspace --bins
+	cargo bench --locked -p bench
+	BENCH_WRK="$(abspath $(BENCH_WRK))" cargo run -q --release --locked -p bench --bin bench
+
+bench-check:
+	cargo bench --locked -p bench --no-run
