@@ -28,6 +28,9 @@ impl Summary {
         let mut sorted = samples.to_vec();
         sorted.sort_unstable();
         let n = sorted.len();
+        if n == 0 {
+            return None;
+        }
         let median = if n % 2 == 1 {
             *sorted.get(n / 2)?
         } else {
