@@ -1,4 +1,4 @@
-# Benchmarks (see docs/performance.md).
+# Benchmarks (what they measure and the latest figures: the README's Performance section).
 #
 #   make bench         release build, criterion token benchmarks, then the runner: prints a
 #                      table and writes target/bench/report.json (about 5 minutes on 2 cores

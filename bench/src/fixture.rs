@@ -117,7 +117,11 @@ impl Fixture {
         let hasher = PasswordHasher::new(&password)?;
         let password_hash = hasher.hash(&Password::new(PASSWORD))?;
 
-        let store_settings = StoreSettings::from_source(&settings)?;
+        // The table does not exist yet: nothing to preconnect to.
+        let store_settings = StoreSettings {
+            preconnect: false,
+            ..StoreSettings::from_source(&settings)?
+        };
         let (seed, sdk) = Store::connect(&store_settings).await;
         schema::ensure_table(seed.client(), seed.table()).await?;
         let round_trips = RoundTrips::default();

@@ -1,22 +1,24 @@
 //! In-process handler invocations against DynamoDB Local, one at a time, with the DynamoDB
-//! round trips of each invocation counted; and the two baselines measured in the same run: a
-//! bare `GetItem` and one Argon2id hash at the configured parameters.
+//! round trips of each invocation counted; and the baselines measured in the same run, each in
+//! blocks interleaved with the function it is compared with: a bare `GetItem` (with `me`), a
+//! bare two-put `TransactWriteItems` (with `refresh`), one Argon2id hash at the configured
+//! parameters (with `login`).
 //!
 //! Each sample is one `handle(&state, request)` call, timed from the parsed request to the
 //! response: building the request from the event JSON (the runtime's job) is outside the timing.
-//! Every answer is checked (201/200, or an allow): an error path is never benchmarked.
+//! Every answer is checked (201/200, or an allow): an error path is never benchmarked. The
+//! process's own CPU time around the timed blocks gives the client-side CPU per call.
 
-use std::future::Future;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
-use shared::clock::{SharedClock, SystemClock};
+use shared::clock::{Clock, SharedClock, SystemClock};
 use shared::config::VerifierSettings;
-use shared::domain::Password;
+use shared::domain::{DEFAULT_ROLE, Password, SessionId};
 use shared::keys::VerificationKeys;
-use shared::store::{Store, keys};
-use shared::tokens::TokenVerifier;
+use shared::store::{RefreshRecord, Session, Store, TokenState, keys};
+use shared::tokens::{RefreshToken, TokenVerifier};
 
 use crate::Result;
 use crate::counting::Counts;
@@ -46,6 +48,9 @@ pub struct Handler {
     pub summary: Summary,
     /// Round trips of each invocation.
     pub round_trips: Vec<Counts>,
+    /// CPU time of this whole process per call (the client side: handler, SDK, runtime),
+    /// from `/proc/self/stat` around the timed blocks.
+    pub cpu_per_call: Duration,
 }
 
 impl Handler {
@@ -91,6 +96,10 @@ impl Handler {
                     "operations": self.operations(),
                 }),
             );
+            o.insert(
+                "client_cpu_us_per_call".into(),
+                json!(crate::stats::micros(self.cpu_per_call)),
+            );
         }
         v
     }
@@ -99,13 +108,21 @@ impl Handler {
 #[derive(Debug, Clone)]
 pub struct InProcess {
     pub handlers: Vec<Handler>,
-    pub get_item: Summary,
-    pub argon2id_hash: Summary,
+    /// Bare `GetItem`, measured in blocks interleaved with `me`'s.
+    pub get_item: Handler,
+    /// Bare `TransactWriteItems` (two conditional puts), interleaved with `refresh`'s blocks.
+    pub transact_write: Handler,
+    /// One Argon2id hash at the configured parameters, interleaved with `login`'s blocks.
+    pub argon2id_hash: Handler,
 }
 
 impl InProcess {
     pub fn handler(&self, name: &str) -> Option<&Handler> {
         self.handlers.iter().find(|h| h.name == name)
+    }
+
+    pub fn baselines(&self) -> [&Handler; 3] {
+        [&self.get_item, &self.transact_write, &self.argon2id_hash]
     }
 }
 
@@ -113,122 +130,159 @@ fn request(event: &Value) -> Result<Request> {
     Ok(lambda_http::request::from_str(&event.to_string())?)
 }
 
-/// Times `samples` invocations (after `warmup` untimed ones), each with its own request.
-async fn measure<F, Fut>(
-    fx: &Fixture,
-    name: &'static str,
+/// Checks a handler's answer, and passes its timing through.
+fn expect(
+    name: &str,
     expected: u16,
+    response: &Response<Body>,
+    elapsed: Duration,
+) -> Result<Duration> {
+    let status = response.status().as_u16();
+    if status == expected {
+        return Ok(elapsed);
+    }
+    let body = match response.body() {
+        Body::Text(t) => t.clone(),
+        _ => String::new(),
+    };
+    Err(format!("{name}: expected {expected}, got {status}: {body}").into())
+}
+
+/// CPU time (utime + stime) of this whole process so far, in clock ticks.
+fn own_cpu_ticks() -> Result<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    crate::load::cpu_ticks_of(&stat).ok_or_else(|| "cannot parse /proc/self/stat".into())
+}
+
+/// Samples of one function or baseline, gathered over one or more blocks.
+struct Samples {
+    name: &'static str,
+    times: Vec<Duration>,
+    round_trips: Vec<Counts>,
+    cpu_ticks: u64,
+    done: usize,
+}
+
+impl Samples {
+    fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            times: Vec::new(),
+            round_trips: Vec::new(),
+            cpu_ticks: 0,
+            done: 0,
+        }
+    }
+
+    /// Runs `n` calls; each returns the time of its measured part. Recorded unless `warmup`.
+    async fn block(
+        &mut self,
+        fx: &Fixture,
+        n: usize,
+        warmup: bool,
+        call: &mut impl AsyncFnMut(usize) -> Result<Duration>,
+    ) -> Result<()> {
+        let cpu_before = own_cpu_ticks()?;
+        for _ in 0..n {
+            let index = self.done;
+            self.done += 1;
+            fx.round_trips.take();
+            let elapsed = call(index).await?;
+            let counts = fx.round_trips.take();
+            if !warmup {
+                self.times.push(elapsed);
+                self.round_trips.push(counts);
+            }
+        }
+        if !warmup {
+            self.cpu_ticks += own_cpu_ticks()?.saturating_sub(cpu_before);
+        }
+        Ok(())
+    }
+
+    fn finish(self, ticks_per_second: u64) -> Result<Handler> {
+        let summary =
+            Summary::of(&self.times).ok_or_else(|| format!("{}: no samples", self.name))?;
+        let cpu = Duration::from_secs_f64(self.cpu_ticks as f64 / ticks_per_second.max(1) as f64);
+        Ok(Handler {
+            name: self.name,
+            summary,
+            round_trips: self.round_trips,
+            cpu_per_call: cpu / u32::try_from(self.times.len().max(1)).unwrap_or(u32::MAX),
+        })
+    }
+}
+
+/// Measures `a` and `b` in alternating blocks, so that both see the same DynamoDB Local (its
+/// JIT, its garbage collector) and the same machine load: the ratio between them is fair.
+async fn interleaved(
+    fx: &Fixture,
+    (a, mut call_a): (&'static str, impl AsyncFnMut(usize) -> Result<Duration>),
+    (b, mut call_b): (&'static str, impl AsyncFnMut(usize) -> Result<Duration>),
     warmup: usize,
     samples: usize,
-    mut make: impl FnMut(usize) -> Result<Request>,
-    call: F,
-) -> Result<Handler>
-where
-    F: Fn(Request) -> Fut,
-    Fut: Future<Output = Response<Body>>,
-{
-    let mut times = Vec::with_capacity(samples);
-    let mut round_trips = Vec::with_capacity(samples);
-    for i in 0..warmup + samples {
-        let req = make(i)?;
-        fx.round_trips.take();
-        let started = Instant::now();
-        let response = call(req).await;
-        let elapsed = started.elapsed();
-        let counts = fx.round_trips.take();
-        let status = response.status().as_u16();
-        if status != expected {
-            let body = match response.body() {
-                Body::Text(t) => t.clone(),
-                _ => String::new(),
-            };
-            return Err(format!("{name}: expected {expected}, got {status}: {body}").into());
-        }
-        if i >= warmup {
-            times.push(elapsed);
-            round_trips.push(counts);
-        }
+    rounds: usize,
+    ticks: u64,
+) -> Result<(Handler, Handler)> {
+    let (mut sa, mut sb) = (Samples::new(a), Samples::new(b));
+    sa.block(fx, warmup, true, &mut call_a).await?;
+    sb.block(fx, warmup, true, &mut call_b).await?;
+    let per_round = samples.div_ceil(rounds.max(1));
+    for _ in 0..rounds {
+        sa.block(fx, per_round, false, &mut call_a).await?;
+        sb.block(fx, per_round, false, &mut call_b).await?;
     }
-    let summary = Summary::of(&times).ok_or("no samples")?;
-    Ok(Handler {
-        name,
-        summary,
-        round_trips,
-    })
+    Ok((sa.finish(ticks)?, sb.finish(ticks)?))
 }
 
-/// A bare strongly consistent `GetItem` of an existing user profile, on the counted client.
-async fn get_item(fx: &Fixture, user: &SeedUser, warmup: usize, samples: usize) -> Result<Summary> {
-    let mut times = Vec::with_capacity(samples);
-    for i in 0..warmup + samples {
-        let started = Instant::now();
-        let output = fx
-            .counted
-            .get_item()
-            .table_name(&fx.table)
-            .set_key(Some(keys::user_key(user.id.as_str())))
-            .consistent_read(true)
-            .send()
-            .await?;
-        let elapsed = started.elapsed();
-        if output.item().is_none() {
-            return Err("bare GetItem found no item".into());
-        }
-        if i >= warmup {
-            times.push(elapsed);
-        }
-    }
-    fx.round_trips.take();
-    Summary::of(&times).ok_or_else(|| "no samples".into())
+/// Measures one function alone.
+async fn alone(
+    fx: &Fixture,
+    name: &'static str,
+    mut call: impl AsyncFnMut(usize) -> Result<Duration>,
+    warmup: usize,
+    samples: usize,
+    ticks: u64,
+) -> Result<Handler> {
+    let mut s = Samples::new(name);
+    s.block(fx, warmup, true, &mut call).await?;
+    s.block(fx, samples, false, &mut call).await?;
+    s.finish(ticks)
 }
 
-/// One Argon2id hash at the configured parameters, on a blocking thread like the service does.
-async fn argon2id_hash(fx: &Fixture, samples: usize) -> Result<Summary> {
-    let mut times = Vec::with_capacity(samples);
-    for i in 0..samples + 2 {
-        let hasher = fx.hasher.clone();
-        let elapsed = tokio::task::spawn_blocking(move || {
-            let password = Password::new(fixture::PASSWORD);
-            let started = Instant::now();
-            let result = hasher.hash(&password);
-            (started.elapsed(), result.is_ok())
-        })
-        .await?;
-        if !elapsed.1 {
-            return Err("Argon2id hashing failed".into());
-        }
-        if i >= 2 {
-            times.push(elapsed.0);
-        }
-    }
-    Summary::of(&times).ok_or_else(|| "no samples".into())
-}
+/// Blocks per interleaved pair.
+const ROUNDS: usize = 5;
 
 pub async fn run(fx: &Fixture, sizes: Sizes) -> Result<InProcess> {
+    let ticks = crate::load::clock_ticks();
     let clock: SharedClock = SystemClock::shared();
     let store = fx.counted_store();
     let users = fx.users(32).await?;
     let first = users.first().ok_or("no users")?.clone();
-
-    let get_item = get_item(fx, &first, sizes.warmup * 5, sizes.db).await?;
-    let argon2id_hash = argon2id_hash(fx, sizes.slow).await?;
     let mut handlers = Vec::new();
+
+    // DynamoDB Local is a JVM: warm it up before anything is timed.
+    for _ in 0..sizes.warmup * 25 {
+        bare_get_item(fx, &first).await?;
+    }
 
     let register = register::State::new(store.clone(), fx.hasher.clone(), clock.clone());
     handlers.push(
-        measure(
+        alone(
             fx,
             "register",
-            201,
-            2,
-            sizes.slow,
-            |_| {
-                request(&fixture::http_event(
+            async |_| {
+                let req = request(&fixture::http_event(
                     "register",
                     Some(&fixture::register_body()),
-                )?)
+                )?)?;
+                let started = Instant::now();
+                let response = register::handle(&register, req).await;
+                expect("register", 201, &response, started.elapsed())
             },
-            |req| register::handle(&register, req),
+            2,
+            sizes.slow,
+            ticks,
         )
         .await?,
     );
@@ -241,24 +295,26 @@ pub async fn run(fx: &Fixture, sizes: Sizes) -> Result<InProcess> {
         fx.issuer.session_ttl,
         fx.lockout,
     );
-    handlers.push(
-        measure(
-            fx,
-            "login",
-            200,
-            2,
-            sizes.slow,
-            |i| {
-                let user = users.get(i % users.len()).ok_or("no user")?;
-                request(&fixture::http_event(
-                    "login",
-                    Some(&fixture::login_body(user)),
-                )?)
-            },
-            |req| login::handle(&login, req),
-        )
-        .await?,
-    );
+    let (argon2id_hash, login_handler) = interleaved(
+        fx,
+        ("Argon2id hash", async |_| argon2id_hash(fx).await),
+        ("login", async |i| {
+            let user = users.get(i % users.len()).ok_or("no user")?;
+            let req = request(&fixture::http_event(
+                "login",
+                Some(&fixture::login_body(user)),
+            )?)?;
+            let started = Instant::now();
+            let response = login::handle(&login, req).await;
+            expect("login", 200, &response, started.elapsed())
+        }),
+        2,
+        sizes.slow,
+        ROUNDS,
+        ticks,
+    )
+    .await?;
+    handlers.push(login_handler);
 
     let refresh = refresh::State::new(
         store.clone(),
@@ -267,86 +323,172 @@ pub async fn run(fx: &Fixture, sizes: Sizes) -> Result<InProcess> {
         fx.issuer.refresh_reuse_grace,
     );
     let tokens = fx.refresh_tokens(&first, sizes.warmup + sizes.db).await?;
-    handlers.push(
-        measure(
-            fx,
-            "refresh",
-            200,
-            sizes.warmup,
-            sizes.db,
-            |i| {
-                let token = tokens.get(i).ok_or("not enough refresh tokens")?;
-                request(&fixture::http_event(
-                    "refresh",
-                    Some(&fixture::refresh_body(token)),
-                )?)
-            },
-            |req| refresh::handle(&refresh, req),
-        )
-        .await?,
-    );
+    let (transact_write, refresh_handler) = interleaved(
+        fx,
+        ("bare TransactWriteItems", async |_| {
+            bare_transact_write(fx, &store, &first).await
+        }),
+        ("refresh", async |i| {
+            let token = tokens.get(i).ok_or("not enough refresh tokens")?;
+            let req = request(&fixture::http_event(
+                "refresh",
+                Some(&fixture::refresh_body(token)),
+            )?)?;
+            let started = Instant::now();
+            let response = refresh::handle(&refresh, req).await;
+            expect("refresh", 200, &response, started.elapsed())
+        }),
+        sizes.warmup,
+        sizes.db,
+        ROUNDS,
+        ticks,
+    )
+    .await?;
+    handlers.push(refresh_handler);
 
     let me = me::State::new(store.clone());
     let me_event = fixture::me_event(&first)?;
-    handlers.push(
-        measure(
-            fx,
-            "me",
-            200,
-            sizes.warmup,
-            sizes.db,
-            |_| request(&me_event),
-            |req| me::handle(&me, req),
-        )
-        .await?,
-    );
+    let (get_item, me_handler) = interleaved(
+        fx,
+        ("bare GetItem", async |_| bare_get_item(fx, &first).await),
+        ("me", async |_| {
+            let req = request(&me_event)?;
+            let started = Instant::now();
+            let response = me::handle(&me, req).await;
+            expect("me", 200, &response, started.elapsed())
+        }),
+        sizes.warmup,
+        sizes.db,
+        ROUNDS,
+        ticks,
+    )
+    .await?;
+    handlers.push(me_handler);
 
     let jwks = jwks::State::from_source(&fx.settings)?;
     let jwks_event = fixture::http_event("jwks", None)?;
     handlers.push(
-        measure(
+        alone(
             fx,
             "jwks",
-            200,
+            async |_| {
+                let req = request(&jwks_event)?;
+                let started = Instant::now();
+                let response = jwks::handle(&jwks, req).await;
+                expect("jwks", 200, &response, started.elapsed())
+            },
             sizes.warmup * 10,
             sizes.cpu,
-            |_| request(&jwks_event),
-            |req| jwks::handle(&jwks, req),
+            ticks,
         )
         .await?,
     );
 
     let token = fx.access_token(&first).await?;
-    handlers.push(
-        authorizer(
-            fx,
-            AUTHORIZER,
-            &token,
-            Some(store.clone()),
-            clock.clone(),
-            sizes,
-        )
-        .await?,
-    );
-    handlers.push(authorizer(fx, AUTHORIZER_OFF, &token, None, clock, sizes).await?);
+    for (name, sessions, samples) in [
+        (AUTHORIZER, Some(store.clone()), sizes.db),
+        (AUTHORIZER_OFF, None, sizes.cpu),
+    ] {
+        let state = authorizer_state(fx, sessions, clock.clone())?;
+        let event = fixture::authorizer_event(&token)?;
+        handlers.push(
+            alone(
+                fx,
+                name,
+                async |_| {
+                    let input = event.clone();
+                    let started = Instant::now();
+                    let decision = authorizer::handle(&state, input).await;
+                    let elapsed = started.elapsed();
+                    if decision.is_authorized {
+                        Ok(elapsed)
+                    } else {
+                        Err(format!("{name}: the authorizer denied a valid token").into())
+                    }
+                },
+                sizes.warmup * 10,
+                samples,
+                ticks,
+            )
+            .await?,
+        );
+    }
     Ok(InProcess {
         handlers,
         get_item,
+        transact_write,
         argon2id_hash,
     })
+}
+
+/// A bare strongly consistent `GetItem` of an existing user profile, on the counted client.
+async fn bare_get_item(fx: &Fixture, user: &SeedUser) -> Result<Duration> {
+    let started = Instant::now();
+    let output = fx
+        .counted
+        .get_item()
+        .table_name(&fx.table)
+        .set_key(Some(keys::user_key(user.id.as_str())))
+        .consistent_read(true)
+        .send()
+        .await?;
+    let elapsed = started.elapsed();
+    if output.item().is_none() {
+        return Err("bare GetItem found no item".into());
+    }
+    Ok(elapsed)
+}
+
+/// A bare `TransactWriteItems` of two conditional puts (a session and its first token, as
+/// `Store::start_session` writes them), on the counted client.
+async fn bare_transact_write(fx: &Fixture, store: &Store, user: &SeedUser) -> Result<Duration> {
+    let now = SystemClock.unix();
+    let session = Session {
+        id: SessionId::random(),
+        user_id: user.id.clone(),
+        created_at: now,
+        expires_at: now + fx.issuer.session_ttl,
+        revoked_at: None,
+    };
+    let record = RefreshRecord {
+        token_hash: RefreshToken::generate().hash(),
+        user_id: user.id.clone(),
+        session_id: session.id.clone(),
+        roles: vec![DEFAULT_ROLE.to_owned()],
+        session_expires_at: session.expires_at,
+        state: TokenState::Active,
+    };
+    let started = Instant::now();
+    store.start_session(&session, &record, None).await?;
+    Ok(started.elapsed())
+}
+
+/// One Argon2id hash at the configured parameters, on a blocking thread like the service does
+/// (timed on that thread).
+async fn argon2id_hash(fx: &Fixture) -> Result<Duration> {
+    let hasher = fx.hasher.clone();
+    let (elapsed, ok) = tokio::task::spawn_blocking(move || {
+        let password = Password::new(fixture::PASSWORD);
+        let started = Instant::now();
+        let result = hasher.hash(&password);
+        (started.elapsed(), result.is_ok())
+    })
+    .await?;
+    if ok {
+        Ok(elapsed)
+    } else {
+        Err("Argon2id hashing failed".into())
+    }
 }
 
 /// The authorizer's entry point takes the event as JSON (`authorizer::handle`); the sample is
 /// that call, from the deserialised event to the decision. `sessions` is the store of the
 /// revocation check (`REVOCATION_CHECK=session`, the default), `None` for `off`.
-async fn authorizer(
+fn authorizer_state(
     fx: &Fixture,
-    name: &'static str,
-    token: &str,
     sessions: Option<Store>,
     clock: SharedClock,
-    sizes: Sizes,
-) -> Result<Handler> {
+) -> Result<authorizer::State> {
     let settings = VerifierSettings::from_source(&fx.settings)?;
     let verifier = TokenVerifier::new(
         VerificationKeys::from_jwks_json(&settings.public_jwks)?,
@@ -354,42 +496,7 @@ async fn authorizer(
         &settings.audience,
         settings.leeway,
     );
-    let state = authorizer::State::new(verifier, clock, sessions);
-    let event = fixture::authorizer_event(token)?;
-    let (warmup, samples) = (
-        sizes.warmup * 10,
-        if state_uses_db(name) {
-            sizes.db
-        } else {
-            sizes.cpu
-        },
-    );
-    let mut times = Vec::with_capacity(samples);
-    let mut round_trips = Vec::with_capacity(samples);
-    for i in 0..warmup + samples {
-        let input = event.clone();
-        fx.round_trips.take();
-        let started = Instant::now();
-        let decision = authorizer::handle(&state, input).await;
-        let elapsed = started.elapsed();
-        let counts = fx.round_trips.take();
-        if !decision.is_authorized {
-            return Err(format!("{name}: the authorizer denied a valid token").into());
-        }
-        if i >= warmup {
-            times.push(elapsed);
-            round_trips.push(counts);
-        }
-    }
-    Ok(Handler {
-        name,
-        summary: Summary::of(&times).ok_or("no samples")?,
-        round_trips,
-    })
-}
-
-fn state_uses_db(name: &str) -> bool {
-    name == AUTHORIZER
+    Ok(authorizer::State::new(verifier, clock, sessions))
 }
 
 /// The authorizer as deployed by default (`REVOCATION_CHECK=session`).

@@ -130,12 +130,16 @@ struct Start {
     first_answer: Duration,
     invocations: Vec<Duration>,
     peak_rss_kib: u64,
+    /// `VmHWM` right after each answer.
+    peak_rss_after_each: Vec<u64>,
 }
 
 /// A function's cold-start figures over several starts.
 #[derive(Debug, Clone)]
 pub struct ColdStart {
     pub name: &'static str,
+    /// The release binary (one binary runs under several names with other settings).
+    pub binary: &'static str,
     pub starts: usize,
     pub init: Summary,
     pub first_answer: Summary,
@@ -143,7 +147,34 @@ pub struct ColdStart {
     pub warm_invocation: Summary,
     /// The highest `VmHWM` over the starts.
     pub peak_rss_kib: u64,
+    /// The host (x86_64) release binary.
     pub size_bytes: u64,
+    /// The deployable arm64 artifact, `.aws-sam/build/<Name>Function/bootstrap`, when
+    /// `make build` has made it.
+    pub artifact_bytes: Option<u64>,
+}
+
+/// The SAM logical id of a function binary: `change-password` → `ChangePasswordFunction`.
+pub fn logical_id(binary: &str) -> String {
+    let name: String = binary
+        .split('-')
+        .map(|part| {
+            let mut chars = part.chars();
+            chars.next().map_or_else(String::new, |first| {
+                first.to_uppercase().chain(chars).collect()
+            })
+        })
+        .collect();
+    format!("{name}Function")
+}
+
+/// The size of the arm64 bootstrap `make build` (sam build) left for `binary`, if any.
+pub fn artifact_bytes(binary: &str) -> Option<u64> {
+    let path = crate::fixture::workspace_root()
+        .join(".aws-sam/build")
+        .join(logical_id(binary))
+        .join("bootstrap");
+    std::fs::metadata(path).ok().map(|m| m.len())
 }
 
 impl ColdStart {
@@ -156,6 +187,7 @@ impl ColdStart {
             "warm_invocation": self.warm_invocation.to_json(),
             "peak_rss_kib": self.peak_rss_kib,
             "size_bytes": self.size_bytes,
+            "arm64_artifact_bytes": self.artifact_bytes,
         })
     }
 }
@@ -250,6 +282,7 @@ async fn start_once(
         let mut delivered = None;
         let mut first_answer = None;
         let mut invocations = Vec::with_capacity(total);
+        let mut peak_rss_after_each = Vec::with_capacity(total);
         while invocations.len() < total {
             let seen = tokio::select! {
                 seen = seen.recv() => seen.ok_or("the emulator stopped")?,
@@ -274,6 +307,7 @@ async fn start_once(
                     check_answer(function, expected, &body)?;
                     let from = delivered.take().ok_or("an answer before any event")?;
                     invocations.push(at - from);
+                    peak_rss_after_each.push(peak_rss_kib(pid)?);
                     first_answer.get_or_insert(at - started);
                 }
                 Seen::InitError { body } => {
@@ -286,6 +320,7 @@ async fn start_once(
             first_answer: first_answer.ok_or("no answer")?,
             invocations,
             peak_rss_kib: peak_rss_kib(pid)?,
+            peak_rss_after_each,
         })
     }
     .await;
@@ -312,7 +347,7 @@ async fn start_once(
 pub async fn cold_start(
     release_dir: &Path,
     function: &'static str,
-    binary: &str,
+    binary: &'static str,
     env: &[(String, String)],
     expected: u16,
     starts: Vec<Vec<String>>,
@@ -335,6 +370,7 @@ pub async fn cold_start(
     };
     Ok(ColdStart {
         name: function,
+        binary,
         starts: runs.len(),
         init: pick(&|s| vec![s.init])?,
         first_answer: pick(&|s| vec![s.first_answer])?,
@@ -342,12 +378,68 @@ pub async fn cold_start(
         warm_invocation: pick(&|s| s.invocations.iter().skip(1).copied().collect())?,
         peak_rss_kib: runs.iter().map(|s| s.peak_rss_kib).max().unwrap_or(0),
         size_bytes,
+        artifact_bytes: artifact_bytes(binary),
+    })
+}
+
+/// Peak RSS of one long-lived process as invocations accumulate.
+#[derive(Debug, Clone)]
+pub struct Growth {
+    pub label: &'static str,
+    /// `VmHWM` (KiB) after each invocation.
+    pub peak_rss_after_each: Vec<u64>,
+    pub warm_invocation: Summary,
+}
+
+impl Growth {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "peak_rss_kib_after_each_invocation": self.peak_rss_after_each,
+            "warm_invocation": self.warm_invocation.to_json(),
+        })
+    }
+}
+
+/// One start of `target/release/<binary>` that answers every event, with `env` (which may add
+/// allocator settings), recording the peak RSS after each answer.
+pub async fn growth(
+    release_dir: &Path,
+    label: &'static str,
+    binary: &'static str,
+    env: &[(String, String)],
+    expected: u16,
+    events: Vec<String>,
+) -> Result<Growth> {
+    let start = start_once(&release_dir.join(binary), binary, env, events, expected).await?;
+    let warm: Vec<Duration> = start.invocations.iter().skip(1).copied().collect();
+    Ok(Growth {
+        label,
+        peak_rss_after_each: start.peak_rss_after_each,
+        warm_invocation: Summary::of(&warm).ok_or("no warm invocations")?,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_benchmarked_binary_maps_to_a_function_of_the_template() {
+        assert_eq!(logical_id("change-password"), "ChangePasswordFunction");
+        let template =
+            std::fs::read_to_string(crate::fixture::workspace_root().join("template.yaml"))
+                .unwrap();
+        for binary in ["register", "login", "refresh", "me", "jwks", "authorizer"] {
+            let resource = format!(
+                "\n  {}:\n    Type: AWS::Serverless::Function",
+                logical_id(binary)
+            );
+            assert!(
+                template.contains(&resource),
+                "no {resource} in template.yaml"
+            );
+        }
+    }
 
     #[test]
     fn answers_are_checked() {

@@ -21,7 +21,7 @@ use crate::lambda::peak_rss_kib;
 pub const CONNECTIONS: usize = 16;
 pub const THREADS: usize = 2;
 /// A load that has not finished by then has stalled (wrk's `-d`).
-const LOAD_CAP: &str = "120s";
+const LOAD_CAP: Duration = Duration::from_secs(120);
 
 /// The running local server. Dropping it kills the process.
 pub struct Server {
@@ -198,6 +198,16 @@ pub async fn run(server: &Server, load: Load<'_>, ticks_per_second: u64) -> Resu
         }
         None => "-".to_owned(),
     };
+    if load.total < THREADS {
+        return Err(format!("{}: at least {THREADS} requests", load.name).into());
+    }
+    let marker = load.work_dir.join(format!("{}.done.", load.name));
+    let markers: Vec<PathBuf> = (0..THREADS)
+        .map(|t| PathBuf::from(format!("{}{t}", marker.display())))
+        .collect();
+    for m in &markers {
+        let _ = std::fs::remove_file(m);
+    }
     let mut command = tokio::process::Command::new(wrk_path());
     command
         .arg("-t")
@@ -205,7 +215,7 @@ pub async fn run(server: &Server, load: Load<'_>, ticks_per_second: u64) -> Resu
         .arg("-c")
         .arg(CONNECTIONS.to_string())
         .arg("-d")
-        .arg(LOAD_CAP)
+        .arg(format!("{}s", LOAD_CAP.as_secs()))
         .arg("--timeout")
         .arg("30s")
         .arg("-s")
@@ -221,18 +231,40 @@ pub async fn run(server: &Server, load: Load<'_>, ticks_per_second: u64) -> Resu
         .arg(load.method)
         .arg(load.expected.to_string())
         .arg(THREADS.to_string())
+        .arg(marker.display().to_string())
         .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .kill_on_drop(true);
 
     let before = cpu_ticks(server.pid)?;
-    let output = command.output().await.map_err(|e| {
+    let started = Instant::now();
+    let mut child = command.spawn().map_err(|e| {
         format!(
             "cannot run wrk ({}): {e}; `make bench` installs it",
             wrk_path().display()
         )
     })?;
-    // Every request was answered before wrk stopped (see load.lua); nothing is left in flight.
-    let after = cpu_ticks(server.pid)?;
+    // Every thread writes its marker once all of its requests are answered: then nothing is in
+    // flight, and the server's CPU time and the elapsed time are read at once.
+    let (elapsed, after) = loop {
+        if markers.iter().all(|m| m.exists()) {
+            break (started.elapsed(), cpu_ticks(server.pid)?);
+        }
+        if child.try_wait()?.is_some() {
+            break (started.elapsed(), cpu_ticks(server.pid)?);
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    };
+    // wrk sleeps for its whole duration unless interrupted; SIGINT makes it report and exit.
+    if let Some(pid) = child.id() {
+        let _ = tokio::process::Command::new("kill")
+            .arg("-INT")
+            .arg(pid.to_string())
+            .status()
+            .await;
+    }
+    let output = child.wait_with_output().await?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
         return Err(format!(
@@ -259,7 +291,11 @@ pub async fn run(server: &Server, load: Load<'_>, ticks_per_second: u64) -> Resu
                 .unwrap_or(0)
         })
         .sum();
-    if requests != load.total as u64 || bad > 0 || socket_errors > 0 {
+    if requests != load.total as u64
+        || number("sent") != load.total as u64
+        || bad > 0
+        || socket_errors > 0
+    {
         return Err(format!(
             "{}: wanted {} answers of {}, wrk reported {line}",
             load.name, load.total, load.expected
@@ -270,7 +306,7 @@ pub async fn run(server: &Server, load: Load<'_>, ticks_per_second: u64) -> Resu
     Ok(LoadResult {
         name: load.name,
         requests,
-        duration: Duration::from_micros(number("duration_us")),
+        duration: elapsed,
         p50: Duration::from_micros(number("p50_us")),
         p99: Duration::from_micros(number("p99_us")),
         cpu: Duration::from_secs_f64(ticks as f64 / ticks_per_second.max(1) as f64),

@@ -124,6 +124,9 @@ async fn stages(endpoint: &str) -> Result<(report::Results, serde_json::Value)> 
     step("cold starts of the release binaries");
     let cold = cold_starts(&fx, &release).await?;
 
+    step("Argon2id memory retention in one login process");
+    let growth = growth(&fx, &release).await?;
+
     step("local server: start-up and HTTP load (wrk)");
     let (server_spawn, loads, server_peak_rss_kib) = http(&fx, &release, &work_dir).await?;
     let server_size_bytes = std::fs::metadata(release.join("devserver"))?.len();
@@ -138,6 +141,7 @@ async fn stages(endpoint: &str) -> Result<(report::Results, serde_json::Value)> 
             inproc,
             criterion,
             cold,
+            growth,
             server_spawn,
             loads,
             server_peak_rss_kib,
@@ -148,6 +152,51 @@ async fn stages(endpoint: &str) -> Result<(report::Results, serde_json::Value)> 
 }
 
 /// Events for each start of each function: `STARTS` × `INVOCATIONS_PER_START`.
+/// Invocations of the one login process whose peak RSS is followed.
+const GROWTH_INVOCATIONS: usize = 24;
+/// glibc's `M_MMAP_THRESHOLD` fixed at its default (128 KiB): every Argon2id buffer is then its
+/// own `mmap`, returned to the system when freed.
+const MMAP_THRESHOLD: (&str, &str) = ("MALLOC_MMAP_THRESHOLD_", "131072");
+
+/// The login binary answering `GROWTH_INVOCATIONS` logins in one process, as deployed and with
+/// glibc's mmap threshold fixed.
+async fn growth(fx: &Fixture, release: &std::path::Path) -> Result<Vec<lambda::Growth>> {
+    let users = fx.users(GROWTH_INVOCATIONS).await?;
+    let events = || -> Result<Vec<String>> {
+        users
+            .iter()
+            .map(|u| Ok(fixture::http_event("login", Some(&fixture::login_body(u)))?.to_string()))
+            .collect()
+    };
+    let env = fx.function_env("login");
+    let mut fixed = env.clone();
+    fixed.push((MMAP_THRESHOLD.0.to_owned(), MMAP_THRESHOLD.1.to_owned()));
+    Ok(vec![
+        lambda::growth(release, "login (as built)", "login", &env, 200, events()?).await?,
+        lambda::growth(
+            release,
+            "login (MALLOC_MMAP_THRESHOLD_=131072)",
+            "login",
+            &fixed,
+            200,
+            events()?,
+        )
+        .await?,
+    ])
+}
+
+/// Cold-start variants with `DYNAMODB_PRECONNECT=off`.
+pub const ME_LAZY: &str = "me_preconnect_off";
+pub const AUTHORIZER_LAZY: &str = "authorizer_preconnect_off";
+
+fn lazy_env(mut env: Vec<(String, String)>) -> Vec<(String, String)> {
+    env.push((
+        shared::config::DYNAMODB_PRECONNECT.to_owned(),
+        "off".to_owned(),
+    ));
+    env
+}
+
 async fn cold_starts(fx: &Fixture, release: &std::path::Path) -> Result<Vec<lambda::ColdStart>> {
     let users = fx.users(STARTS).await?;
     let user = users.first().ok_or("no user")?.clone();
@@ -205,24 +254,27 @@ async fn cold_starts(fx: &Fixture, release: &std::path::Path) -> Result<Vec<lamb
             per_start(&mut |_| fixture::http_event("register", Some(&fixture::register_body())))?,
         ),
     ];
+    // The same binaries again with the connection opened lazily, by the first invocation.
+    let lazy: Vec<(&'static str, u16, Vec<Vec<String>>)> = vec![
+        (
+            AUTHORIZER_LAZY,
+            200,
+            per_start(&mut |_| fixture::authorizer_event(&access))?,
+        ),
+        (ME_LAZY, 200, per_start(&mut |_| fixture::me_event(&user))?),
+    ];
     let mut out = Vec::new();
-    for (name, expected, starts) in plans {
-        let binary = if name == inproc::AUTHORIZER_OFF {
-            inproc::AUTHORIZER
-        } else {
-            name
+    for (name, expected, starts) in plans.into_iter().chain(lazy) {
+        let (binary, env) = match name {
+            inproc::AUTHORIZER_OFF => (inproc::AUTHORIZER, fx.function_env(name)),
+            AUTHORIZER_LAZY => (
+                inproc::AUTHORIZER,
+                lazy_env(fx.function_env(inproc::AUTHORIZER)),
+            ),
+            ME_LAZY => ("me", lazy_env(fx.function_env("me"))),
+            _ => (name, fx.function_env(name)),
         };
-        out.push(
-            lambda::cold_start(
-                release,
-                name,
-                binary,
-                &fx.function_env(name),
-                expected,
-                starts,
-            )
-            .await?,
-        );
+        out.push(lambda::cold_start(release, name, binary, &env, expected, starts).await?);
     }
     // Report in route order.
     let order = [
@@ -230,8 +282,10 @@ async fn cold_starts(fx: &Fixture, release: &std::path::Path) -> Result<Vec<lamb
         "login",
         "refresh",
         "me",
+        ME_LAZY,
         "jwks",
         inproc::AUTHORIZER,
+        AUTHORIZER_LAZY,
         inproc::AUTHORIZER_OFF,
     ];
     out.sort_by_key(|c| order.iter().position(|n| *n == c.name));

@@ -1,13 +1,17 @@
 -- wrk script for `make bench`: a bounded number of requests, optionally one body per request.
 --
---   wrk -t T -c C -d CAP -s load.lua [-H ...] URL -- BODIES TOTAL METHOD EXPECTED T
+--   wrk -t T -c C -d CAP -s load.lua [-H ...] URL -- BODIES TOTAL METHOD EXPECTED T MARKER
 --
 -- BODIES is a file with one request body per line, or "-" for no body. Line i goes to thread
 -- (i mod T), and every line is sent exactly once, so a file of distinct refresh tokens means
 -- every refresh request presents a distinct unused token. Without a file, TOTAL requests are
--- shared out between the threads. A thread stops once all of its requests are answered; a
--- connection with nothing left to send waits (delay) instead of sending anything else, so the
--- server answers exactly TOTAL requests. CAP (-d) only bounds the run if the server stalls.
+-- shared out between the threads.
+--
+-- wrk calls delay() before every request: a connection reserves its next request there, and
+-- once its thread has reserved all of its requests it waits instead of sending anything else,
+-- so the server answers exactly TOTAL requests. A thread whose requests are all answered
+-- writes the file MARKER<id> and stops. wrk itself only ends when CAP (-d) is over or on
+-- SIGINT: the runner sends SIGINT as soon as every thread's marker exists.
 --
 -- done() prints one line, "BENCH_JSON {...}", that the runner parses.
 
@@ -24,6 +28,8 @@ function init(args)
    local file, total = args[1], tonumber(args[2])
    method, expected = args[3], tonumber(args[4])
    threads_total = tonumber(args[5])
+   marker = args[6]
+   reserved = 0
    bodies = {}
    sent, answered, unexpected, overrun = 0, 0, 0, 0
    if file ~= "-" then
@@ -46,16 +52,33 @@ function init(args)
       wrk.headers["Content-Type"] = "application/json"
    end
    static = wrk.format(method)
+   -- wrk calls request() once on the first thread before any thread runs, only to check the
+   -- request (script_verify_request); nothing is sent, so that call must not use up a body.
+   verifying = (id == 0)
+end
+
+local function finished()
+   local f = io.open(marker .. id, "w")
+   if f then
+      f:write(answered, "\n")
+      f:close()
+   end
+   wrk.thread:stop()
 end
 
 function delay()
-   if sent >= limit then
+   if reserved >= limit then
       return 3600000
    end
+   reserved = reserved + 1
    return 0
 end
 
 function request()
+   if verifying then
+      verifying = false
+      return static
+   end
    sent = sent + 1
    if sent > limit then
       overrun = overrun + 1
@@ -71,8 +94,8 @@ function response(status, headers, body)
    if status ~= expected then
       unexpected = unexpected + 1
    end
-   if answered >= limit then
-      wrk.thread:stop()
+   if answered == limit then
+      finished()
    end
 end
 
