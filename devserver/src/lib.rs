@@ -43,18 +43,41 @@ pub struct App {
 }
 
 impl App {
+    /// Builds every state at once (each its own SDK client, as on Lambda), concurrently: the
+    /// server's start-up is the slowest function's cold start, not their sum.
     pub async fn from_source(src: &dyn Source, clock: SharedClock) -> Result<Self, InitError> {
+        let (
+            register,
+            login,
+            refresh,
+            me,
+            authorizer,
+            logout,
+            update_profile,
+            change_password,
+            revoke_sessions,
+        ) = tokio::try_join!(
+            register::State::from_source(src, clock.clone()),
+            login::State::from_source(src, clock.clone()),
+            refresh::State::from_source(src, clock.clone()),
+            me::State::from_source(src),
+            authorizer::State::from_source(src, clock.clone()),
+            logout::State::from_source(src, clock.clone()),
+            update_profile::State::from_source(src),
+            change_password::State::from_source(src, clock.clone()),
+            revoke_sessions::State::from_source(src, clock),
+        )?;
         Ok(Self {
-            register: register::State::from_source(src, clock.clone()).await?,
-            login: login::State::from_source(src, clock.clone()).await?,
-            refresh: refresh::State::from_source(src, clock.clone()).await?,
-            me: me::State::from_source(src).await?,
+            register,
+            login,
+            refresh,
+            me,
             jwks: jwks::State::from_source(src)?,
-            authorizer: authorizer::State::from_source(src, clock.clone()).await?,
-            logout: logout::State::from_source(src, clock.clone()).await?,
-            update_profile: update_profile::State::from_source(src).await?,
-            change_password: change_password::State::from_source(src, clock.clone()).await?,
-            revoke_sessions: revoke_sessions::State::from_source(src, clock).await?,
+            authorizer,
+            logout,
+            update_profile,
+            change_password,
+            revoke_sessions,
         })
     }
 }

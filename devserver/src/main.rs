@@ -38,7 +38,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let settings = StoreSettings::from_source(&overlay)?;
     if settings.endpoint_url.is_some() {
-        let (store, _) = Store::connect(&settings).await;
+        // The table may not exist yet: nothing to preconnect to.
+        let setup = StoreSettings {
+            preconnect: false,
+            ..settings.clone()
+        };
+        let (store, _) = Store::connect(&setup).await;
         schema::ensure_table(store.client(), store.table()).await?;
     }
     let app = Arc::new(App::from_source(&overlay, SystemClock::shared()).await?);

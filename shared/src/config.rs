@@ -39,6 +39,7 @@ pub enum ConfigError {
 
 pub const TABLE_NAME: &str = "TABLE_NAME";
 pub const DYNAMODB_ENDPOINT_URL: &str = "DYNAMODB_ENDPOINT_URL";
+pub const DYNAMODB_PRECONNECT: &str = "DYNAMODB_PRECONNECT";
 pub const JWT_ISSUER: &str = "JWT_ISSUER";
 pub const JWT_AUDIENCE: &str = "JWT_AUDIENCE";
 pub const JWT_CLIENT_ID: &str = "JWT_CLIENT_ID";
@@ -106,13 +107,28 @@ pub struct StoreSettings {
     /// `DYNAMODB_ENDPOINT_URL`, unset on AWS. When set (DynamoDB Local) the client uses static
     /// placeholder credentials and the region `local`, because DynamoDB Local checks neither.
     pub endpoint_url: Option<String>,
+    /// `DYNAMODB_PRECONNECT`, `on` (default) or `off`: whether the cold start opens the
+    /// DynamoDB connection (TCP + TLS) with one cheap read, so the first invocation finds it
+    /// open. `make bench` measures both.
+    pub preconnect: bool,
 }
 
 impl StoreSettings {
     pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+        let preconnect = match optional(src, DYNAMODB_PRECONNECT).as_deref() {
+            None | Some("on") => true,
+            Some("off") => false,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: DYNAMODB_PRECONNECT,
+                    reason: format!("{other:?} is neither \"on\" nor \"off\""),
+                });
+            }
+        };
         Ok(Self {
             table_name: required(src, TABLE_NAME)?,
             endpoint_url: optional(src, DYNAMODB_ENDPOINT_URL),
+            preconnect,
         })
     }
 }
@@ -365,6 +381,25 @@ mod tests {
                 name: ARGON2_MEMORY_KIB,
                 ..
             }
+        ));
+    }
+
+    #[test]
+    fn preconnect_is_on_unless_turned_off() {
+        let store = |pairs: &[(&str, &str)]| {
+            let mut all = vec![(TABLE_NAME, "t")];
+            all.extend_from_slice(pairs);
+            StoreSettings::from_source(&src(&all))
+        };
+        assert!(store(&[]).unwrap().preconnect);
+        assert!(store(&[(DYNAMODB_PRECONNECT, "on")]).unwrap().preconnect);
+        assert!(!store(&[(DYNAMODB_PRECONNECT, "off")]).unwrap().preconnect);
+        assert!(matches!(
+            store(&[(DYNAMODB_PRECONNECT, "yes")]),
+            Err(ConfigError::Invalid {
+                name: DYNAMODB_PRECONNECT,
+                ..
+            })
         ));
     }
 

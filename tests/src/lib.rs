@@ -47,6 +47,7 @@ pub fn table() -> String {
             let settings = StoreSettings {
                 table_name: name.clone(),
                 endpoint_url: Some(endpoint()),
+                preconnect: false,
             };
             // Tests run on many runtimes; create the table on a runtime of its own.
             std::thread::spawn(move || {

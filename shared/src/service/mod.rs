@@ -97,10 +97,27 @@ pub(crate) fn audit_sessions_revoked(caller: &Caller, user_id: &str, count: usiz
     );
 }
 
-/// Runs CPU-bound password work off the async threads.
+/// How many password hashes run at once in this process: one per CPU. Each Argon2id hash holds
+/// `ARGON2_MEMORY_KIB` for its whole run, so this bounds the process's hashing memory (cores ×
+/// m) and keeps a burst of logins from thrashing the CPUs; the rest wait their turn. On Lambda a
+/// process serves one request at a time and never waits here.
+static PASSWORD_WORK: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+
+fn password_work() -> &'static tokio::sync::Semaphore {
+    PASSWORD_WORK.get_or_init(|| {
+        let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        tokio::sync::Semaphore::new(cpus)
+    })
+}
+
+/// Runs CPU-bound password work off the async threads, at most one per CPU at a time.
 pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ApiError> {
+    let _permit = password_work()
+        .acquire()
+        .await
+        .map_err(|e| ApiError::Internal(Box::new(e)))?;
     tokio::task::spawn_blocking(work)
         .await
         .map_err(|e| ApiError::Internal(Box::new(e)))

@@ -74,6 +74,15 @@ pub fn lockout_key(email: &str) -> Item {
     key(lockout_pk(email), LOCKOUT)
 }
 
+/// The partition the cold-start connection read looks in. No item is ever written there; the
+/// functions that otherwise never `GetItem` may read only this partition (`template.yaml`).
+pub const PRECONNECT_PK: &str = "PRECONNECT";
+
+/// The key the cold-start read asks for (and never finds).
+pub fn preconnect_key() -> Item {
+    key(PRECONNECT_PK.to_owned(), PRECONNECT_PK)
+}
+
 /// Failed logins counted for one normalised email (whether or not an account has it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lockout {

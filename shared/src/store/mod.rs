@@ -117,6 +117,9 @@ pub struct Store {
 
 const NOT_EXISTS: &str = "attribute_not_exists(PK)";
 
+/// How long a cold start waits for [`Store::preconnect`] at most.
+pub const PRECONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
 impl Store {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self {
@@ -125,11 +128,41 @@ impl Store {
         }
     }
 
-    /// Connects with [`sdk_config`] (used by every function's cold start).
+    /// Connects with [`sdk_config`] (used by every function's cold start). With
+    /// `settings.preconnect`, it also opens the connection: see [`Store::preconnect`].
     pub async fn connect(settings: &StoreSettings) -> (Self, aws_config::SdkConfig) {
         let sdk = sdk_config(settings).await;
         let store = Self::new(client(&sdk, settings), settings.table_name.clone());
+        if settings.preconnect {
+            store.preconnect().await;
+        }
         (store, sdk)
+    }
+
+    /// One eventually consistent `GetItem` of [`keys::preconnect_key`] (an item that never
+    /// exists; 0.5 RCU), so the cold start pays for the TCP and TLS handshakes, the endpoint
+    /// resolution and the credentials lookup, and the first invocation finds the connection in
+    /// the pool. Bounded by [`PRECONNECT_TIMEOUT`] and never fatal: a failure is logged and the
+    /// first invocation connects as it would have anyway.
+    pub async fn preconnect(&self) {
+        let read = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::preconnect_key()))
+            .send();
+        match tokio::time::timeout(PRECONNECT_TIMEOUT, read).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) => {
+                tracing::warn!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(&err), "DynamoDB preconnect failed; the first request will connect");
+            }
+            Err(_) => {
+                tracing::warn!(
+                    timeout_ms = PRECONNECT_TIMEOUT.as_millis() as u64,
+                    "DynamoDB preconnect timed out; the first request will connect"
+                );
+            }
+        }
     }
 
     pub fn client(&self) -> &Client {

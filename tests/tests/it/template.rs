@@ -458,6 +458,7 @@ fn every_environment_variable_is_one_the_code_reads() {
     let known: BTreeSet<&str> = [
         cfg::TABLE_NAME,
         cfg::DYNAMODB_ENDPOINT_URL,
+        cfg::DYNAMODB_PRECONNECT,
         cfg::JWT_ISSUER,
         cfg::JWT_AUDIENCE,
         cfg::JWT_CLIENT_ID,
