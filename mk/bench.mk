@@ -44,8 +44,11 @@ $(BENCH_WRK_STAMP): $(BENCH_MK)
 	{ $(BENCH_WRK) --version 2>&1 || true; } | grep '^wrk '
 	touch $@
 
+# The binaries the runner starts (the functions it measures and the local server).
+BENCH_BINARIES := register login refresh me authorizer jwks devserver
+
 bench: tools bench-tools
-	cargo build --release --locked --workspace --bins
+	cargo build --release --locked $(addprefix -p ,$(BENCH_BINARIES)) --bins
 	cargo bench --locked -p bench
 	BENCH_WRK="$(abspath $(BENCH_WRK))" cargo run -q --release --locked -p bench --bin bench
 

@@ -354,12 +354,7 @@ pub async fn cold_start(
 ) -> Result<ColdStart> {
     let bin = release_dir.join(binary);
     let size_bytes = std::fs::metadata(&bin)
-        .map_err(|e| {
-            format!(
-                "{}: {e} (run `cargo build --release --workspace --bins`)",
-                bin.display()
-            )
-        })?
+        .map_err(|e| format!("{}: {e} (`make bench` builds it)", bin.display()))?
         .len();
     let mut runs = Vec::with_capacity(starts.len());
     for events in starts {

@@ -1,4 +1,4 @@
-//! The benchmark runner behind `make bench` (after `cargo build --release --workspace --bins` and
+//! The benchmark runner behind `make bench` (after the release build of the functions it starts and
 //! `cargo bench -p bench`). It starts one DynamoDB Local and then, in order:
 //!
 //! 1. in-process handler invocations of every function, with the DynamoDB round trips of each
@@ -186,10 +186,10 @@ async fn growth(fx: &Fixture, release: &std::path::Path) -> Result<Vec<lambda::G
 }
 
 /// Cold-start variants with `DYNAMODB_PRECONNECT=off`.
-pub const ME_LAZY: &str = "me_preconnect_off";
-pub const AUTHORIZER_LAZY: &str = "authorizer_preconnect_off";
+pub const ME_PRECONNECT: &str = "me_preconnect_off";
+pub const AUTHORIZER_PRECONNECT: &str = "authorizer_preconnect_off";
 
-fn lazy_env(mut env: Vec<(String, String)>) -> Vec<(String, String)> {
+fn preconnect_env(mut env: Vec<(String, String)>) -> Vec<(String, String)> {
     env.push((
         shared::config::DYNAMODB_PRECONNECT.to_owned(),
         "off".to_owned(),
@@ -254,24 +254,28 @@ async fn cold_starts(fx: &Fixture, release: &std::path::Path) -> Result<Vec<lamb
             per_start(&mut |_| fixture::http_event("register", Some(&fixture::register_body())))?,
         ),
     ];
-    // The same binaries again with the connection opened lazily, by the first invocation.
-    let lazy: Vec<(&'static str, u16, Vec<Vec<String>>)> = vec![
+    // The same binaries again with the connection opened by the cold start.
+    let preconnect: Vec<(&'static str, u16, Vec<Vec<String>>)> = vec![
         (
-            AUTHORIZER_LAZY,
+            AUTHORIZER_PRECONNECT,
             200,
             per_start(&mut |_| fixture::authorizer_event(&access))?,
         ),
-        (ME_LAZY, 200, per_start(&mut |_| fixture::me_event(&user))?),
+        (
+            ME_PRECONNECT,
+            200,
+            per_start(&mut |_| fixture::me_event(&user))?,
+        ),
     ];
     let mut out = Vec::new();
-    for (name, expected, starts) in plans.into_iter().chain(lazy) {
+    for (name, expected, starts) in plans.into_iter().chain(preconnect) {
         let (binary, env) = match name {
             inproc::AUTHORIZER_OFF => (inproc::AUTHORIZER, fx.function_env(name)),
-            AUTHORIZER_LAZY => (
+            AUTHORIZER_PRECONNECT => (
                 inproc::AUTHORIZER,
-                lazy_env(fx.function_env(inproc::AUTHORIZER)),
+                preconnect_env(fx.function_env(inproc::AUTHORIZER)),
             ),
-            ME_LAZY => ("me", lazy_env(fx.function_env("me"))),
+            ME_PRECONNECT => ("me", preconnect_env(fx.function_env("me"))),
             _ => (name, fx.function_env(name)),
         };
         out.push(lambda::cold_start(release, name, binary, &env, expected, starts).await?);
@@ -282,10 +286,10 @@ async fn cold_starts(fx: &Fixture, release: &std::path::Path) -> Result<Vec<lamb
         "login",
         "refresh",
         "me",
-        ME_LAZY,
+        ME_PRECONNECT,
         "jwks",
         inproc::AUTHORIZER,
-        AUTHORIZER_LAZY,
+        AUTHORIZER_PRECONNECT,
         inproc::AUTHORIZER_OFF,
     ];
     out.sort_by_key(|c| order.iter().position(|n| *n == c.name));
