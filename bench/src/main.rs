@@ -185,14 +185,14 @@ async fn growth(fx: &Fixture, release: &std::path::Path) -> Result<Vec<lambda::G
     ])
 }
 
-/// Cold-start variants with `DYNAMODB_PRECONNECT=off`.
-pub const ME_PRECONNECT: &str = "me_preconnect_off";
-pub const AUTHORIZER_PRECONNECT: &str = "authorizer_preconnect_off";
+/// Cold-start variants with `DYNAMODB_PRECONNECT=on` (the default is off).
+pub const ME_PRECONNECT: &str = "me_preconnect_on";
+pub const AUTHORIZER_PRECONNECT: &str = "authorizer_preconnect_on";
 
 fn preconnect_env(mut env: Vec<(String, String)>) -> Vec<(String, String)> {
     env.push((
         shared::config::DYNAMODB_PRECONNECT.to_owned(),
-        "off".to_owned(),
+        "on".to_owned(),
     ));
     env
 }
