@@ -204,28 +204,35 @@ impl Fixture {
             .collect())
     }
 
+    /// A new live session of `user` and its first refresh token, as login makes them (not
+    /// yet written).
+    pub fn new_session(&self, user: &SeedUser, now: i64) -> (RefreshToken, Session, RefreshRecord) {
+        let session = Session {
+            id: SessionId::random(),
+            user_id: user.id.clone(),
+            created_at: now,
+            expires_at: now + self.issuer.session_ttl,
+            revoked_at: None,
+        };
+        let token = RefreshToken::generate();
+        let record = RefreshRecord {
+            token_hash: token.hash(),
+            user_id: user.id.clone(),
+            session_id: session.id.clone(),
+            roles: vec![DEFAULT_ROLE.to_owned()],
+            session_expires_at: session.expires_at,
+            state: TokenState::Active,
+        };
+        (token, session, record)
+    }
+
     /// Starts `n` sessions for `user`; returns each one's first refresh token and its id.
     async fn sessions(&self, user: &SeedUser, n: usize) -> Result<Vec<(String, SessionId)>> {
         let now = SystemClock.unix();
         let mut out = Vec::with_capacity(n);
         let mut tasks = JoinSet::new();
         for _ in 0..n {
-            let session = Session {
-                id: SessionId::random(),
-                user_id: user.id.clone(),
-                created_at: now,
-                expires_at: now + self.issuer.session_ttl,
-                revoked_at: None,
-            };
-            let token = RefreshToken::generate();
-            let record = RefreshRecord {
-                token_hash: token.hash(),
-                user_id: user.id.clone(),
-                session_id: session.id.clone(),
-                roles: vec![DEFAULT_ROLE.to_owned()],
-                session_expires_at: session.expires_at,
-                state: TokenState::Active,
-            };
+            let (token, session, record) = self.new_session(user, now);
             out.push((token.expose().to_owned(), session.id.clone()));
             let store = self.seed.clone();
             tasks.spawn(async move { store.start_session(&session, &record, None).await });

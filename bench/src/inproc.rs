@@ -15,10 +15,10 @@ use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 use shared::clock::{Clock, SharedClock, SystemClock};
 use shared::config::VerifierSettings;
-use shared::domain::{DEFAULT_ROLE, Password, SessionId};
+use shared::domain::Password;
 use shared::keys::VerificationKeys;
-use shared::store::{RefreshRecord, Session, Store, TokenState, keys};
-use shared::tokens::{RefreshToken, TokenVerifier};
+use shared::store::{Store, keys};
+use shared::tokens::TokenVerifier;
 
 use crate::Result;
 use crate::counting::Counts;
@@ -442,22 +442,7 @@ async fn bare_get_item(fx: &Fixture, user: &SeedUser) -> Result<Duration> {
 /// A bare `TransactWriteItems` of two conditional puts (a session and its first token, as
 /// `Store::start_session` writes them), on the counted client.
 async fn bare_transact_write(fx: &Fixture, store: &Store, user: &SeedUser) -> Result<Duration> {
-    let now = SystemClock.unix();
-    let session = Session {
-        id: SessionId::random(),
-        user_id: user.id.clone(),
-        created_at: now,
-        expires_at: now + fx.issuer.session_ttl,
-        revoked_at: None,
-    };
-    let record = RefreshRecord {
-        token_hash: RefreshToken::generate().hash(),
-        user_id: user.id.clone(),
-        session_id: session.id.clone(),
-        roles: vec![DEFAULT_ROLE.to_owned()],
-        session_expires_at: session.expires_at,
-        state: TokenState::Active,
-    };
+    let (_, session, record) = fx.new_session(user, SystemClock.unix());
     let started = Instant::now();
     store.start_session(&session, &record, None).await?;
     Ok(started.elapsed())
