@@ -269,16 +269,28 @@ mod tests {
         );
         let pw = Password::new("correct-horse-battery-staple");
         // Ours verifies with the crate's verifier...
-        let phc = ours.hash(&pw).unwrap();
+        let mine = ours.hash(&pw).unwrap();
         stock
-            .verify_password(pw.expose().as_bytes(), &PasswordHash::new(&phc).unwrap())
+            .verify_password(pw.expose().as_bytes(), &PasswordHash::new(&mine).unwrap())
             .unwrap();
-        // ...and the crate's hash (same salt) is byte for byte what we would write.
+        // ...the crate's PHC string is byte for byte what `phc` writes for the same salt and
+        // output...
         let salt = SaltString::generate(&mut rand::rngs::OsRng);
         let theirs = stock
             .hash_password(pw.expose().as_bytes(), &salt)
             .unwrap()
             .to_string();
+        let mut raw_salt = [0u8; 64];
+        let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+        stock
+            .hash_password_into(
+                pw.expose().as_bytes(),
+                salt.decode_b64(&mut raw_salt).unwrap(),
+                &mut out,
+            )
+            .unwrap();
+        assert_eq!(phc(&ours.inner.params, &salt, &out).unwrap(), theirs);
+        // ...and ours verifies the crate's.
         assert_eq!(
             ours.verify(&pw, &theirs),
             Verified::Match {
