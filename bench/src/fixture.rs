@@ -15,7 +15,7 @@ use shared::config::{
     self as cfg, IssuerSettings, LockoutSettings, PasswordSettings, ProcessEnv, Source,
     StoreSettings,
 };
-use shared::domain::{Credentials, DEFAULT_ROLE, Email, Password, SessionId, User, UserId};
+use shared::domain::{Credentials, Email, Password, SessionId, User, UserId};
 use shared::keys::{PublicJwkSet, SigningKey};
 use shared::password::PasswordHasher;
 use shared::store::{RefreshRecord, Session, Store, TokenState, schema};
@@ -166,14 +166,16 @@ impl Fixture {
                 id: UserId::random(),
                 email: email.clone(),
                 name: None,
-                roles: vec![DEFAULT_ROLE.to_owned()],
+                roles: Vec::new(),
                 created_at: now,
+                epoch: 0,
             };
             let credentials = Credentials {
                 email,
                 user_id: user.id.clone(),
                 password_hash: self.password_hash.clone(),
                 roles: user.roles.clone(),
+                epoch: 0,
             };
             out.push(SeedUser {
                 id: user.id.clone(),
@@ -212,6 +214,8 @@ impl Fixture {
             user_id: user.id.clone(),
             created_at: now,
             expires_at: now + self.issuer.session_ttl,
+            last_used_at: now,
+            epoch: 0,
             revoked_at: None,
         };
         let token = RefreshToken::generate();
@@ -219,8 +223,10 @@ impl Fixture {
             token_hash: token.hash(),
             user_id: user.id.clone(),
             session_id: session.id.clone(),
-            roles: vec![DEFAULT_ROLE.to_owned()],
+            roles: Vec::new(),
             session_expires_at: session.expires_at,
+            issued_at: now,
+            epoch: 0,
             state: TokenState::Active,
         };
         (token, session, record)
@@ -252,12 +258,9 @@ impl Fixture {
     /// revocation check reads it).
     pub async fn access_token(&self, user: &SeedUser) -> Result<String> {
         let (_, session) = self.sessions(user, 1).await?.pop().ok_or("no session")?;
-        Ok(self.token_issuer.issue(
-            user.id.as_str(),
-            &[DEFAULT_ROLE.to_owned()],
-            session.as_str(),
-            SystemClock.unix(),
-        )?)
+        Ok(self
+            .token_issuer
+            .issue(user.id.as_str(), &[], session.as_str(), SystemClock.unix())?)
     }
 
     /// The settings a function gets in `template.yaml` (the signing key as a PEM here, where
@@ -344,7 +347,7 @@ pub fn me_event(user: &SeedUser) -> Result<Value> {
         "authorizer".into(),
         json!({ "lambda": {
             "user_id": user.id.as_str(),
-            "roles": DEFAULT_ROLE,
+            "roles": "",
             "sid": SessionId::random().as_str(),
             "jti": uuid::Uuid::new_v4().to_string(),
         }}),

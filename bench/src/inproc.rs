@@ -266,7 +266,8 @@ pub async fn run(fx: &Fixture, sizes: Sizes) -> Result<InProcess> {
         bare_get_item(fx, &first).await?;
     }
 
-    let register = register::State::new(store.clone(), fx.hasher.clone(), clock.clone());
+    let register =
+        register::State::new(store.clone(), fx.hasher.clone(), clock.clone(), fx.lockout);
     handlers.push(
         alone(
             fx,
@@ -292,7 +293,7 @@ pub async fn run(fx: &Fixture, sizes: Sizes) -> Result<InProcess> {
         fx.hasher.clone(),
         fx.token_issuer.clone(),
         clock.clone(),
-        fx.issuer.session_ttl,
+        fx.issuer.clone(),
         fx.lockout,
     );
     let (argon2id_hash, login_handler) = interleaved(
@@ -320,7 +321,7 @@ pub async fn run(fx: &Fixture, sizes: Sizes) -> Result<InProcess> {
         store.clone(),
         fx.token_issuer.clone(),
         clock.clone(),
-        fx.issuer.refresh_reuse_grace,
+        fx.issuer.rotation(),
     );
     let tokens = fx.refresh_tokens(&first, sizes.warmup + sizes.db).await?;
     let (transact_write, refresh_handler) = interleaved(

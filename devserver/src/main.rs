@@ -23,7 +23,7 @@ impl Source for Overlay {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    shared::runtime::init_tracing(&ProcessEnv);
+    shared::runtime::init_tracing(&ProcessEnv)?;
     let mut overlay = Overlay(HashMap::new());
     let _dynamodb = if ProcessEnv.get(DYNAMODB_ENDPOINT_URL).is_none() {
         let local = tokio::task::spawn_blocking(dynamodb_local::start).await??;

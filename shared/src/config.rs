@@ -49,6 +49,8 @@ pub const JWT_PUBLIC_JWKS: &str = "JWT_PUBLIC_JWKS";
 pub const JWT_LEEWAY_SECONDS: &str = "JWT_LEEWAY_SECONDS";
 pub const ACCESS_TOKEN_TTL_SECONDS: &str = "ACCESS_TOKEN_TTL_SECONDS";
 pub const SESSION_TTL_SECONDS: &str = "SESSION_TTL_SECONDS";
+pub const SESSION_IDLE_SECONDS: &str = "SESSION_IDLE_SECONDS";
+pub const MAX_SESSIONS_PER_USER: &str = "MAX_SESSIONS_PER_USER";
 pub const REFRESH_REUSE_GRACE_SECONDS: &str = "REFRESH_REUSE_GRACE_SECONDS";
 pub const ARGON2_MEMORY_KIB: &str = "ARGON2_MEMORY_KIB";
 pub const ARGON2_ITERATIONS: &str = "ARGON2_ITERATIONS";
@@ -220,6 +222,11 @@ pub struct IssuerSettings {
     pub session_ttl: i64,
     /// `REFRESH_REUSE_GRACE_SECONDS`, default 0, at most 60.
     pub refresh_reuse_grace: i64,
+    /// `SESSION_IDLE_SECONDS`, default 7 days, 5 minutes..=365 days: a refresh token not
+    /// exchanged for this long is dead.
+    pub session_idle: i64,
+    /// `MAX_SESSIONS_PER_USER`, default 50, 1..=1000: a login beyond it ends the oldest session.
+    pub max_sessions_per_user: usize,
     pub signing_key: SigningKeySource,
 }
 
@@ -232,8 +239,18 @@ impl IssuerSettings {
             access_token_ttl: bounded(src, ACCESS_TOKEN_TTL_SECONDS, 900, 60, 3_600)?,
             session_ttl: bounded(src, SESSION_TTL_SECONDS, 2_592_000, 300, 31_536_000)?,
             refresh_reuse_grace: bounded(src, REFRESH_REUSE_GRACE_SECONDS, 0, 0, 60)?,
+            session_idle: bounded(src, SESSION_IDLE_SECONDS, 604_800, 300, 31_536_000)?,
+            max_sessions_per_user: bounded(src, MAX_SESSIONS_PER_USER, 50, 1, 1_000)?,
             signing_key: SigningKeySource::from_source(src)?,
         })
+    }
+
+    /// The refresh-token rotation rule's settings.
+    pub fn rotation(&self) -> crate::policy::rotation::RotationSettings {
+        crate::policy::rotation::RotationSettings {
+            reuse_grace: self.refresh_reuse_grace,
+            idle: self.session_idle,
+        }
     }
 }
 
@@ -322,9 +339,53 @@ pub fn dev_port(src: &dyn Source) -> Result<u16, ConfigError> {
     bounded(src, PORT, 3000, 1, u16::MAX)
 }
 
-/// `LOG_LEVEL`, a tracing filter such as `info` or `debug`; default `info`.
-pub fn log_level(src: &dyn Source) -> String {
-    optional(src, LOG_LEVEL).unwrap_or_else(|| "info".to_owned())
+/// `LOG_LEVEL`: `error`, `warn`, `info` (default) or `debug`.
+pub fn log_level(src: &dyn Source) -> Result<&'static str, ConfigError> {
+    match optional(src, LOG_LEVEL).as_deref() {
+        None | Some("info") => Ok("info"),
+        Some("error") => Ok("error"),
+        Some("warn") => Ok("warn"),
+        Some("debug") => Ok("debug"),
+        Some(other) => Err(ConfigError::Invalid {
+            name: LOG_LEVEL,
+            reason: format!("{other:?} is not one of error, warn, info, debug"),
+        }),
+    }
+}
+
+/// The log filter for a level: ours at `level`; the Lambda runtime, the HTTP stack and the AWS
+/// SDK never below `info`, whatever the level, because at `debug` they log request and response
+/// bodies (tokens, passwords, DynamoDB items).
+pub fn log_filter(level: &str) -> String {
+    let quiet = match level {
+        "error" | "warn" => level,
+        _ => "info",
+    };
+    let mut filter = level.to_owned();
+    for target in [
+        "lambda_runtime",
+        "lambda_runtime_api_client",
+        "lambda_http",
+        "aws_smithy_runtime",
+        "aws_smithy_runtime_api",
+        "aws_smithy_http_client",
+        "aws_smithy_types",
+        "aws_sdk_dynamodb",
+        "aws_sdk_ssm",
+        "aws_config",
+        "aws_runtime",
+        "aws_sigv4",
+        "hyper",
+        "hyper_util",
+        "h2",
+        "rustls",
+        "tower",
+        "axum",
+        "reqwest",
+    ] {
+        filter.push_str(&format!(",{target}={quiet}"));
+    }
+    filter
 }
 
 #[cfg(test)]
@@ -350,6 +411,8 @@ mod tests {
         assert_eq!(s.access_token_ttl, 900);
         assert_eq!(s.session_ttl, 30 * 24 * 3600);
         assert_eq!(s.refresh_reuse_grace, 0);
+        assert_eq!(s.session_idle, 7 * 24 * 3600);
+        assert_eq!(s.max_sessions_per_user, 50);
         assert_eq!(
             s.signing_key,
             SigningKeySource::SsmParameter("/auth/key".into())
@@ -384,6 +447,19 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn log_level_is_one_of_four_and_never_opens_the_sdk_to_debug() {
+        assert_eq!(log_level(&src(&[])), Ok("info"));
+        assert_eq!(log_level(&src(&[(LOG_LEVEL, "debug")])), Ok("debug"));
+        assert!(log_level(&src(&[(LOG_LEVEL, "trace")])).is_err());
+        assert!(log_level(&src(&[(LOG_LEVEL, "aws_smithy_runtime=trace")])).is_err());
+        let filter = log_filter("debug");
+        assert!(filter.starts_with("debug,"));
+        assert!(filter.contains("aws_smithy_runtime=info"));
+        assert!(filter.contains("lambda_runtime=info"));
+        assert!(log_filter("error").contains("aws_sdk_dynamodb=error"));
     }
 
     #[test]

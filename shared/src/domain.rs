@@ -8,9 +8,6 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-/// The role every registered user starts with.
-pub const DEFAULT_ROLE: &str = "user";
-
 /// A normalised, valid email address (trimmed, lowercased, at most 254 characters, a dot in the domain).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Email(String);
@@ -181,6 +178,9 @@ pub struct User {
     pub name: Option<DisplayName>,
     pub roles: Vec<String>,
     pub created_at: OffsetDateTime,
+    /// The credentials epoch: moved on by every change that must end all sessions (a password
+    /// change, sign-out everywhere); a session started under an older epoch is dead.
+    pub epoch: i64,
 }
 
 /// What `/auth/register` and `/me` answer.
@@ -214,6 +214,9 @@ pub struct Credentials {
     /// The Argon2id PHC string.
     pub password_hash: String,
     pub roles: Vec<String>,
+    /// A copy of the profile's epoch, written in the same transactions, so login reads it
+    /// with the hash.
+    pub epoch: i64,
 }
 
 impl fmt::Debug for Credentials {
@@ -223,6 +226,7 @@ impl fmt::Debug for Credentials {
             .field("user_id", &self.user_id)
             .field("password_hash", &"<redacted>")
             .field("roles", &self.roles)
+            .field("epoch", &self.epoch)
             .finish()
     }
 }
@@ -280,6 +284,7 @@ mod tests {
             user_id: UserId::random(),
             password_hash: "$argon2id$SECRET".into(),
             roles: vec![],
+            epoch: 0,
         };
         assert!(!format!("{creds:?}").contains("SECRET"));
     }

@@ -2,7 +2,7 @@
 //! JSON in that order, a field reader that reports every problem at once, and the functions that
 //! build responses (handlers use no status literals).
 
-use lambda_http::http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
+use lambda_http::http::header::{CACHE_CONTROL, CONTENT_TYPE, PRAGMA, RETRY_AFTER};
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -151,6 +151,16 @@ pub fn created<T: Serialize>(body: &T) -> Response<Body> {
 pub fn no_content() -> Response<Body> {
     let mut response = Response::new(Body::Empty);
     *response.status_mut() = StatusCode::NO_CONTENT;
+    response
+}
+
+/// 200 with a JSON body that carries a token or a secret: no cache may keep it
+/// (`Cache-Control: no-store` and `Pragma: no-cache`, RFC 6749 §5.1).
+pub fn ok_no_store<T: Serialize>(body: &T) -> Response<Body> {
+    let mut response = ok(body);
+    let headers = response.headers_mut();
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
     response
 }
 

@@ -12,6 +12,7 @@ pub mod http;
 pub mod identity;
 pub mod keys;
 pub mod password;
+pub mod policy;
 pub mod runtime;
 pub mod service;
 pub mod store;

@@ -144,6 +144,13 @@ impl PasswordHasher {
         }
     }
 
+    /// Whether a stored PHC string was made with the configured parameters. Verifying one
+    /// that was not (older, cheaper parameters) costs less than [`Self::verify_dummy`], so a
+    /// failed login pays the difference (see `Logins::login`).
+    pub fn is_current_hash(&self, phc: &str) -> bool {
+        PasswordHash::new(phc).is_ok_and(|parsed| self.is_current(&parsed))
+    }
+
     /// Spends the same time as a real verification, for an email with no account.
     pub fn verify_dummy(&self, password: &Password) {
         let _ = self.verify(password, &self.inner.dummy_hash);

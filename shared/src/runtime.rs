@@ -7,7 +7,7 @@ use std::future::Future;
 use lambda_http::{Body, Request, Response, service_fn};
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{ConfigError, Source, log_level};
+use crate::config::{ConfigError, Source, log_filter, log_level};
 use crate::keys::KeyError;
 
 /// Why a function could not start. It fails its cold start loudly rather than serve wrongly.
@@ -19,9 +19,13 @@ pub enum InitError {
     Key(#[from] KeyError),
 }
 
-/// JSON log lines on stdout (CloudWatch reads them), at `LOG_LEVEL`.
-pub fn init_tracing(src: &dyn Source) {
-    let filter = EnvFilter::try_new(log_level(src)).unwrap_or_else(|_| EnvFilter::new("info"));
+/// JSON log lines on stdout (CloudWatch reads them), at `LOG_LEVEL` (see
+/// [`crate::config::log_filter`]). An invalid `LOG_LEVEL` fails the cold start with the
+/// reason (logged at `info` first, so it reaches CloudWatch).
+pub fn init_tracing(src: &dyn Source) -> Result<(), InitError> {
+    let level = log_level(src);
+    let filter = EnvFilter::try_new(log_filter(level.as_ref().map_or("info", |l| l)))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
@@ -29,6 +33,10 @@ pub fn init_tracing(src: &dyn Source) {
         .with_ansi(false)
         .with_target(true)
         .try_init();
+    if let Err(err) = &level {
+        tracing::error!(error = %err, "invalid configuration");
+    }
+    level.map(|_| ()).map_err(InitError::from)
 }
 
 /// Serves an HTTP handler on the Lambda runtime. The state lives for the whole process, so it

@@ -17,6 +17,12 @@ use crate::keys::{SigningKey, VerificationKeys};
 /// The media type of an access token (RFC 9068 §2.1).
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 
+/// `typ` names an access token: exactly `at+jwt`, or its full form `application/at+jwt`, the
+/// two values RFC 9068 §4 tells resource servers to accept (no other spelling).
+pub fn is_access_token_typ(typ: &str) -> bool {
+    typ == ACCESS_TOKEN_TYP || typ.strip_prefix("application/") == Some(ACCESS_TOKEN_TYP)
+}
+
 /// The claims of an access token (RFC 9068 §2.2, plus `roles` and `sid`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessClaims {
@@ -169,7 +175,7 @@ impl TokenVerifier {
         if header.alg != Algorithm::EdDSA {
             return Err(VerifyError::Algorithm);
         }
-        if header.typ.as_deref() != Some(ACCESS_TOKEN_TYP) {
+        if !header.typ.as_deref().is_some_and(is_access_token_typ) {
             return Err(VerifyError::Type);
         }
         let key = header

@@ -5,11 +5,12 @@
 //! only EdDSA access tokens with `typ: at+jwt` and a known `kid`, checks signature, `iss`, `aud`,
 //! `exp`/`nbf` with the configured leeway, and passes the identity on as context.
 //!
-//! With `REVOCATION_CHECK=session` (the default) it then reads the token's session (one
-//! `GetItem`, only on an API Gateway cache miss) and denies a token whose session was revoked
-//! (logout, sign-out everywhere, a password change, refresh-token reuse) or has ended. When that
-//! read fails, it denies: a revocation check that cannot run fails closed. With
-//! `REVOCATION_CHECK=off` it never touches DynamoDB.
+//! With `REVOCATION_CHECK=session` (the default) it then reads the token's session and the
+//! user's profile (one `BatchGetItem`, on every request unless API Gateway caches decisions)
+//! and denies a token whose session was revoked (logout, refresh-token reuse, the session cap)
+//! or has ended, or was started under an older credentials epoch (a password change, sign-out
+//! everywhere), or whose user is gone. When that read fails, it denies: a revocation check that
+//! cannot run fails closed. With `REVOCATION_CHECK=off` it never touches DynamoDB.
 
 use lambda_http::aws_lambda_events::apigw::{
     ApiGatewayV2CustomAuthorizerSimpleResponse, ApiGatewayV2CustomAuthorizerV2Request,
@@ -21,7 +22,7 @@ use shared::domain::UserId;
 use shared::identity::Identity;
 use shared::keys::VerificationKeys;
 use shared::runtime::InitError;
-use shared::store::Store;
+use shared::store::{SessionCheck, Store};
 use shared::tokens::{AccessClaims, TokenVerifier};
 
 pub type Decision = ApiGatewayV2CustomAuthorizerSimpleResponse<Value>;
@@ -121,10 +122,24 @@ async fn session_is_live(
         return Ok(());
     };
     let user_id = UserId::parse(&claims.sub).ok_or("sub is not a user id")?;
-    match store.session(&user_id, &claims.sid).await {
-        Ok(Some(session)) if session.revoked_at.is_none() && now < session.expires_at => Ok(()),
-        Ok(Some(_)) => Err("session revoked or ended"),
-        Ok(None) => Err("no such session"),
+    match store.session_and_epoch(&user_id, &claims.sid).await {
+        Ok(SessionCheck {
+            session: Some(session),
+            current_epoch: Some(epoch),
+        }) => {
+            if session.revoked_at.is_some() || now >= session.expires_at {
+                Err("session revoked or ended")
+            } else if session.epoch != epoch {
+                Err("credentials changed since the session started")
+            } else {
+                Ok(())
+            }
+        }
+        Ok(SessionCheck { session: None, .. }) => Err("no such session"),
+        Ok(SessionCheck {
+            current_epoch: None,
+            ..
+        }) => Err("no such user"),
         Err(err) => {
             tracing::error!(error = %shared::error::chain(&err), "revocation check failed");
             Err("revocation check unavailable")

@@ -12,7 +12,7 @@ pub async fn handle(state: &State, req: Request) -> Response<Body> {
         let tokens = state
             .login(&input.email, input.password, &Caller::of(&req))
             .await?;
-        Ok(http::ok(&tokens))
+        Ok(http::ok_no_store(&tokens))
     }
     .await;
     http::respond(&req, result)

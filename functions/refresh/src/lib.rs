@@ -10,7 +10,7 @@ pub async fn handle(state: &State, req: Request) -> Response<Body> {
     let result = async {
         let token = refresh_token_from_body(&http::json_object(&req)?)?;
         let tokens = state.refresh(&token, &Caller::of(&req)).await?;
-        Ok(http::ok(&tokens))
+        Ok(http::ok_no_store(&tokens))
     }
     .await;
     http::respond(&req, result)

@@ -2,14 +2,15 @@
 //! the registration policy).
 
 use crate::clock::SharedClock;
-use crate::config::{PasswordSettings, Source, StoreSettings};
-use crate::domain::{Credentials, DEFAULT_ROLE, DisplayName, Password, User, UserId};
+use crate::config::{LockoutSettings, PasswordSettings, Source, StoreSettings};
+use crate::domain::{Credentials, DisplayName, Password, User, UserId};
 use crate::error::{ApiError, StoreError};
 use crate::password::{self, PasswordHasher, Verified};
 use crate::runtime::InitError;
 use crate::service::requests::Registration;
+use crate::service::throttle::Throttle;
 use crate::service::{Caller, audit, audit_sessions_revoked, blocking};
-use crate::store::Store;
+use crate::store::{EpochChange, Store};
 
 /// Registers users and changes their passwords.
 #[derive(Debug, Clone)]
@@ -17,21 +18,30 @@ pub struct Accounts {
     store: Store,
     hasher: PasswordHasher,
     clock: SharedClock,
+    throttle: Throttle,
 }
 
 impl Accounts {
-    pub fn new(store: Store, hasher: PasswordHasher, clock: SharedClock) -> Self {
+    pub fn new(
+        store: Store,
+        hasher: PasswordHasher,
+        clock: SharedClock,
+        lockout: LockoutSettings,
+    ) -> Self {
+        let throttle = Throttle::new(store.clone(), lockout, clock.clone());
         Self {
             store,
             hasher,
             clock,
+            throttle,
         }
     }
 
     pub async fn from_source(src: &dyn Source, clock: SharedClock) -> Result<Self, InitError> {
         let (store, _) = Store::connect(&StoreSettings::from_source(src)?).await;
         let hasher = PasswordHasher::new(&PasswordSettings::from_source(src)?)?;
-        Ok(Self::new(store, hasher, clock))
+        let lockout = LockoutSettings::from_source(src)?;
+        Ok(Self::new(store, hasher, clock, lockout))
     }
 
     async fn hash(&self, password: Password) -> Result<String, ApiError> {
@@ -55,14 +65,17 @@ impl Accounts {
             id: UserId::random(),
             email: input.email,
             name: input.name,
-            roles: vec![DEFAULT_ROLE.to_owned()],
+            // No role until one is granted.
+            roles: Vec::new(),
             created_at: now.replace_nanosecond(0).unwrap_or(now),
+            epoch: 0,
         };
         let credentials = Credentials {
             email: user.email.clone(),
             user_id: user.id.clone(),
             password_hash,
             roles: user.roles.clone(),
+            epoch: user.epoch,
         };
         match self.store.create_user(&user, &credentials).await {
             Ok(()) => {
@@ -74,9 +87,12 @@ impl Accounts {
         }
     }
 
-    /// Verifies the current password (a wrong one is 403 and does not count toward lockout),
-    /// applies the registration policy to the new one, replaces the hash only if it is still
-    /// the verified one, then revokes every refresh session of the user.
+    /// A password change, in the order that reveals nothing: the new password is judged first
+    /// (400 `weak_password` says nothing about the current one), then the check of the current
+    /// password is reserved like a login's (429 when the email is locked), then checked (403,
+    /// counted), and the new hash, the next credentials epoch and the counter's release are
+    /// written in one transaction that holds only if nothing changed since the check. The new
+    /// epoch ends every session of the user at once, including logins racing this change.
     pub async fn change_password(
         &self,
         user_id: &str,
@@ -86,40 +102,52 @@ impl Accounts {
     ) -> Result<(), ApiError> {
         let id = UserId::parse(user_id).ok_or(ApiError::UserNotFound)?;
         let user = self.store.user(&id).await?.ok_or(ApiError::UserNotFound)?;
-        let credentials = self
-            .store
-            .credentials(user.email.as_str())
-            .await?
-            .ok_or(ApiError::UserNotFound)?;
-        let hasher = self.hasher.clone();
-        let stored = credentials.password_hash.clone();
-        if blocking(move || hasher.verify(&current, &stored)).await? == Verified::Mismatch {
-            audit("password_change_failed", caller, Some(id.as_str()), None);
-            return Err(ApiError::WrongCurrentPassword);
-        }
         password::check_policy(
             &new,
             &user.email,
             user.name.as_ref().map(DisplayName::as_str),
         )
         .map_err(ApiError::WeakPassword)?;
-        let new_hash = self.hash(new).await?;
-        match self
-            .store
-            .replace_password_hash(user.email.as_str(), &credentials.password_hash, &new_hash)
-            .await
-        {
-            Ok(()) => {}
-            // Changed by a concurrent request since we verified: the current password is stale.
-            Err(StoreError::ConditionFailed { .. }) => return Err(ApiError::WrongCurrentPassword),
-            Err(err) => return Err(err.into()),
+        let email = user.email.as_str();
+        let (credentials, reserved) = tokio::join!(
+            self.store.credentials(email),
+            self.throttle.reserve(email, None)
+        );
+        let credentials = credentials?.ok_or(ApiError::UserNotFound)?;
+        if let Err(err) = reserved {
+            if matches!(err, ApiError::TooManyAttempts { .. }) {
+                audit(
+                    "password_change_locked_out",
+                    caller,
+                    Some(id.as_str()),
+                    None,
+                );
+            }
+            return Err(err);
         }
-        let revoked = self
-            .store
-            .revoke_all_sessions(&id, self.clock.unix())
-            .await?;
-        audit("password_changed", caller, Some(id.as_str()), None);
-        audit_sessions_revoked(caller, id.as_str(), revoked);
-        Ok(())
+        let hasher = self.hasher.clone();
+        let stored = credentials.password_hash.clone();
+        if blocking(move || hasher.verify(&current, &stored)).await? == Verified::Mismatch {
+            audit("password_change_failed", caller, Some(id.as_str()), None);
+            return Err(ApiError::WrongCurrentPassword);
+        }
+        let new_hash = self.hash(new).await?;
+        for _ in 0..EPOCH_ATTEMPTS {
+            match self.store.change_password(&credentials, &new_hash).await? {
+                EpochChange::Advanced { epoch } => {
+                    audit("password_changed", caller, Some(id.as_str()), None);
+                    audit_sessions_revoked(caller, id.as_str(), epoch);
+                    return Ok(());
+                }
+                // Changed by a concurrent request since we verified: the current password is stale.
+                EpochChange::Stale => return Err(ApiError::WrongCurrentPassword),
+                EpochChange::Conflict => continue,
+            }
+        }
+        Err(ApiError::ServiceUnavailable(StoreError::Conflict))
     }
 }
+
+/// Attempts of a transaction that moves the credentials epoch on, when another transaction
+/// holds one of its items at the same moment.
+pub(crate) const EPOCH_ATTEMPTS: usize = 3;

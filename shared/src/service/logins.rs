@@ -1,16 +1,22 @@
-//! Login: password verification, throttling per email (see the module docs above), and the
-//! start of a refresh session.
+//! Login: a reserved password check (see [`crate::policy::lockout`]), the start of a refresh
+//! session tied to the credentials epoch that was checked, and the per-user session cap.
 
 use crate::clock::SharedClock;
 use crate::config::{IssuerSettings, LockoutSettings, PasswordSettings, Source, StoreSettings};
 use crate::domain::{Credentials, Email, Password, SessionId};
 use crate::error::ApiError;
 use crate::password::{PasswordHasher, Verified};
+use crate::policy::sessions;
 use crate::runtime::InitError;
+use crate::service::throttle::Throttle;
 use crate::service::tokens::{TokenPair, issuer, pair, sign_error};
 use crate::service::{Caller, audit, blocking};
-use crate::store::{Lockout, RefreshRecord, Session, Store, TokenState};
+use crate::store::{HashUpgrade, RefreshRecord, Session, StartOutcome, Store, TokenState};
 use crate::tokens::{RefreshToken, TokenIssuer};
+
+/// Attempts of the session transaction when another transaction holds one of its items (a
+/// reservation landing on the email's counter at the same moment).
+const START_ATTEMPTS: usize = 4;
 
 /// Logs users in.
 #[derive(Debug, Clone)]
@@ -19,8 +25,8 @@ pub struct Logins {
     hasher: PasswordHasher,
     issuer: TokenIssuer,
     clock: SharedClock,
-    session_ttl: i64,
-    lockout: LockoutSettings,
+    throttle: Throttle,
+    settings: IssuerSettings,
 }
 
 impl Logins {
@@ -29,16 +35,17 @@ impl Logins {
         hasher: PasswordHasher,
         issuer: TokenIssuer,
         clock: SharedClock,
-        session_ttl: i64,
+        settings: IssuerSettings,
         lockout: LockoutSettings,
     ) -> Self {
+        let throttle = Throttle::new(store.clone(), lockout, clock.clone());
         Self {
             store,
             hasher,
             issuer,
             clock,
-            session_ttl,
-            lockout,
+            throttle,
+            settings,
         }
     }
 
@@ -48,20 +55,16 @@ impl Logins {
         let settings = IssuerSettings::from_source(src)?;
         let issuer = issuer(&settings, &sdk).await?;
         let lockout = LockoutSettings::from_source(src)?;
-        Ok(Self::new(
-            store,
-            hasher,
-            issuer,
-            clock,
-            settings.session_ttl,
-            lockout,
-        ))
+        Ok(Self::new(store, hasher, issuer, clock, settings, lockout))
     }
 
-    /// One read (credentials and failure count, in one `BatchGetItem`) and one write (the
-    /// session, its first token, and the reset of the count, in one transaction). An unknown
-    /// email costs one dummy Argon2id verification and is counted like a known one, so neither
-    /// the answer, nor its time, nor the lockout tells whether an account exists.
+    /// The credentials read and the reservation of the password check run at once (two
+    /// requests, one round trip); the check runs only once the reservation is written. Then
+    /// one transaction starts the session (only while the credentials epoch is the one that
+    /// was read) and gives the reservation back, and one query enforces the session cap.
+    ///
+    /// An unknown email costs one dummy Argon2id verification and is reserved like a known
+    /// one, so neither the answer, nor its time, nor the lockout tells whether an account exists.
     pub async fn login(
         &self,
         email: &str,
@@ -69,12 +72,19 @@ impl Logins {
         caller: &Caller,
     ) -> Result<TokenPair, ApiError> {
         let email = Email::normalise(email);
-        let (credentials, lockout) = self.store.login_lookup(&email).await?;
+        let (credentials, reserved) = tokio::join!(
+            self.store.credentials(&email),
+            self.throttle.reserve(&email, None)
+        );
+        let credentials = credentials?;
         let user_id = credentials.as_ref().map(|c| c.user_id.as_str().to_owned());
-        if let Some(retry_after) = self.locked_for(lockout.as_ref()) {
-            audit("login_locked_out", caller, user_id.as_deref(), None);
-            return Err(ApiError::TooManyAttempts { retry_after });
-        }
+        let reserved = match reserved {
+            Err(err @ ApiError::TooManyAttempts { .. }) => {
+                audit("login_locked_out", caller, user_id.as_deref(), None);
+                return Err(err);
+            }
+            other => other?,
+        };
 
         let hasher = self.hasher.clone();
         let stored = credentials.as_ref().map(|c| c.password_hash.clone());
@@ -82,7 +92,15 @@ impl Logins {
         let plausible = password.chars() <= Password::MAX_CHARS;
         let (verified, password) = blocking(move || {
             let verified = match stored {
-                Some(stored) if plausible => hasher.verify(&password, &stored),
+                Some(stored) if plausible => {
+                    let verified = hasher.verify(&password, &stored);
+                    // A hash made with cheaper, older parameters must not answer faster than
+                    // an unknown email does: pay the difference.
+                    if verified == Verified::Mismatch && !hasher.is_current_hash(&stored) {
+                        hasher.verify_dummy(&password);
+                    }
+                    verified
+                }
                 _ => {
                     hasher.verify_dummy(&password);
                     Verified::Mismatch
@@ -93,58 +111,26 @@ impl Logins {
         .await?;
         let (credentials, needs_rehash) = match (verified, credentials) {
             (Verified::Match { needs_rehash }, Some(credentials)) => (credentials, needs_rehash),
-            _ => return Err(self.failed(&email, user_id.as_deref(), caller).await),
-        };
-        if needs_rehash {
-            self.upgrade_hash(&credentials, password).await;
-        }
-        self.start_session(
-            &credentials,
-            lockout.is_some().then_some(email.as_str()),
-            caller,
-        )
-        .await
-    }
-
-    /// Seconds left on a lock, if the email is locked now.
-    fn locked_for(&self, lockout: Option<&Lockout>) -> Option<i64> {
-        let lockout = lockout?;
-        let now = self.clock.unix();
-        match lockout.locked_until {
-            Some(until) if now < until => Some(until - now),
-            Some(_) => None,
-            // Reached the limit, but the locking write has not landed yet (a concurrent failure).
-            None if lockout.failures >= self.lockout.max_failures
-                && now < lockout.window_start + self.lockout.window =>
-            {
-                Some(self.lockout.window)
-            }
-            None => None,
-        }
-    }
-
-    /// Counts a failure; the one that reaches the limit starts the lock.
-    async fn failed(&self, email: &str, user_id: Option<&str>, caller: &Caller) -> ApiError {
-        audit("login_failed", caller, user_id, None);
-        let now = self.clock.unix();
-        let window = self.lockout.window;
-        match self.store.record_failure(email, now, window).await {
-            Ok(count) if count.failures == self.lockout.max_failures => {
-                if let Err(err) = self.store.lock(email, now + window, now + 2 * window).await {
-                    return err.into();
+            _ => {
+                audit("login_failed", caller, user_id.as_deref(), None);
+                if reserved.locked_until.is_some() {
+                    audit("login_lockout_started", caller, user_id.as_deref(), None);
                 }
-                audit("login_lockout_started", caller, user_id, None);
-                ApiError::InvalidCredentials
+                return Err(ApiError::InvalidCredentials);
             }
-            Ok(_) => ApiError::InvalidCredentials,
-            Err(err) => err.into(),
+        };
+        if needs_rehash && !self.upgrade_hash(&credentials, password).await {
+            // The hash changed since it was verified: a password change won the race.
+            return Err(ApiError::InvalidCredentials);
         }
+        let pair = self.start_session(&credentials, caller).await?;
+        self.enforce_session_cap(&credentials).await;
+        Ok(pair)
     }
 
     async fn start_session(
         &self,
         credentials: &Credentials,
-        clear_lockout_of: Option<&str>,
         caller: &Caller,
     ) -> Result<TokenPair, ApiError> {
         let now = self.clock.unix();
@@ -152,7 +138,9 @@ impl Logins {
             id: SessionId::random(),
             user_id: credentials.user_id.clone(),
             created_at: now,
-            expires_at: now + self.session_ttl,
+            expires_at: now + self.settings.session_ttl,
+            last_used_at: now,
+            epoch: credentials.epoch,
             revoked_at: None,
         };
         let refresh = RefreshToken::generate();
@@ -162,6 +150,8 @@ impl Logins {
             session_id: session.id.clone(),
             roles: credentials.roles.clone(),
             session_expires_at: session.expires_at,
+            issued_at: now,
+            epoch: session.epoch,
             state: TokenState::Active,
         };
         let access = self
@@ -173,9 +163,40 @@ impl Logins {
                 now,
             )
             .map_err(sign_error)?;
-        self.store
-            .start_session(&session, &record, clear_lockout_of)
-            .await?;
+        let email = credentials.email.as_str();
+        let mut outcome = StartOutcome::Conflict;
+        for attempt in 1..=START_ATTEMPTS {
+            // The last attempt leaves the counter alone (it is what keeps conflicting) and
+            // deletes it on its own afterwards.
+            let give_back = (attempt < START_ATTEMPTS).then_some(email);
+            outcome = self
+                .store
+                .start_session(&session, &record, give_back)
+                .await?;
+            if outcome != StartOutcome::Conflict {
+                if give_back.is_none() {
+                    self.store.forget_lockout(email).await?;
+                }
+                break;
+            }
+        }
+        match outcome {
+            StartOutcome::Started => {}
+            StartOutcome::CredentialsChanged => {
+                audit(
+                    "login_stale_credentials",
+                    caller,
+                    Some(session.user_id.as_str()),
+                    None,
+                );
+                return Err(ApiError::InvalidCredentials);
+            }
+            StartOutcome::Conflict => {
+                return Err(ApiError::ServiceUnavailable(
+                    crate::error::StoreError::Conflict,
+                ));
+            }
+        }
         audit(
             "login_succeeded",
             caller,
@@ -185,33 +206,78 @@ impl Logins {
         Ok(pair(access, &refresh, &self.issuer))
     }
 
-    /// Re-hashes with the configured parameters. Best effort: a failure leaves the old hash,
-    /// which still verifies, and is retried at the next login.
-    async fn upgrade_hash(&self, credentials: &Credentials, password: Password) {
-        let hasher = self.hasher.clone();
-        match blocking(move || hasher.hash(&password)).await {
-            Ok(Ok(new_hash)) => {
-                let result = self
-                    .store
-                    .replace_password_hash(
-                        credentials.email.as_str(),
-                        &credentials.password_hash,
-                        &new_hash,
-                    )
-                    .await;
-                match result {
-                    Ok(()) => tracing::info!(
-                        user_id = credentials.user_id.as_str(),
-                        "password hash upgraded"
-                    ),
-                    Err(err) => tracing::warn!(
-                        error = %crate::error::chain(&err),
-                        "password hash upgrade skipped"
-                    ),
-                }
+    /// Ends the oldest live sessions beyond `MAX_SESSIONS_PER_USER` (the new one included, so
+    /// concurrent logins all trim to the same newest ones). Best effort: the login has already
+    /// succeeded; a failure is logged and the next login trims again.
+    async fn enforce_session_cap(&self, credentials: &Credentials) {
+        let now = self.clock.unix();
+        let all = match self.store.sessions(&credentials.user_id).await {
+            Ok(all) => all,
+            Err(err) => {
+                tracing::warn!(error = %crate::error::chain(&err), "session cap not enforced");
+                return;
             }
-            Ok(Err(err)) => tracing::warn!(error = %err, "password re-hash failed"),
-            Err(err) => tracing::warn!(error = %err, "password re-hash failed"),
+        };
+        let live: Vec<&Session> = all
+            .iter()
+            .filter(|s| sessions::is_live(s, credentials.epoch, self.settings.session_idle, now))
+            .collect();
+        for session in sessions::beyond_cap(&live, self.settings.max_sessions_per_user) {
+            if let Err(err) = self
+                .store
+                .revoke_session(&session.user_id, session.id.as_str(), now)
+                .await
+            {
+                tracing::warn!(error = %crate::error::chain(&err), "session cap not enforced");
+                return;
+            }
+            tracing::info!(
+                target: "audit",
+                event = "session_evicted",
+                user_id = session.user_id.as_str(),
+                session_id = session.id.as_str(),
+                "security event"
+            );
+        }
+    }
+
+    /// Re-hashes with the configured parameters. `false` when the stored hash changed since it
+    /// was verified (a concurrent password change: this login must not start a session). Any
+    /// other failure leaves the old hash, which still verifies, to be upgraded next time.
+    async fn upgrade_hash(&self, credentials: &Credentials, password: Password) -> bool {
+        let hasher = self.hasher.clone();
+        let new_hash = match blocking(move || hasher.hash(&password)).await {
+            Ok(Ok(new_hash)) => new_hash,
+            Ok(Err(err)) => {
+                tracing::warn!(error = %err, "password re-hash failed");
+                return true;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "password re-hash failed");
+                return true;
+            }
+        };
+        match self
+            .store
+            .upgrade_password_hash(
+                credentials.email.as_str(),
+                &credentials.password_hash,
+                &new_hash,
+            )
+            .await
+        {
+            Ok(HashUpgrade::Upgraded) => {
+                tracing::info!(
+                    user_id = credentials.user_id.as_str(),
+                    "password hash upgraded"
+                );
+                true
+            }
+            Ok(HashUpgrade::Stale) => false,
+            Err(err) => {
+                tracing::warn!(error = %crate::error::chain(&err), "password hash upgrade skipped");
+                true
+            }
         }
     }
 }

@@ -1,32 +1,9 @@
 //! The domain operations, one per route. A handler parses its request, calls exactly one of
 //! these, and turns the result into a response; expected failures are `Err(ApiError)` values.
 //!
-//! Refresh-token rotation, as a state machine per token:
-//!
-//! ```text
-//! login ──▶ Active ──(presented, transaction wins)──▶ Rotated      (a new Active token is issued)
-//!             │                                         │
-//!             │ session revoked / expired               │ presented again (reuse)
-//!             ▼                                         ▼
-//!        invalid_token                     first time: revoke the session → token_reused
-//!                                          afterwards (session revoked)   → invalid_token
-//!                                          within REFRESH_REUSE_GRACE_SECONDS → invalid_token, nothing revoked
-//! ```
-//!
-//! The exchange is one `TransactWriteItems`: mark the old token rotated *if it is active*, put the
-//! new token, and check the session exists and is not revoked. Of concurrent exchanges of one
-//! token exactly one can win; the losers then see a rotated token and count as reuse.
-//!
-//! Login throttling, per normalised email (whether or not an account has it):
-//!
-//! ```text
-//! failures < max within the window ──(wrong password)──▶ count + 1        → 401 invalid_credentials
-//! the failure that reaches max      ──────────────────▶ locked_until = now + window → 401
-//! locked (now < locked_until)       ──(any attempt)───▶ 429 too_many_attempts, Retry-After;
-//!                                                       not counted, lock not extended
-//! window over                       ──(wrong password)──▶ count starts again at 1
-//! any state                         ──(right password, not locked)──▶ count deleted (same transaction as the session)
-//! ```
+//! The rules these operations apply are in [`crate::policy`]: refresh-token rotation and reuse
+//! detection ([`crate::policy::rotation`]), the reservation of every password check
+//! ([`crate::policy::lockout`]), and which sessions are live ([`crate::policy::sessions`]).
 
 mod accounts;
 mod logins;
@@ -34,6 +11,7 @@ mod profiles;
 mod refresh;
 mod requests;
 mod sessions;
+mod throttle;
 mod tokens;
 
 pub use accounts::Accounts;
@@ -84,13 +62,14 @@ pub(crate) fn audit(
     );
 }
 
-/// The `sessions_revoked` event, with how many sessions this request ended.
-pub(crate) fn audit_sessions_revoked(caller: &Caller, user_id: &str, count: usize) {
+/// The `sessions_revoked` event: every session of the user ended, because its credentials
+/// epoch moved on to `epoch`.
+pub(crate) fn audit_sessions_revoked(caller: &Caller, user_id: &str, epoch: i64) {
     info!(
         target: "audit",
         event = "sessions_revoked",
         user_id,
-        count,
+        epoch,
         request_id = caller.request_id.as_deref(),
         source_ip = caller.source_ip.as_deref(),
         "security event"

@@ -1,12 +1,13 @@
-//! Refresh-token rotation with reuse detection (the state machine is in the module docs above).
+//! Refresh-token rotation with reuse detection (the rule is [`crate::policy::rotation`]).
 
 use crate::clock::SharedClock;
 use crate::config::{IssuerSettings, Source, StoreSettings};
-use crate::error::{ApiError, StoreError};
+use crate::error::ApiError;
+use crate::policy::rotation::{self, Decision, RotationSettings};
 use crate::runtime::InitError;
 use crate::service::tokens::{TokenPair, issuer, pair, sign_error};
 use crate::service::{Caller, audit};
-use crate::store::{RefreshRecord, Store, TokenState};
+use crate::store::{RefreshRecord, RotateOutcome, Store, TokenState};
 use crate::tokens::{RefreshToken, TokenIssuer, hash_refresh_token};
 
 /// Exchanges refresh tokens (rotation with reuse detection; see the module docs).
@@ -15,7 +16,7 @@ pub struct Refresher {
     store: Store,
     issuer: TokenIssuer,
     clock: SharedClock,
-    reuse_grace: i64,
+    settings: RotationSettings,
 }
 
 /// Presented strings longer than this cannot be tokens we issued (43 characters).
@@ -24,12 +25,17 @@ pub(crate) const MAX_REFRESH_TOKEN_LEN: usize = 256;
 const ROTATE_ATTEMPTS: usize = 3;
 
 impl Refresher {
-    pub fn new(store: Store, issuer: TokenIssuer, clock: SharedClock, reuse_grace: i64) -> Self {
+    pub fn new(
+        store: Store,
+        issuer: TokenIssuer,
+        clock: SharedClock,
+        settings: RotationSettings,
+    ) -> Self {
         Self {
             store,
             issuer,
             clock,
-            reuse_grace,
+            settings,
         }
     }
 
@@ -37,12 +43,7 @@ impl Refresher {
         let (store, sdk) = Store::connect(&StoreSettings::from_source(src)?).await;
         let settings = IssuerSettings::from_source(src)?;
         let issuer = issuer(&settings, &sdk).await?;
-        Ok(Self::new(
-            store,
-            issuer,
-            clock,
-            settings.refresh_reuse_grace,
-        ))
+        Ok(Self::new(store, issuer, clock, settings.rotation()))
     }
 
     /// One read and one transaction on the happy path.
@@ -56,46 +57,41 @@ impl Refresher {
             let Some(record) = self.store.refresh_record(&hash).await? else {
                 return Err(ApiError::InvalidToken);
             };
-            if now >= record.session_expires_at {
-                return Err(ApiError::InvalidToken);
+            match rotation::decide(&self.settings, &record, now) {
+                Decision::Expired | Decision::GraceRetry => return Err(ApiError::InvalidToken),
+                Decision::Reuse => return self.reused(&record, now, caller).await,
+                Decision::Rotate => {}
             }
-            match record.state {
-                TokenState::Rotated { at } => return self.reused(&record, at, now, caller).await,
-                TokenState::Active => {
-                    let refresh = RefreshToken::generate();
-                    let next = RefreshRecord {
-                        token_hash: refresh.hash(),
-                        state: TokenState::Active,
-                        ..record.clone()
-                    };
-                    let access = self
-                        .issuer
-                        .issue(
-                            record.user_id.as_str(),
-                            &record.roles,
-                            record.session_id.as_str(),
-                            now,
-                        )
-                        .map_err(sign_error)?;
-                    match self.store.rotate(&record, &next, now).await {
-                        Ok(()) => {
-                            audit(
-                                "token_refreshed",
-                                caller,
-                                Some(record.user_id.as_str()),
-                                Some(record.session_id.as_str()),
-                            );
-                            return Ok(pair(access, &refresh, &self.issuer));
-                        }
-                        // The session is revoked or gone, and the token was still active.
-                        Err(StoreError::ConditionFailed { failed }) if !failed.contains(&0) => {
-                            return Err(ApiError::InvalidToken);
-                        }
-                        // Another exchange of this token won or is in flight: read again.
-                        Err(StoreError::ConditionFailed { .. } | StoreError::Conflict) => continue,
-                        Err(err) => return Err(err.into()),
-                    }
+            let refresh = RefreshToken::generate();
+            let next = RefreshRecord {
+                token_hash: refresh.hash(),
+                issued_at: now,
+                state: TokenState::Active,
+                ..record.clone()
+            };
+            let access = self
+                .issuer
+                .issue(
+                    record.user_id.as_str(),
+                    &record.roles,
+                    record.session_id.as_str(),
+                    now,
+                )
+                .map_err(sign_error)?;
+            match self.store.rotate(&record, &next, now).await? {
+                RotateOutcome::Rotated => {
+                    audit(
+                        "token_refreshed",
+                        caller,
+                        Some(record.user_id.as_str()),
+                        Some(record.session_id.as_str()),
+                    );
+                    return Ok(pair(access, &refresh, &self.issuer));
                 }
+                // Revoked, gone, or started under credentials that have since changed.
+                RotateOutcome::SessionGone => return Err(ApiError::InvalidToken),
+                // Another exchange of this token won or is in flight: read again.
+                RotateOutcome::AlreadyRotated | RotateOutcome::Conflict => continue,
             }
         }
         Err(ApiError::InvalidToken)
@@ -104,13 +100,9 @@ impl Refresher {
     async fn reused(
         &self,
         record: &RefreshRecord,
-        rotated_at: i64,
         now: i64,
         caller: &Caller,
     ) -> Result<TokenPair, ApiError> {
-        if self.reuse_grace > 0 && now - rotated_at <= self.reuse_grace {
-            return Err(ApiError::InvalidToken);
-        }
         if self
             .store
             .revoke_session(&record.user_id, record.session_id.as_str(), now)

@@ -3,11 +3,12 @@
 use crate::clock::SharedClock;
 use crate::config::{Source, StoreSettings};
 use crate::domain::UserId;
-use crate::error::ApiError;
+use crate::error::{ApiError, StoreError};
 use crate::runtime::InitError;
+use crate::service::accounts::EPOCH_ATTEMPTS;
 use crate::service::refresh::MAX_REFRESH_TOKEN_LEN;
 use crate::service::{Caller, audit, audit_sessions_revoked};
-use crate::store::Store;
+use crate::store::{EpochChange, Store};
 use crate::tokens::hash_refresh_token;
 
 /// Revokes sessions. Needs no signing key.
@@ -56,14 +57,21 @@ impl Sessions {
         Ok(())
     }
 
-    /// Revokes every live session of the user (sign out everywhere).
+    /// Ends every session of the user (sign out everywhere): the credentials epoch moves on
+    /// in one write, whatever the number of sessions; the session items become cleanup.
     pub async fn revoke_all(&self, user_id: &str, caller: &Caller) -> Result<(), ApiError> {
         let id = UserId::parse(user_id).ok_or(ApiError::UserNotFound)?;
-        let revoked = self
-            .store
-            .revoke_all_sessions(&id, self.clock.unix())
-            .await?;
-        audit_sessions_revoked(caller, id.as_str(), revoked);
-        Ok(())
+        for _ in 0..EPOCH_ATTEMPTS {
+            let user = self.store.user(&id).await?.ok_or(ApiError::UserNotFound)?;
+            match self.store.advance_epoch(&user).await? {
+                EpochChange::Advanced { epoch } => {
+                    audit_sessions_revoked(caller, id.as_str(), epoch);
+                    return Ok(());
+                }
+                // Another change moved the epoch on meanwhile: read it again and move it on.
+                EpochChange::Stale | EpochChange::Conflict => continue,
+            }
+        }
+        Err(ApiError::ServiceUnavailable(StoreError::Conflict))
     }
 }

@@ -2,11 +2,15 @@
 //!
 //! | entity | PK | SK | other attributes |
 //! |---|---|---|---|
-//! | user profile | `USER#<user id>` | `PROFILE` | id, email, name, roles, created_at |
-//! | credentials (email uniqueness) | `EMAIL#<email>` | `CREDENTIALS` | user_id, email, password_hash, roles |
-//! | refresh session | `USER#<user id>` | `SESSION#<sid>` | created_at, expires_at, revoked_at?, ttl |
-//! | refresh token | `REFRESH#<sha256 of token>` | `REFRESH` | user_id, sid, roles, session_expires_at, state, rotated_at?, ttl |
-//! | login failures | `LOCKOUT#<email>` | `LOCKOUT` | failures, window_start, locked_until?, ttl |
+//! | user profile | `USER#<user id>` | `PROFILE` | id, email, name, roles, created_at, epoch |
+//! | credentials (email uniqueness) | `EMAIL#<email>` | `CREDENTIALS` | user_id, email, password_hash, roles, epoch |
+//! | refresh session | `USER#<user id>` | `SESSION#<sid>` | created_at, expires_at, last_used_at, epoch, revoked_at?, ttl |
+//! | refresh token | `REFRESH#<sha256 of token>` | `REFRESH` | user_id, sid, roles, session_expires_at, issued_at, epoch, state, rotated_at?, ttl |
+//! | password-check reservations | `LOCKOUT#<email>` | `LOCKOUT` | attempts, window_start, locked_until?, version, ttl |
+//!
+//! `epoch` is the user's credentials epoch: the profile holds the current one and the
+//! credentials item a copy written in the same transactions; a session records the epoch it
+//! was started under and is dead once the profile's has moved on.
 
 use std::collections::HashMap;
 
@@ -25,6 +29,13 @@ pub const CREDENTIALS: &str = "CREDENTIALS";
 pub const REFRESH: &str = "REFRESH";
 pub const LOCKOUT: &str = "LOCKOUT";
 pub const SESSION_PREFIX: &str = "SESSION#";
+/// The credentials-epoch attribute (profile, credentials, session, refresh token).
+pub const EPOCH: &str = "epoch";
+
+/// The epoch an item holds; items written before epochs existed hold epoch 0.
+pub fn epoch_of(item: &Item) -> Result<i64, StoreError> {
+    Ok(get_opt_n(item, EPOCH)?.unwrap_or(0))
+}
 
 pub fn user_pk(user_id: &str) -> String {
     format!("USER#{user_id}")
@@ -83,22 +94,34 @@ pub fn preconnect_key() -> Item {
     key(PRECONNECT_PK.to_owned(), PRECONNECT_PK)
 }
 
-/// Failed logins counted for one normalised email (whether or not an account has it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Lockout {
-    pub failures: i64,
-    /// When the current counting window began (its first failure).
-    pub window_start: i64,
-    /// Set by the failure that reached the limit.
-    pub locked_until: Option<i64>,
-}
+/// The password-check counter of one normalised email (see [`crate::policy::lockout`]).
+pub type Lockout = crate::policy::lockout::Counter;
 
+/// An item written before reservations existed (`failures`, no `version`) reads as version 0.
 pub fn lockout_from_item(item: &Item) -> Result<Lockout, StoreError> {
+    let attempts = match get_opt_n(item, "attempts")? {
+        Some(n) => n,
+        None => get_n(item, "failures")?,
+    };
     Ok(Lockout {
-        failures: get_n(item, "failures")?,
+        attempts,
         window_start: get_n(item, "window_start")?,
         locked_until: get_opt_n(item, "locked_until")?,
+        version: get_opt_n(item, "version")?.unwrap_or(0),
     })
+}
+
+pub fn lockout_item(email: &str, counter: &Lockout, ttl: i64) -> Item {
+    let mut item = lockout_key(email);
+    item.insert("type".into(), s("lockout"));
+    item.insert("attempts".into(), n(counter.attempts));
+    item.insert("window_start".into(), n(counter.window_start));
+    if let Some(until) = counter.locked_until {
+        item.insert("locked_until".into(), n(until));
+    }
+    item.insert("version".into(), n(counter.version));
+    item.insert(TTL_ATTRIBUTE.into(), n(ttl));
+    item
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {
@@ -162,6 +185,7 @@ pub fn user_item(user: &User) -> Item {
         "created_at".into(),
         s(user.created_at.format(&Rfc3339).unwrap_or_default()),
     );
+    item.insert(EPOCH.into(), n(user.epoch));
     item
 }
 
@@ -176,6 +200,7 @@ pub fn user_from_item(item: &Item) -> Result<User, StoreError> {
         roles: get_list(item, "roles"),
         created_at: OffsetDateTime::parse(&created_at, &Rfc3339)
             .map_err(|_| StoreError::Corrupt("created_at is not RFC 3339".into()))?,
+        epoch: epoch_of(item)?,
     })
 }
 
@@ -186,6 +211,7 @@ pub fn credentials_item(creds: &Credentials) -> Item {
     item.insert("email".into(), s(creds.email.as_str()));
     item.insert("password_hash".into(), s(creds.password_hash.clone()));
     item.insert("roles".into(), list(&creds.roles));
+    item.insert(EPOCH.into(), n(creds.epoch));
     item
 }
 
@@ -196,6 +222,7 @@ pub fn credentials_from_item(item: &Item) -> Result<Credentials, StoreError> {
             .ok_or_else(|| StoreError::Corrupt("credentials user_id is not a UUID".into()))?,
         password_hash: get_s(item, "password_hash")?,
         roles: get_list(item, "roles"),
+        epoch: epoch_of(item)?,
     })
 }
 
@@ -207,6 +234,10 @@ pub struct Session {
     pub created_at: i64,
     /// Absolute end, fixed at login; rotation never extends it.
     pub expires_at: i64,
+    /// The last login or token exchange (the idle timeout counts from here).
+    pub last_used_at: i64,
+    /// The user's credentials epoch when the session started.
+    pub epoch: i64,
     pub revoked_at: Option<i64>,
 }
 
@@ -217,6 +248,8 @@ pub fn session_item(session: &Session) -> Item {
     item.insert("user_id".into(), s(session.user_id.as_str()));
     item.insert("created_at".into(), n(session.created_at));
     item.insert("expires_at".into(), n(session.expires_at));
+    item.insert("last_used_at".into(), n(session.last_used_at));
+    item.insert(EPOCH.into(), n(session.epoch));
     item.insert(TTL_ATTRIBUTE.into(), n(session.expires_at));
     if let Some(at) = session.revoked_at {
         item.insert("revoked_at".into(), n(at));
@@ -231,6 +264,11 @@ pub fn session_from_item(item: &Item) -> Result<Session, StoreError> {
             .ok_or_else(|| StoreError::Corrupt("session user_id is not a UUID".into()))?,
         created_at: get_n(item, "created_at")?,
         expires_at: get_n(item, "expires_at")?,
+        last_used_at: match get_opt_n(item, "last_used_at")? {
+            Some(at) => at,
+            None => get_n(item, "created_at")?,
+        },
+        epoch: epoch_of(item)?,
         revoked_at: get_opt_n(item, "revoked_at")?,
     })
 }
@@ -252,6 +290,10 @@ pub struct RefreshRecord {
     pub session_id: SessionId,
     pub roles: Vec<String>,
     pub session_expires_at: i64,
+    /// When this token was issued (login or the exchange that made it).
+    pub issued_at: i64,
+    /// The session's credentials epoch.
+    pub epoch: i64,
     pub state: TokenState,
 }
 
@@ -265,6 +307,8 @@ pub fn refresh_item(record: &RefreshRecord) -> Item {
     item.insert("sid".into(), s(record.session_id.as_str()));
     item.insert("roles".into(), list(&record.roles));
     item.insert("session_expires_at".into(), n(record.session_expires_at));
+    item.insert("issued_at".into(), n(record.issued_at));
+    item.insert(EPOCH.into(), n(record.epoch));
     item.insert(TTL_ATTRIBUTE.into(), n(record.session_expires_at));
     match record.state {
         TokenState::Active => {
@@ -297,6 +341,9 @@ pub fn refresh_from_item(token_hash: &str, item: &Item) -> Result<RefreshRecord,
         session_id: SessionId::from_stored(get_s(item, "sid")?),
         roles: get_list(item, "roles"),
         session_expires_at: get_n(item, "session_expires_at")?,
+        // Tokens issued before these attributes existed: as old as their session allows.
+        issued_at: get_opt_n(item, "issued_at")?.unwrap_or(0),
+        epoch: epoch_of(item)?,
         state,
     })
 }
@@ -311,8 +358,9 @@ mod tests {
             id: UserId::random(),
             email: Email::parse("ada@example.com").unwrap(),
             name: DisplayName::parse("Ada").unwrap(),
-            roles: vec!["user".into()],
+            roles: vec!["editor".into()],
             created_at: OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
+            epoch: 4,
         };
         let item = user_item(&user);
         assert_eq!(item["PK"].as_s().unwrap(), &format!("USER#{}", user.id));
@@ -324,6 +372,8 @@ mod tests {
             session_id: SessionId::random(),
             roles: vec![],
             session_expires_at: 1_800_000_000,
+            issued_at: 1_700_000_000,
+            epoch: 4,
             state: TokenState::Rotated { at: 1_700_000_100 },
         };
         let item = refresh_item(&record);
@@ -338,6 +388,8 @@ mod tests {
             user_id: user.id.clone(),
             created_at: 1,
             expires_at: 2,
+            last_used_at: 1,
+            epoch: 4,
             revoked_at: Some(3),
         };
         let item = session_item(&session);
@@ -346,6 +398,32 @@ mod tests {
             &format!("SESSION#{}", session.id)
         );
         assert_eq!(session_from_item(&item).unwrap(), session);
+
+        let counter = Lockout {
+            attempts: 2,
+            window_start: 10,
+            locked_until: Some(40),
+            version: 7,
+        };
+        let item = lockout_item("a@example.com", &counter, 99);
+        assert_eq!(item["PK"].as_s().unwrap(), "LOCKOUT#a@example.com");
+        assert_eq!(lockout_from_item(&item).unwrap(), counter);
+    }
+
+    #[test]
+    fn items_written_before_epochs_and_reservations_still_read() {
+        let mut item = lockout_key("old@example.com");
+        item.insert("failures".into(), n(3));
+        item.insert("window_start".into(), n(5));
+        let counter = lockout_from_item(&item).unwrap();
+        assert_eq!((counter.attempts, counter.version), (3, 0));
+        let mut item = session_key(&UserId::random().to_string(), "s");
+        item.insert("sid".into(), s("s"));
+        item.insert("user_id".into(), s(UserId::random().as_str()));
+        item.insert("created_at".into(), n(5));
+        item.insert("expires_at".into(), n(9));
+        let session = session_from_item(&item).unwrap();
+        assert_eq!((session.epoch, session.last_used_at), (0, 5));
     }
 
     #[test]

@@ -12,10 +12,11 @@ use aws_config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::{Credentials as AwsCredentials, Region};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, ReturnValue, TransactWriteItem,
-    Update,
+    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put,
+    ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 
 use crate::config::StoreSettings;
@@ -235,14 +236,17 @@ impl Store {
         output.item().map(keys::credentials_from_item).transpose()
     }
 
-    /// Replaces a password hash, only if it is still the one that was verified.
-    pub async fn replace_password_hash(
+    /// Replaces a password hash with one of the same password at the current parameters (the
+    /// upgrade after a login), only if it is still the one that was verified. The epoch stays:
+    /// the credentials did not change.
+    pub async fn upgrade_password_hash(
         &self,
         email: &str,
         old: &str,
         new: &str,
-    ) -> Result<(), StoreError> {
-        self.client
+    ) -> Result<HashUpgrade, StoreError> {
+        let result = self
+            .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(keys::credentials_key(email)))
@@ -252,46 +256,171 @@ impl Store {
             .expression_attribute_values(":old", AttributeValue::S(old.to_owned()))
             .send()
             .await
-            .map_err(classify)?;
-        Ok(())
+            .map_err(classify);
+        match result {
+            Ok(_) => Ok(HashUpgrade::Upgraded),
+            Err(StoreError::ConditionFailed { .. }) => Ok(HashUpgrade::Stale),
+            Err(err) => Err(err),
+        }
     }
 
-    /// Starts a session with its first refresh token, in one transaction; with
-    /// `clear_lockout_of`, the same transaction forgets that email's failed logins.
+    /// A password change: the new hash and the next epoch on the credentials item (only if the
+    /// hash and epoch are still those that were verified), the next epoch on the profile (only
+    /// if it is still the verified one), and the email's reservation counter given back, in one
+    /// transaction. Moving the epoch on ends every session of the user at once.
+    pub async fn change_password(
+        &self,
+        verified: &Credentials,
+        new_hash: &str,
+    ) -> Result<EpochChange, StoreError> {
+        let next = verified.epoch + 1;
+        let credentials = built(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(keys::credentials_key(verified.email.as_str())))
+                .update_expression("SET password_hash = :new, #epoch = :next")
+                .condition_expression(format!(
+                    "password_hash = :old AND {}",
+                    epoch_is(verified.epoch)
+                ))
+                .expression_attribute_names("#epoch", keys::EPOCH)
+                .expression_attribute_values(":new", AttributeValue::S(new_hash.to_owned()))
+                .expression_attribute_values(
+                    ":old",
+                    AttributeValue::S(verified.password_hash.clone()),
+                )
+                .expression_attribute_values(":epoch", n(verified.epoch))
+                .expression_attribute_values(":next", n(next))
+                .build(),
+        )?;
+        let request = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(credentials).build())
+            .transact_items(self.epoch_update(&verified.user_id, verified.epoch)?)
+            .transact_items(self.delete(keys::lockout_key(verified.email.as_str()))?);
+        epoch_change(request.send().await.map_err(classify_transaction), next)
+    }
+
+    /// Sign-out everywhere: the profile's and the credentials item's epoch move on together,
+    /// only if both still hold `user.epoch`. One write, whatever the number of sessions.
+    pub async fn advance_epoch(&self, user: &User) -> Result<EpochChange, StoreError> {
+        let next = user.epoch + 1;
+        let credentials = built(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(keys::credentials_key(user.email.as_str())))
+                .update_expression("SET #epoch = :next")
+                .condition_expression(format!("user_id = :uid AND {}", epoch_is(user.epoch)))
+                .expression_attribute_names("#epoch", keys::EPOCH)
+                .expression_attribute_values(":uid", AttributeValue::S(user.id.to_string()))
+                .expression_attribute_values(":epoch", n(user.epoch))
+                .expression_attribute_values(":next", n(next))
+                .build(),
+        )?;
+        let request = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(credentials).build())
+            .transact_items(self.epoch_update(&user.id, user.epoch)?);
+        epoch_change(request.send().await.map_err(classify_transaction), next)
+    }
+
+    /// The profile's epoch moved from `epoch` to the next one (a transaction item).
+    fn epoch_update(&self, user_id: &UserId, epoch: i64) -> Result<TransactWriteItem, StoreError> {
+        let update = built(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(keys::user_key(user_id.as_str())))
+                .update_expression("SET #epoch = :next")
+                .condition_expression(format!("attribute_exists(PK) AND {}", epoch_is(epoch)))
+                .expression_attribute_names("#epoch", keys::EPOCH)
+                .expression_attribute_values(":epoch", n(epoch))
+                .expression_attribute_values(":next", n(epoch + 1))
+                .build(),
+        )?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// The profile still holds `epoch` (a transaction item).
+    fn epoch_check(&self, user_id: &UserId, epoch: i64) -> Result<TransactWriteItem, StoreError> {
+        let check = built(
+            ConditionCheck::builder()
+                .table_name(&self.table)
+                .set_key(Some(keys::user_key(user_id.as_str())))
+                .condition_expression(format!("attribute_exists(PK) AND {}", epoch_is(epoch)))
+                .expression_attribute_names("#epoch", keys::EPOCH)
+                .expression_attribute_values(":epoch", n(epoch))
+                .build(),
+        )?;
+        Ok(TransactWriteItem::builder().condition_check(check).build())
+    }
+
+    fn delete(&self, key: keys::Item) -> Result<TransactWriteItem, StoreError> {
+        let delete = built(
+            Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key))
+                .build(),
+        )?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    /// Starts a session with its first refresh token, in one transaction that holds only while
+    /// the user's credentials epoch is still the session's (a password change that landed
+    /// after the password was checked wins); with `give_back_of`, the same transaction deletes
+    /// that email's reservation counter.
     pub async fn start_session(
         &self,
         session: &Session,
         token: &RefreshRecord,
-        clear_lockout_of: Option<&str>,
-    ) -> Result<(), StoreError> {
+        give_back_of: Option<&str>,
+    ) -> Result<StartOutcome, StoreError> {
         let mut request = self
             .client
             .transact_write_items()
             .transact_items(self.put(keys::session_item(session), NOT_EXISTS)?)
-            .transact_items(self.put(keys::refresh_item(token), NOT_EXISTS)?);
-        if let Some(email) = clear_lockout_of {
-            let delete = built(
-                Delete::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(keys::lockout_key(email)))
-                    .build(),
-            )?;
-            request = request.transact_items(TransactWriteItem::builder().delete(delete).build());
+            .transact_items(self.put(keys::refresh_item(token), NOT_EXISTS)?)
+            .transact_items(self.epoch_check(&session.user_id, session.epoch)?);
+        if let Some(email) = give_back_of {
+            request = request.transact_items(self.delete(keys::lockout_key(email))?);
         }
-        request.send().await.map_err(classify_transaction)?;
-        Ok(())
+        match request.send().await.map_err(classify_transaction) {
+            Ok(_) => Ok(StartOutcome::Started),
+            Err(StoreError::ConditionFailed { failed }) if failed.contains(&2) => {
+                Ok(StartOutcome::CredentialsChanged)
+            }
+            Err(StoreError::Conflict) => Ok(StartOutcome::Conflict),
+            Err(err) => Err(err),
+        }
     }
 
-    /// What login needs in one round trip: the email's credentials and its failure count
+    /// What login needs in one round trip: the email's credentials and its reservation counter
     /// (a strongly consistent `BatchGetItem`).
     pub async fn login_lookup(
         &self,
         email: &str,
     ) -> Result<(Option<Credentials>, Option<Lockout>), StoreError> {
+        let items = self
+            .batch_get(vec![keys::credentials_key(email), keys::lockout_key(email)])
+            .await?;
+        let mut credentials = None;
+        let mut lockout = None;
+        for item in &items {
+            match sort_key(item) {
+                Some(keys::CREDENTIALS) => credentials = Some(keys::credentials_from_item(item)?),
+                Some(keys::LOCKOUT) => lockout = Some(keys::lockout_from_item(item)?),
+                _ => {}
+            }
+        }
+        Ok((credentials, lockout))
+    }
+
+    /// Strongly consistent `BatchGetItem` of a few keys of this table.
+    async fn batch_get(&self, keys: Vec<keys::Item>) -> Result<Vec<keys::Item>, StoreError> {
         let request = built(
             KeysAndAttributes::builder()
-                .keys(keys::credentials_key(email))
-                .keys(keys::lockout_key(email))
+                .set_keys(Some(keys))
                 .consistent_read(true)
                 .build(),
         )?;
@@ -308,112 +437,84 @@ impl Store {
                 "BatchGetItem left keys unprocessed".into(),
             ));
         }
-        let mut credentials = None;
-        let mut lockout = None;
-        let items = output.responses().and_then(|r| r.get(&self.table));
-        for item in items.into_iter().flatten() {
-            match item
-                .get(schema::SORT_KEY)
-                .and_then(|v| v.as_s().ok())
-                .map(String::as_str)
-            {
-                Some(keys::CREDENTIALS) => credentials = Some(keys::credentials_from_item(item)?),
-                Some(keys::LOCKOUT) => lockout = Some(keys::lockout_from_item(item)?),
-                _ => {}
-            }
-        }
-        Ok((credentials, lockout))
+        Ok(output
+            .responses()
+            .and_then(|r| r.get(&self.table))
+            .cloned()
+            .unwrap_or_default())
     }
 
-    /// Counts one failed login, atomically: within the window the count goes up by one; a
-    /// window that has passed starts over at one. Returns the state after this failure.
-    pub async fn record_failure(
-        &self,
-        email: &str,
-        now: i64,
-        window: i64,
-    ) -> Result<Lockout, StoreError> {
-        let n = |v: i64| AttributeValue::N(v.to_string());
-        for _ in 0..3 {
-            let counted = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(keys::lockout_key(email)))
-                .update_expression(
-                    "SET failures = if_not_exists(failures, :zero) + :one, \
-                     window_start = if_not_exists(window_start, :now), #ttl = :ttl",
-                )
-                .condition_expression("attribute_not_exists(PK) OR window_start > :floor")
-                .expression_attribute_names("#ttl", schema::TTL_ATTRIBUTE)
-                .expression_attribute_values(":zero", n(0))
-                .expression_attribute_values(":one", n(1))
-                .expression_attribute_values(":now", n(now))
-                .expression_attribute_values(":floor", n(now - window))
-                .expression_attribute_values(":ttl", n(now + 2 * window))
-                .return_values(ReturnValue::AllNew)
-                .send()
-                .await
-                .map_err(classify);
-            match counted {
-                Ok(output) => {
-                    return output
-                        .attributes()
-                        .map(keys::lockout_from_item)
-                        .transpose()?
-                        .ok_or_else(|| StoreError::Corrupt("UpdateItem returned nothing".into()));
-                }
-                Err(StoreError::ConditionFailed { .. }) => {}
-                Err(err) => return Err(err),
-            }
-            // The window has passed: start a new one, unless another request just did.
-            let mut item = keys::lockout_key(email);
-            item.insert("failures".into(), n(1));
-            item.insert("window_start".into(), n(now));
-            item.insert(schema::TTL_ATTRIBUTE.into(), n(now + 2 * window));
-            let restarted = self
-                .client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(PK) OR window_start <= :floor")
-                .expression_attribute_values(":floor", n(now - window))
-                .send()
-                .await
-                .map_err(classify);
-            match restarted {
-                Ok(_) => {
-                    return Ok(Lockout {
-                        failures: 1,
-                        window_start: now,
-                        locked_until: None,
-                    });
-                }
-                Err(StoreError::ConditionFailed { .. }) => continue,
-                Err(err) => return Err(err),
-            }
-        }
-        Err(StoreError::Conflict)
-    }
-
-    /// Locks an email until `until`. Only the failure that reached the limit calls this.
-    pub async fn lock(&self, email: &str, until: i64, ttl: i64) -> Result<(), StoreError> {
-        self.client
-            .update_item()
+    /// An email's reservation counter (strongly consistent).
+    pub async fn lockout(&self, email: &str) -> Result<Option<Lockout>, StoreError> {
+        let output = self
+            .client
+            .get_item()
             .table_name(&self.table)
             .set_key(Some(keys::lockout_key(email)))
-            .update_expression("SET locked_until = :until, #ttl = :ttl")
-            .condition_expression("attribute_exists(PK)")
-            .expression_attribute_names("#ttl", schema::TTL_ATTRIBUTE)
-            .expression_attribute_values(":until", AttributeValue::N(until.to_string()))
-            .expression_attribute_values(":ttl", AttributeValue::N(ttl.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        output.item().map(keys::lockout_from_item).transpose()
+    }
+
+    /// Deletes an email's reservation counter (a login that could not give its reservation back
+    /// in its session transaction).
+    pub async fn forget_lockout(&self, email: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::lockout_key(email)))
             .send()
             .await
             .map_err(classify)?;
         Ok(())
     }
 
-    /// Sets or clears a user's display name; `None` when the user does not exist.
+    /// Writes the counter [`crate::policy::lockout::reserve`] computed, only if the stored one
+    /// is still `expected` (same version, or still absent). When it is not, DynamoDB hands back
+    /// the counter that is there, so the caller can decide again without another read.
+    pub async fn reserve_attempt(
+        &self,
+        email: &str,
+        expected: Option<&Lockout>,
+        next: &Lockout,
+        ttl: i64,
+    ) -> Result<ReserveOutcome, StoreError> {
+        let request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(keys::lockout_item(email, next, ttl)))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let request = match expected {
+            None => request.condition_expression(NOT_EXISTS),
+            Some(counter) if counter.version == 0 => request
+                .condition_expression("attribute_exists(PK) AND attribute_not_exists(version)"),
+            Some(counter) => request
+                .condition_expression("version = :v")
+                .expression_attribute_values(":v", n(counter.version)),
+        };
+        match request.send().await {
+            Ok(_) => Ok(ReserveOutcome::Reserved),
+            Err(SdkError::ServiceError(service)) => match service.err() {
+                PutItemError::ConditionalCheckFailedException(failed) => {
+                    Ok(ReserveOutcome::Changed {
+                        current: failed.item().map(keys::lockout_from_item).transpose()?,
+                    })
+                }
+                PutItemError::TransactionConflictException(_) => Ok(ReserveOutcome::Contended),
+                _ => Err(StoreError::Unavailable(Box::new(SdkError::ServiceError(
+                    service,
+                )))),
+            },
+            Err(err) => Err(classify(err)),
+        }
+    }
+
+    /// Sets or clears a user's display name; `None` when the user does not exist. The update
+    /// returns nothing (the function may write only `name`: `dynamodb:Attributes` in the
+    /// template), and the profile is read back.
     pub async fn update_name(
         &self,
         id: &UserId,
@@ -425,8 +526,7 @@ impl Store {
             .table_name(&self.table)
             .set_key(Some(keys::user_key(id.as_str())))
             .condition_expression("attribute_exists(PK)")
-            .expression_attribute_names("#name", "name")
-            .return_values(ReturnValue::AllNew);
+            .expression_attribute_names("#name", "name");
         let request = match name {
             Some(name) => request
                 .update_expression("SET #name = :name")
@@ -434,7 +534,7 @@ impl Store {
             None => request.update_expression("REMOVE #name"),
         };
         match request.send().await.map_err(classify) {
-            Ok(output) => output.attributes().map(keys::user_from_item).transpose(),
+            Ok(_) => self.user(id).await,
             Err(StoreError::ConditionFailed { .. }) => Ok(None),
             Err(err) => Err(err),
         }
@@ -460,35 +560,6 @@ impl Store {
         items.iter().map(keys::session_from_item).collect()
     }
 
-    /// Revokes every live session of a user; returns how many this call revoked.
-    pub async fn revoke_all_sessions(
-        &self,
-        user_id: &UserId,
-        now: i64,
-    ) -> Result<usize, StoreError> {
-        let live: Vec<Session> = self
-            .sessions(user_id)
-            .await?
-            .into_iter()
-            .filter(|s| s.revoked_at.is_none() && s.expires_at > now)
-            .collect();
-        let mut revoked = 0;
-        for chunk in live.chunks(16) {
-            let results = futures::future::join_all(
-                chunk
-                    .iter()
-                    .map(|s| self.revoke_session(user_id, s.id.as_str(), now)),
-            )
-            .await;
-            for result in results {
-                if result? {
-                    revoked += 1;
-                }
-            }
-        }
-        Ok(revoked)
-    }
-
     /// The stored record of a presented refresh token (strongly consistent).
     pub async fn refresh_record(
         &self,
@@ -509,15 +580,15 @@ impl Store {
             .transpose()
     }
 
-    /// Exchanges `old` for `new` in one transaction that holds only if `old` is still active
-    /// and its session exists and is not revoked. On failure, `ConditionFailed { failed }`
-    /// names the item that failed: 0 the old token (already rotated), 2 the session.
+    /// Exchanges `old` for `new` in one transaction that holds only if `old` is still active,
+    /// its session exists, is not revoked and is still of the user's current epoch (the session
+    /// also records its last use), and the profile still holds that epoch.
     pub async fn rotate(
         &self,
         old: &RefreshRecord,
         new: &RefreshRecord,
         now: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<RotateOutcome, StoreError> {
         let mark_rotated = built(
             Update::builder()
                 .table_name(&self.table)
@@ -533,32 +604,45 @@ impl Store {
                     ":active",
                     AttributeValue::S(keys::STATE_ACTIVE.into()),
                 )
-                .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+                .expression_attribute_values(":now", n(now))
                 .build(),
         )?;
-        let session_live = built(
-            ConditionCheck::builder()
+        let session_used = built(
+            Update::builder()
                 .table_name(&self.table)
                 .set_key(Some(keys::session_key(
                     old.user_id.as_str(),
                     old.session_id.as_str(),
                 )))
-                .condition_expression("attribute_exists(PK) AND attribute_not_exists(revoked_at)")
+                .update_expression("SET last_used_at = :now")
+                .condition_expression(format!(
+                    "attribute_exists(PK) AND attribute_not_exists(revoked_at) AND {}",
+                    epoch_is(old.epoch)
+                ))
+                .expression_attribute_names("#epoch", keys::EPOCH)
+                .expression_attribute_values(":epoch", n(old.epoch))
+                .expression_attribute_values(":now", n(now))
                 .build(),
         )?;
-        self.client
+        let result = self
+            .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(mark_rotated).build())
             .transact_items(self.put(keys::refresh_item(new), NOT_EXISTS)?)
-            .transact_items(
-                TransactWriteItem::builder()
-                    .condition_check(session_live)
-                    .build(),
-            )
+            .transact_items(TransactWriteItem::builder().update(session_used).build())
+            .transact_items(self.epoch_check(&old.user_id, old.epoch)?)
             .send()
             .await
-            .map_err(classify_transaction)?;
-        Ok(())
+            .map_err(classify_transaction);
+        match result {
+            Ok(_) => Ok(RotateOutcome::Rotated),
+            Err(StoreError::ConditionFailed { failed }) if failed.contains(&0) => {
+                Ok(RotateOutcome::AlreadyRotated)
+            }
+            Err(StoreError::ConditionFailed { .. }) => Ok(RotateOutcome::SessionGone),
+            Err(StoreError::Conflict) => Ok(RotateOutcome::Conflict),
+            Err(err) => Err(err),
+        }
     }
 
     /// Revokes a session. `Ok(true)` if this call revoked it, `Ok(false)` if it was already
@@ -604,4 +688,123 @@ impl Store {
             .map_err(classify)?;
         output.item().map(keys::session_from_item).transpose()
     }
+
+    /// A session and its user's current epoch, in one strongly consistent `BatchGetItem`
+    /// (what the authorizer's revocation check reads).
+    pub async fn session_and_epoch(
+        &self,
+        user_id: &UserId,
+        session_id: &str,
+    ) -> Result<SessionCheck, StoreError> {
+        let items = self
+            .batch_get(vec![
+                keys::session_key(user_id.as_str(), session_id),
+                keys::user_key(user_id.as_str()),
+            ])
+            .await?;
+        let mut check = SessionCheck::default();
+        for item in &items {
+            match sort_key(item) {
+                Some(keys::PROFILE) => check.current_epoch = Some(keys::epoch_of(item)?),
+                Some(_) => check.session = Some(keys::session_from_item(item)?),
+                None => {}
+            }
+        }
+        Ok(check)
+    }
+}
+
+/// What [`Store::session_and_epoch`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionCheck {
+    pub session: Option<Session>,
+    /// The profile's epoch; `None` when the user no longer exists.
+    pub current_epoch: Option<i64>,
+}
+
+/// What [`Store::reserve_attempt`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReserveOutcome {
+    /// The counter was written: one password check may run.
+    Reserved,
+    /// The stored counter was not the expected one; this is the one there now.
+    Changed { current: Option<Lockout> },
+    /// A transaction held the item; read it again.
+    Contended,
+}
+
+/// What [`Store::upgrade_password_hash`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashUpgrade {
+    Upgraded,
+    /// The hash changed since it was verified (a password change won).
+    Stale,
+}
+
+/// What a write that moves the credentials epoch on did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EpochChange {
+    /// The epoch is now `epoch`; every older session is dead.
+    Advanced { epoch: i64 },
+    /// The hash or the epoch changed since they were read (another change won).
+    Stale,
+    /// Another transaction held an item; nothing was written.
+    Conflict,
+}
+
+/// What [`Store::start_session`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartOutcome {
+    Started,
+    /// The credentials epoch moved on since the password was checked: no session.
+    CredentialsChanged,
+    /// Another transaction held an item; nothing was written.
+    Conflict,
+}
+
+/// What [`Store::rotate`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RotateOutcome {
+    Rotated,
+    /// The old token is no longer active (another exchange won).
+    AlreadyRotated,
+    /// The session is revoked, gone, or of an old epoch.
+    SessionGone,
+    /// Another transaction held an item; nothing was written.
+    Conflict,
+}
+
+fn epoch_change(
+    result: Result<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsOutput,
+        StoreError,
+    >,
+    next: i64,
+) -> Result<EpochChange, StoreError> {
+    match result {
+        Ok(_) => Ok(EpochChange::Advanced { epoch: next }),
+        Err(StoreError::ConditionFailed { .. }) => Ok(EpochChange::Stale),
+        Err(StoreError::Conflict) => Ok(EpochChange::Conflict),
+        Err(err) => Err(err),
+    }
+}
+
+/// The condition "the item's epoch is `epoch`" (items from before epochs hold epoch 0), with
+/// `#epoch` and `:epoch` to bind.
+fn epoch_is(epoch: i64) -> &'static str {
+    if epoch == 0 {
+        "(attribute_not_exists(#epoch) OR #epoch = :epoch)"
+    } else {
+        "#epoch = :epoch"
+    }
+}
+
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn sort_key(item: &keys::Item) -> Option<&str> {
+    item.get(schema::SORT_KEY)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
 }

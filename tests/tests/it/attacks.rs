@@ -148,7 +148,8 @@ async fn tokens_with_the_wrong_type_audience_issuer_or_time_are_denied() {
     for typ in [
         Some("JWT"),
         Some("AT+JWT"),
-        Some("application/at+jwt"),
+        Some("application/jwt"),
+        Some("application/at+jwt+x"),
         None,
     ] {
         assert_forbidden(
@@ -178,6 +179,20 @@ async fn tokens_with_the_wrong_type_audience_issuer_or_time_are_denied() {
         "nbf in the future",
     )
     .await;
+
+    // Both spellings RFC 9068 §4 names are accepted (the function then answers; no such user).
+    for typ in ["at+jwt", "application/at+jwt"] {
+        let (status, body) = me(
+            &server,
+            Some(&format!("Bearer {}", sign_with_our_key(Some(typ), &good))),
+        )
+        .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (404, Some("user_not_found")),
+            "typ {typ}"
+        );
+    }
 
     // Within the leeway it is still accepted (the function then answers; this user does not exist).
     let just_expired = issuer

@@ -162,8 +162,12 @@ async fn revoke_sessions_event_answers_204_and_ends_every_session_of_a_real_user
     let state = revoke_sessions::State::from_source(&settings(), SystemClock::shared())
         .await
         .unwrap();
-    // No sessions for the sample's user: still 204, nothing to revoke.
-    assert_no_content(&revoke_sessions::handle(&state, sample("revoke-sessions")).await);
+    // The sample's user does not exist in this table.
+    assert_problem(
+        &revoke_sessions::handle(&state, sample("revoke-sessions")).await,
+        404,
+        "user_not_found",
+    );
 
     let (email, id) = register().await;
     let first = refresh_token(&email).await;

@@ -13,6 +13,7 @@
 mod account;
 mod attacks;
 mod audit;
+mod concurrency;
 mod contract;
 mod events;
 mod handlers;

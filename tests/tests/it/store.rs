@@ -8,7 +8,7 @@ use shared::domain::{Credentials, Email, User, UserId};
 use shared::error::StoreError;
 use shared::password::PasswordHasher;
 use shared::store::keys;
-use shared::store::{RefreshRecord, TokenState};
+use shared::store::{RefreshRecord, RotateOutcome, TokenState};
 use shared::tokens::hash_refresh_token;
 
 #[tokio::test]
@@ -72,12 +72,16 @@ async fn a_rotated_token_cannot_be_rotated_again() {
         token_hash: format!("{n:064x}"),
         ..old.clone()
     };
-    store.rotate(&old, &next(1), 1).await.unwrap();
-    match store.rotate(&old, &next(2), 2).await {
-        Err(StoreError::ConditionFailed { failed }) => assert_eq!(failed, [0]),
-        other => panic!("second rotation of one token must fail its condition, got {other:?}"),
-    }
-    // A revoked session refuses rotation of its live token, with item 2 (the session) failing.
+    assert_eq!(
+        store.rotate(&old, &next(1), 1).await.unwrap(),
+        RotateOutcome::Rotated
+    );
+    assert_eq!(
+        store.rotate(&old, &next(2), 2).await.unwrap(),
+        RotateOutcome::AlreadyRotated,
+        "second rotation of one token must fail its condition"
+    );
+    // A revoked session refuses rotation of its live token.
     assert!(
         store
             .revoke_session(&old.user_id, old.session_id.as_str(), 3)
@@ -90,10 +94,11 @@ async fn a_rotated_token_cannot_be_rotated_again() {
             .await
             .unwrap()
     );
-    match store.rotate(&next(1), &next(3), 5).await {
-        Err(StoreError::ConditionFailed { failed }) => assert_eq!(failed, [2]),
-        other => panic!("rotation in a revoked session must fail, got {other:?}"),
-    }
+    assert_eq!(
+        store.rotate(&next(1), &next(3), 5).await.unwrap(),
+        RotateOutcome::SessionGone,
+        "rotation in a revoked session must fail"
+    );
 }
 
 #[tokio::test]
@@ -108,6 +113,7 @@ async fn a_duplicate_email_leaves_no_orphan_profile() {
         name: None,
         roles: vec![],
         created_at: time::OffsetDateTime::now_utc(),
+        epoch: 0,
     };
     let credentials = Credentials {
         email: user.email.clone(),
@@ -116,6 +122,7 @@ async fn a_duplicate_email_leaves_no_orphan_profile() {
             .hash(&shared::domain::Password::new(PASSWORD))
             .unwrap(),
         roles: vec![],
+        epoch: 0,
     };
     assert!(matches!(
         store.create_user(&user, &credentials).await,

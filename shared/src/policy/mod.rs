@@ -1,0 +1,7 @@
+//! The rules that decide, apart from persistence: pure functions of their inputs and `now`,
+//! unit-tested alone. The store persists what they decide with one conditional write that
+//! fails if the state it was computed from changed.
+
+pub mod lockout;
+pub mod rotation;
+pub mod sessions;
