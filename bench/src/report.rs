@@ -110,10 +110,12 @@ fn show_mib(v: f64) -> String {
 /// Round-trip targets: exact for most routes, "at most" for refresh.
 const ROUND_TRIPS: &[(&str, u64, bool)] = &[
     ("register", 1, true),
-    ("login", 2, true),
+    // The credentials GetItem and the reservation PutItem (sent together: one round trip of
+    // latency), the session transaction, the session-cap Query.
+    ("login", 4, true),
     ("refresh", 2, false),
     ("me", 1, true),
-    // The session revocation check (the default): one GetItem.
+    // The session revocation check (the default): one BatchGetItem (session and epoch).
     ("authorizer", 1, true),
     ("authorizer_revocation_off", 0, true),
     ("jwks", 0, true),

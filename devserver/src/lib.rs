@@ -14,13 +14,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use std::panic::AssertUnwindSafe;
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use futures::FutureExt;
 use axum::response::{IntoResponse, Response as AxumResponse};
 use http_body_util::BodyExt;
 use lambda_http::{Body, Response};
 use serde_json::{Map, Value, json};
 use shared::clock::SharedClock;
 use shared::config::Source;
+use shared::error::ApiError;
 use shared::runtime::InitError;
 use time::OffsetDateTime;
 
@@ -136,9 +140,19 @@ const fn route(
 /// The OpenAPI document of the service, served at `/openapi.yaml`.
 pub const OPENAPI: &str = include_str!("../../openapi.yaml");
 
-/// The router serving [`ROUTES`].
-pub fn router(app: Arc<App>) -> axum::Router {
-    axum::Router::new().fallback(dispatch).with_state(app)
+/// What the dispatcher needs: the functions, and the address the server listens on (API
+/// Gateway's `Host` and `X-Forwarded-Port` come from where it serves, never from the client).
+#[derive(Debug, Clone)]
+pub struct Edge {
+    app: Arc<App>,
+    local: SocketAddr,
+}
+
+/// The router serving [`ROUTES`] on `local`.
+pub fn router(app: Arc<App>, local: SocketAddr) -> axum::Router {
+    axum::Router::new()
+        .fallback(dispatch)
+        .with_state(Edge { app, local })
 }
 
 /// Serves until `shutdown` completes.
@@ -147,9 +161,10 @@ pub async fn serve(
     app: Arc<App>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let local = listener.local_addr()?;
     axum::serve(
         listener,
-        router(app).into_make_service_with_connect_info::<SocketAddr>(),
+        router(app, local).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
     .await
@@ -165,10 +180,11 @@ fn gateway(status: StatusCode, message: &str) -> AxumResponse {
 }
 
 async fn dispatch(
-    State(app): State<Arc<App>>,
+    State(edge): State<Edge>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: axum::extract::Request,
 ) -> AxumResponse {
+    let app = &edge.app;
     let (parts, body) = request.into_parts();
     let Ok(collected) = http_body_util::Limited::new(body, GATEWAY_MAX_BODY)
         .collect()
@@ -187,7 +203,8 @@ async fn dispatch(
     else {
         return gateway(StatusCode::NOT_FOUND, "Not Found");
     };
-    let context = RequestContext::new(route, &parts, peer);
+    let headers = edge_headers(&parts.headers, peer, edge.local);
+    let context = RequestContext::new(route, &parts, &headers, peer);
     let mut authorizer_context = None;
     if route.protected {
         let Some(authorization) = parts
@@ -200,7 +217,7 @@ async fn dispatch(
         };
         let decision = authorizer::handle(
             &app.authorizer,
-            context.authorizer_event(&parts.headers, authorization),
+            context.authorizer_event(&headers, authorization),
         )
         .await;
         if !decision.is_authorized {
@@ -208,11 +225,32 @@ async fn dispatch(
         }
         authorizer_context = Some(decision.context);
     }
-    let event = context.http_event(&parts.headers, &bytes, authorizer_context);
-    let Ok(request) = lambda_http::request::from_str(&event.to_string()) else {
-        return gateway(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+    let event = context.http_event(&headers, &bytes, authorizer_context);
+    // `lambda_http` panics on some header values API Gateway would never pass on; the headers
+    // above are already API Gateway's, and anything left that cannot become a request is the
+    // 400 API Gateway answers to a request it cannot parse.
+    let parsed = std::panic::catch_unwind(|| lambda_http::request::from_str(&event.to_string()));
+    let Ok(Ok(request)) = parsed else {
+        return gateway(StatusCode::BAD_REQUEST, "Bad Request");
     };
-    let response = match route.function {
+    let request_id = shared::http::request_id(&request);
+    // A function that panics answers 500 problem+json, as its Lambda would be retried or fail;
+    // the server keeps serving.
+    let response = AssertUnwindSafe(invoke(app, route.function, request))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|_| {
+            shared::http::problem(
+                &ApiError::Internal("the function panicked".into()),
+                request_id.as_deref(),
+            )
+        });
+    into_axum(response)
+}
+
+/// Calls the function a route invokes.
+async fn invoke(app: &App, function: Function, request: lambda_http::Request) -> Response<Body> {
+    match function {
         Function::Register => register::handle(&app.register, request).await,
         Function::Login => login::handle(&app.login, request).await,
         Function::Refresh => refresh::handle(&app.refresh, request).await,
@@ -222,8 +260,33 @@ async fn dispatch(
         Function::UpdateProfile => update_profile::handle(&app.update_profile, request).await,
         Function::ChangePassword => change_password::handle(&app.change_password, request).await,
         Function::RevokeSessions => revoke_sessions::handle(&app.revoke_sessions, request).await,
+    }
+}
+
+/// The request headers as API Gateway passes them on: the client's own `Host` and
+/// `X-Forwarded-*` are dropped and set from the connection, the way API Gateway sets them, so
+/// no request header reaches a function that API Gateway would not have sent.
+fn edge_headers(headers: &HeaderMap, peer: SocketAddr, local: SocketAddr) -> HeaderMap {
+    let mut out = headers.clone();
+    for name in [
+        header::HOST.as_str(),
+        "x-forwarded-for",
+        "x-forwarded-proto",
+        "x-forwarded-port",
+        "forwarded",
+    ] {
+        out.remove(name);
+    }
+    let set = |out: &mut HeaderMap, name: &'static str, value: String| {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            out.insert(name, value);
+        }
     };
-    into_axum(response)
+    set(&mut out, "host", local.to_string());
+    set(&mut out, "x-forwarded-for", peer.ip().to_string());
+    set(&mut out, "x-forwarded-proto", "http".to_owned());
+    set(&mut out, "x-forwarded-port", local.port().to_string());
+    out
 }
 
 /// What API Gateway knows about a request, shared by the authorizer and the function events.
@@ -235,18 +298,22 @@ struct RequestContext {
 }
 
 impl RequestContext {
-    fn new(route: &Route, parts: &axum::http::request::Parts, peer: SocketAddr) -> Self {
+    fn new(
+        route: &Route,
+        parts: &axum::http::request::Parts,
+        headers: &HeaderMap,
+        peer: SocketAddr,
+    ) -> Self {
         let now = OffsetDateTime::now_utc();
         let route_key = format!("{} {}", route.method, route.path);
-        let user_agent = parts
-            .headers
+        let user_agent = headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
         let context = json!({
             "accountId": "000000000000",
             "apiId": "local",
-            "domainName": parts.headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost"),
+            "domainName": headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost"),
             "domainPrefix": "local",
             "http": {
                 "method": route.method,

@@ -296,14 +296,17 @@ impl std::io::Write for Capture {
     }
 }
 
-/// Captures every log line of this test binary from now on, in the service's JSON format.
+/// Captures every log line of this test binary from now on, in the service's JSON format, at
+/// `LOG_LEVEL=debug` with the service's own filter (so the secrets check covers debug logs).
 pub fn capture_logs() {
     LOG.get_or_init(|| {
         let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let writer = Capture(buffer.clone());
         let subscriber = tracing_subscriber::fmt()
             .json()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                shared::config::log_filter("debug"),
+            ))
             .with_writer(move || writer.clone())
             .finish();
         tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");

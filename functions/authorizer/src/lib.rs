@@ -94,6 +94,7 @@ pub async fn authorize(state: &State, request: &ApiGatewayV2CustomAuthorizerV2Re
                 tracing::info!(reason, "deny");
                 return deny();
             }
+            tracing::debug!(user_id = %claims.sub, session_id = %claims.sid, "allow");
             let identity = Identity {
                 user_id: claims.sub,
                 roles: claims.roles,

@@ -31,6 +31,15 @@ async fn a_full_flow_logs_every_security_event_and_no_secret() {
         Method::POST,
         "/me/password",
         &fourth_access,
+        Some(json!({"current_password": "Wrong-password-123", "new_password": new_password})),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, _) = with_bearer(
+        &server,
+        Method::POST,
+        "/me/password",
+        &fourth_access,
         Some(json!({"current_password": PASSWORD, "new_password": new_password})),
     )
     .await;
@@ -40,6 +49,8 @@ async fn a_full_flow_logs_every_security_event_and_no_secret() {
     let (status, _) =
         with_bearer(&server, Method::DELETE, "/me/sessions", &fifth_access, None).await;
     assert_eq!(status, 204);
+    // The successful change gave the failed one's reservation back: five failures lock, the
+    // sixth attempt is refused.
     for _ in 0..6 {
         login(&server, &email, "Wrong-password-123").await;
     }
@@ -52,6 +63,11 @@ async fn a_full_flow_logs_every_security_event_and_no_secret() {
         .password_hash;
 
     let (text, lines) = captured_logs();
+    // Logged at debug: the check below covers what debug adds.
+    assert!(
+        lines.iter().any(|l| l["level"] == "DEBUG"),
+        "no debug line was captured"
+    );
     let user_id = integration_tests::verifier()
         .verify(&access, shared::clock::Clock::unix(&*clock))
         .unwrap()
@@ -72,6 +88,7 @@ async fn a_full_flow_logs_every_security_event_and_no_secret() {
         "login_failed",
         "login_lockout_started",
         "login_locked_out",
+        "password_change_failed",
     ] {
         assert!(events.contains(&expected), "no {expected} in {events:?}");
     }

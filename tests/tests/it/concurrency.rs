@@ -298,3 +298,28 @@ async fn token_responses_are_never_cached() {
     assert_eq!(response.headers()["cache-control"], "no-store");
     assert_eq!(response.headers()["pragma"], "no-cache");
 }
+
+#[tokio::test]
+async fn odd_forwarding_and_host_headers_never_reach_a_function() {
+    let server = Server::start().await;
+    let email = registered(&server).await;
+    for (name, value) in [
+        ("x-forwarded-proto", "a b"),
+        ("x-forwarded-proto", "https, http"),
+        ("x-forwarded-port", "not-a-port"),
+        ("x-forwarded-port", "99999999999"),
+        ("x-forwarded-for", "not an address"),
+        ("forwarded", "for=\"[::1\";proto=a b"),
+        ("host", "exa mple.com:abc"),
+    ] {
+        let response = http()
+            .post(server.url("/auth/login"))
+            .header(name, value)
+            .json(&json!({"email": email, "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {value}: the connection dropped: {e}"));
+        let (status, body) = json(response).await;
+        assert_eq!(status, 200, "{name}: {value}: {body}");
+    }
+}

@@ -334,6 +334,70 @@ fn policies_are_inline_and_grant_no_wildcard_action() {
     }
 }
 
+/// The `dynamodb:LeadingKeys` patterns of a statement's condition (any operator).
+fn leading_keys(statement: &Value) -> Vec<String> {
+    let Some(condition) = statement.get("Condition").and_then(Value::as_mapping) else {
+        return Vec::new();
+    };
+    condition
+        .values()
+        .filter_map(|op| op.get("dynamodb:LeadingKeys"))
+        .flat_map(|keys| match keys {
+            Value::Sequence(list) => list.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+            single => single.as_str().map(str::to_owned).into_iter().collect::<Vec<_>>(),
+        })
+        .collect()
+}
+
+#[test]
+fn every_table_grant_is_limited_to_the_partitions_its_function_uses() {
+    let template = template();
+    let known_partitions = ["USER#*", "EMAIL#*", "REFRESH#*", "LOCKOUT#*", "PRECONNECT"];
+    let mut checked = 0;
+    for (id, function) in resources(&template, FUNCTION) {
+        let mut found = Vec::new();
+        statements(&function["Properties"]["Policies"], &mut found);
+        for statement in found {
+            let actions: Vec<&str> = match &statement["Action"] {
+                Value::Sequence(list) => list.iter().filter_map(Value::as_str).collect(),
+                single => single.as_str().into_iter().collect(),
+            };
+            if !actions.iter().any(|a| a.starts_with("dynamodb:")) {
+                continue;
+            }
+            checked += 1;
+            let keys = leading_keys(statement);
+            assert!(
+                !keys.is_empty(),
+                "{id}: a DynamoDB grant without a dynamodb:LeadingKeys condition: {statement:?}"
+            );
+            for key in &keys {
+                assert!(
+                    known_partitions.contains(&key.as_str()),
+                    "{id}: unknown partition pattern {key:?}"
+                );
+            }
+            // The functions in front of every request never read password hashes.
+            if ["MeFunction", "AuthorizerFunction", "UpdateProfileFunction"].contains(&id) {
+                assert!(
+                    keys.iter().all(|k| k == "USER#*" || k == "PRECONNECT"),
+                    "{id} may reach {keys:?}: only its users' partitions"
+                );
+            }
+            if id == "UpdateProfileFunction" && actions.contains(&"dynamodb:UpdateItem") {
+                let attributes = &statement["Condition"]["ForAllValues:StringEquals"]
+                    ["dynamodb:Attributes"];
+                assert_eq!(
+                    attributes,
+                    &serde_norway::from_str::<Value>("[PK, SK, name]").unwrap(),
+                    "update-profile may write only the name"
+                );
+            }
+        }
+    }
+    assert!(checked >= 15, "only {checked} DynamoDB grants found; the walk is broken");
+}
+
 /// What a private key looks like in text: PEM armour, or a JWK's private member `"d"`.
 fn key_material(text: &str) -> Option<&'static str> {
     let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
@@ -469,6 +533,8 @@ fn every_environment_variable_is_one_the_code_reads() {
         cfg::ACCESS_TOKEN_TTL_SECONDS,
         cfg::SESSION_TTL_SECONDS,
         cfg::REFRESH_REUSE_GRACE_SECONDS,
+        cfg::SESSION_IDLE_SECONDS,
+        cfg::MAX_SESSIONS_PER_USER,
         cfg::ARGON2_MEMORY_KIB,
         cfg::ARGON2_ITERATIONS,
         cfg::ARGON2_PARALLELISM,
