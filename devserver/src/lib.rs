@@ -17,8 +17,8 @@ use axum::extract::{ConnectInfo, State};
 use std::panic::AssertUnwindSafe;
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use futures::FutureExt;
 use axum::response::{IntoResponse, Response as AxumResponse};
+use futures::FutureExt;
 use http_body_util::BodyExt;
 use lambda_http::{Body, Response};
 use serde_json::{Map, Value, json};

@@ -343,8 +343,16 @@ fn leading_keys(statement: &Value) -> Vec<String> {
         .values()
         .filter_map(|op| op.get("dynamodb:LeadingKeys"))
         .flat_map(|keys| match keys {
-            Value::Sequence(list) => list.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
-            single => single.as_str().map(str::to_owned).into_iter().collect::<Vec<_>>(),
+            Value::Sequence(list) => list
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
+            single => single
+                .as_str()
+                .map(str::to_owned)
+                .into_iter()
+                .collect::<Vec<_>>(),
         })
         .collect()
 }
@@ -385,8 +393,8 @@ fn every_table_grant_is_limited_to_the_partitions_its_function_uses() {
                 );
             }
             if id == "UpdateProfileFunction" && actions.contains(&"dynamodb:UpdateItem") {
-                let attributes = &statement["Condition"]["ForAllValues:StringEquals"]
-                    ["dynamodb:Attributes"];
+                let attributes =
+                    &statement["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"];
                 assert_eq!(
                     attributes,
                     &serde_norway::from_str::<Value>("[PK, SK, name]").unwrap(),
@@ -395,7 +403,10 @@ fn every_table_grant_is_limited_to_the_partitions_its_function_uses() {
             }
         }
     }
-    assert!(checked >= 15, "only {checked} DynamoDB grants found; the walk is broken");
+    assert!(
+        checked >= 15,
+        "only {checked} DynamoDB grants found; the walk is broken"
+    );
 }
 
 /// What a private key looks like in text: PEM armour, or a JWK's private member `"d"`.
