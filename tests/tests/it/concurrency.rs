@@ -135,7 +135,11 @@ async fn no_ordering_of_right_and_wrong_passwords_yields_a_5xx() {
         });
         let results = join_all(attempts).await;
         let mut wrong_checks = 0;
+        let mut successes = 0;
         for (i, (status, _, body)) in results.iter().enumerate() {
+            if *status == 200 {
+                successes += 1;
+            }
             assert!([200, 401, 429].contains(status), "{status}: {body}");
             if i % 2 == 1 && *status == 401 {
                 wrong_checks += 1;
@@ -144,9 +148,11 @@ async fn no_ordering_of_right_and_wrong_passwords_yields_a_5xx() {
                 assert_ne!(*status, 200, "a wrong password logged in");
             }
         }
+        // A successful login gives the count back (the right password was shown), so each
+        // success may open room for another five checks, never more.
         assert!(
-            wrong_checks <= 5,
-            "{wrong_checks} wrong passwords were checked"
+            wrong_checks <= 5 * (successes + 1),
+            "{wrong_checks} wrong passwords were checked around {successes} successes"
         );
     }
 }
