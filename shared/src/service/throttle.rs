@@ -8,10 +8,11 @@ use crate::error::ApiError;
 use crate::policy::lockout::{self, Reservation};
 use crate::store::{Lockout, ReserveOutcome, Store};
 
-/// Rounds of decide-and-write before giving up on a contended counter. Each round that loses
-/// does so because another request's reservation landed, and at most `max_failures` can land
-/// before the email is locked, so an honest request needs at most `max_failures + 1` rounds.
-const RESERVE_ROUNDS: usize = 8;
+/// Rounds of decide-and-write beyond `max_failures` before giving up on a contended counter.
+/// A round lost means another request's reservation landed, and at most `max_failures` land
+/// before the email is locked (more only when successful logins give theirs back meanwhile),
+/// so a request needs about `max_failures + 1` rounds; the margin covers give-backs.
+const EXTRA_ROUNDS: usize = 8;
 
 /// Reserves password checks per normalised email.
 #[derive(Debug, Clone)]
@@ -38,7 +39,8 @@ impl Throttle {
         email: &str,
         mut seen: Option<Lockout>,
     ) -> Result<Lockout, ApiError> {
-        for _ in 0..RESERVE_ROUNDS {
+        let rounds = usize::try_from(self.settings.max_failures).unwrap_or(100) + EXTRA_ROUNDS;
+        for _ in 0..rounds {
             let now = self.clock.unix();
             let next = match lockout::reserve(&self.settings, seen.as_ref(), now) {
                 Reservation::Refused { retry_after } => {
