@@ -31,73 +31,74 @@ use time::OffsetDateTime;
 /// API Gateway's own payload limit for HTTP APIs (10 MB); the functions enforce their own 16 KiB.
 const GATEWAY_MAX_BODY: usize = 10 * 1024 * 1024;
 
-/// Every function's state, built once, as each Lambda would at cold start.
-#[derive(Debug)]
-pub struct App {
-    pub register: register::State,
-    pub login: login::State,
-    pub refresh: refresh::State,
-    pub me: me::State,
-    pub jwks: jwks::State,
-    pub authorizer: authorizer::State,
-    pub logout: logout::State,
-    pub update_profile: update_profile::State,
-    pub change_password: change_password::State,
-    pub revoke_sessions: revoke_sessions::State,
+/// Generates, from one table, everything the local server knows about the functions: the
+/// [`Function`] enum with each one's binary name, [`ROUTES`], the [`App`] holding every state
+/// (built concurrently, as each Lambda would at cold start) and the dispatch to each handler.
+macro_rules! functions {
+    ($( $variant:ident => $krate:ident ($binary:literal): $method:literal $path:literal, $protected:literal; )*) => {
+        /// Which function a route invokes.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Function {
+            $( $variant, )*
+        }
+
+        impl Function {
+            /// The function's binary (its crate's `[[bin]]`, and `Metadata.BuildProperties.Binary`
+            /// in `template.yaml`).
+            pub fn binary(self) -> &'static str {
+                match self {
+                    $( Self::$variant => $binary, )*
+                }
+            }
+        }
+
+        /// The routes, as `template.yaml` declares them.
+        pub const ROUTES: &[Route] = &[
+            $( route($method, $path, $protected, Function::$variant), )*
+        ];
+
+        /// Every function's state, built once, as each Lambda would at cold start; the
+        /// authorizer's too.
+        #[derive(Debug)]
+        pub struct App {
+            $( pub $krate: $krate::State, )*
+            pub authorizer: authorizer::State,
+        }
+
+        impl App {
+            /// Builds every state at once (each its own SDK client, as on Lambda),
+            /// concurrently: the server's start-up is the slowest cold start, not their sum.
+            pub async fn from_source(src: &dyn Source, clock: SharedClock) -> Result<Self, InitError> {
+                let (authorizer, $( $krate, )*) = tokio::try_join!(
+                    authorizer::state(src, clock.clone()),
+                    $( $krate::state(src, clock.clone()), )*
+                )?;
+                Ok(Self { authorizer, $( $krate, )* })
+            }
+        }
+
+        /// Calls the function a route invokes.
+        async fn invoke(app: &App, function: Function, request: lambda_http::Request) -> Response<Body> {
+            match function {
+                $( Function::$variant => $krate::handle(&app.$krate, request).await, )*
+            }
+        }
+    };
 }
 
-impl App {
-    /// Builds every state at once (each its own SDK client, as on Lambda), concurrently: the
-    /// server's start-up is the slowest function's cold start, not their sum.
-    pub async fn from_source(src: &dyn Source, clock: SharedClock) -> Result<Self, InitError> {
-        let (
-            register,
-            login,
-            refresh,
-            me,
-            authorizer,
-            logout,
-            update_profile,
-            change_password,
-            revoke_sessions,
-        ) = tokio::try_join!(
-            register::State::from_source(src, clock.clone()),
-            login::State::from_source(src, clock.clone()),
-            refresh::State::from_source(src, clock.clone()),
-            me::State::from_source(src),
-            authorizer::State::from_source(src, clock.clone()),
-            logout::State::from_source(src, clock.clone()),
-            update_profile::State::from_source(src),
-            change_password::State::from_source(src, clock.clone()),
-            revoke_sessions::State::from_source(src, clock),
-        )?;
-        Ok(Self {
-            register,
-            login,
-            refresh,
-            me,
-            jwks: jwks::State::from_source(src)?,
-            authorizer,
-            logout,
-            update_profile,
-            change_password,
-            revoke_sessions,
-        })
-    }
-}
-
-/// Which function a route invokes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Function {
-    Register,
-    Login,
-    Refresh,
-    Me,
-    Jwks,
-    Logout,
-    UpdateProfile,
-    ChangePassword,
-    RevokeSessions,
+// The one list of functions behind routes. A new function is its crate (with `state` and
+// `handle`), one line here, and its resource in template.yaml; the template test checks that
+// the two agree, route by route and binary by binary.
+functions! {
+    Register => register ("register"): "POST" "/auth/register", false;
+    Login => login ("login"): "POST" "/auth/login", false;
+    Refresh => refresh ("refresh"): "POST" "/auth/refresh", false;
+    Logout => logout ("logout"): "POST" "/auth/logout", false;
+    Me => me ("me"): "GET" "/me", true;
+    UpdateProfile => update_profile ("update-profile"): "PATCH" "/me", true;
+    ChangePassword => change_password ("change-password"): "POST" "/me/password", true;
+    RevokeSessions => revoke_sessions ("revoke-sessions"): "DELETE" "/me/sessions", true;
+    Jwks => jwks ("jwks"): "GET" "/.well-known/jwks.json", false;
 }
 
 /// One API Gateway route.
@@ -109,19 +110,6 @@ pub struct Route {
     pub protected: bool,
     pub function: Function,
 }
-
-/// The routes, as `template.yaml` declares them.
-pub const ROUTES: &[Route] = &[
-    route("POST", "/auth/register", false, Function::Register),
-    route("POST", "/auth/login", false, Function::Login),
-    route("POST", "/auth/refresh", false, Function::Refresh),
-    route("POST", "/auth/logout", false, Function::Logout),
-    route("GET", "/me", true, Function::Me),
-    route("PATCH", "/me", true, Function::UpdateProfile),
-    route("POST", "/me/password", true, Function::ChangePassword),
-    route("DELETE", "/me/sessions", true, Function::RevokeSessions),
-    route("GET", "/.well-known/jwks.json", false, Function::Jwks),
-];
 
 const fn route(
     method: &'static str,
@@ -246,21 +234,6 @@ async fn dispatch(
             )
         });
     into_axum(response)
-}
-
-/// Calls the function a route invokes.
-async fn invoke(app: &App, function: Function, request: lambda_http::Request) -> Response<Body> {
-    match function {
-        Function::Register => register::handle(&app.register, request).await,
-        Function::Login => login::handle(&app.login, request).await,
-        Function::Refresh => refresh::handle(&app.refresh, request).await,
-        Function::Me => me::handle(&app.me, request).await,
-        Function::Jwks => jwks::handle(&app.jwks, request).await,
-        Function::Logout => logout::handle(&app.logout, request).await,
-        Function::UpdateProfile => update_profile::handle(&app.update_profile, request).await,
-        Function::ChangePassword => change_password::handle(&app.change_password, request).await,
-        Function::RevokeSessions => revoke_sessions::handle(&app.revoke_sessions, request).await,
-    }
 }
 
 /// The request headers as API Gateway passes them on: the client's own `Host` and

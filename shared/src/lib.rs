@@ -6,10 +6,11 @@
 
 pub mod clock;
 pub mod config;
+/// The identity helper lives in its own crate; re-exported so `shared::identity` keeps working.
+pub use identity;
 pub mod domain;
 pub mod error;
 pub mod http;
-pub mod identity;
 pub mod keys;
 pub mod password;
 pub mod policy;

@@ -321,6 +321,11 @@ mod tests {
             ours.verify(&pw, &argon2i),
             Verified::Match { needs_rehash: true }
         );
+        // Hashes at other parameters are told apart, so a failed login against one pays the
+        // dummy hash too (login time never depends on a hash's age).
+        assert!(!ours.is_current_hash(&argon2i));
+        assert!(ours.is_current_hash(&ours.hash(&pw).unwrap()));
+        assert!(!ours.is_current_hash("not a PHC string"));
         // The dummy hash never matches, and costs a full verification at the configured cost.
         assert!(
             ours.inner

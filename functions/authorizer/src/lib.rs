@@ -59,6 +59,11 @@ impl State {
     }
 }
 
+/// Builds the state once per cold start (the same signature in every function crate).
+pub async fn state(src: &dyn Source, clock: SharedClock) -> Result<State, InitError> {
+    State::from_source(src, clock).await
+}
+
 /// The Lambda entry point: any event that is not an authorizer request is denied.
 pub async fn handle(state: &State, event: Value) -> Decision {
     match serde_json::from_value::<ApiGatewayV2CustomAuthorizerV2Request>(event) {

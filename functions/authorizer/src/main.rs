@@ -6,6 +6,6 @@ use shared::config::ProcessEnv;
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::runtime::init_tracing(&ProcessEnv)?;
-    let state = authorizer::State::from_source(&ProcessEnv, SystemClock::shared()).await?;
+    let state = authorizer::state(&ProcessEnv, SystemClock::shared()).await?;
     shared::runtime::run_event(state, authorizer::handle).await
 }

@@ -9,6 +9,14 @@ use shared::service::{Caller, PasswordChange};
 
 pub use shared::service::Accounts as State;
 
+/// Builds the state once per cold start (the same signature in every function crate).
+pub async fn state(
+    src: &dyn shared::config::Source,
+    clock: shared::clock::SharedClock,
+) -> Result<State, shared::runtime::InitError> {
+    State::from_source(src, clock).await
+}
+
 pub async fn handle(state: &State, req: Request) -> Response<Body> {
     let result = async {
         let identity = Identity::from_request(&req).map_err(|_| ApiError::Unauthenticated)?;

@@ -1,6 +1,7 @@
 //! `GET /.well-known/jwks.json`: the public verification keys, cacheable for five minutes.
 
 use lambda_http::{Body, Request, Response};
+use shared::clock::SharedClock;
 use shared::config::{Source, public_jwks};
 use shared::http;
 use shared::keys::VerificationKeys;
@@ -23,6 +24,11 @@ impl State {
             .map_err(|e| shared::keys::KeyError::BadJwks(e.to_string()))?;
         Ok(Self { body })
     }
+}
+
+/// Builds the state once per cold start (the same signature in every function crate).
+pub async fn state(src: &dyn Source, _clock: SharedClock) -> Result<State, InitError> {
+    State::from_source(src)
 }
 
 pub async fn handle(state: &State, _req: Request) -> Response<Body> {

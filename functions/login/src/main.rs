@@ -6,6 +6,6 @@ use shared::config::ProcessEnv;
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::runtime::init_tracing(&ProcessEnv)?;
-    let state = login::State::from_source(&ProcessEnv, SystemClock::shared()).await?;
+    let state = login::state(&ProcessEnv, SystemClock::shared()).await?;
     shared::runtime::run_http(state, login::handle).await
 }

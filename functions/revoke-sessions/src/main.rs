@@ -6,6 +6,6 @@ use shared::config::ProcessEnv;
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::runtime::init_tracing(&ProcessEnv)?;
-    let state = revoke_sessions::State::from_source(&ProcessEnv, SystemClock::shared()).await?;
+    let state = revoke_sessions::state(&ProcessEnv, SystemClock::shared()).await?;
     shared::runtime::run_http(state, revoke_sessions::handle).await
 }

@@ -1,10 +1,11 @@
 //! Lambda entry point: build the state once per cold start, then serve.
 
+use shared::clock::SystemClock;
 use shared::config::ProcessEnv;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::runtime::init_tracing(&ProcessEnv)?;
-    let state = update_profile::State::from_source(&ProcessEnv).await?;
+    let state = update_profile::state(&ProcessEnv, SystemClock::shared()).await?;
     shared::runtime::run_http(state, update_profile::handle).await
 }

@@ -33,6 +33,7 @@ pub async fn sdk_config(settings: &StoreSettings) -> aws_config::SdkConfig {
         .operation_timeout(Duration::from_secs(3))
         .build();
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https_client())
         .timeout_config(timeouts)
         .retry_config(RetryConfig::standard().with_max_attempts(3));
     if settings.endpoint_url.is_some() {
@@ -48,6 +49,16 @@ pub async fn sdk_config(settings: &StoreSettings) -> aws_config::SdkConfig {
             ));
     }
     loader.load().await
+}
+
+/// The SDK's HTTPS client: hyper with rustls on `ring` (TLS 1.2/1.3, the platform's roots),
+/// the same client the SDK's default builds, without compiling `aws-lc` from C.
+fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https()
 }
 
 /// A DynamoDB client for the configured endpoint.

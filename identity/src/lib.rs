@@ -1,4 +1,6 @@
-//! The caller's identity, as the authorizer hands it to every function behind it.
+//! The caller's identity, as the authorizer hands it to every function behind it. A crate of
+//! its own (`lambda_http`, `serde_json`, `thiserror`), so another team's Lambda that depends on
+//! it pulls in no password hashing, AWS SDK or signing code.
 //!
 //! The authorizer puts the context below into its simple response; API Gateway places it at
 //! `requestContext.authorizer.lambda`, and `lambda_http` exposes it on the request. Any Lambda
@@ -7,7 +9,7 @@
 //! ```no_run
 //! # use lambda_http::Request;
 //! # fn handler(req: Request) {
-//! match shared::identity::Identity::from_request(&req) {
+//! match identity::Identity::from_request(&req) {
 //!     Ok(me) => println!("user {} with roles {:?}", me.user_id, me.roles),
 //!     Err(_) => { /* not behind the authorizer: answer 401 */ }
 //! }
