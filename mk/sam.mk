@@ -14,9 +14,15 @@ TOOLS ?= .tools
 SAM_MK := $(lastword $(MAKEFILE_LIST))
 
 SAM_PYTHON ?= python3
+# Two virtual environments: what `make test` needs (the linters), and what only `make build`
+# needs (cargo-lambda and zig, the arm64 cross toolchain), so a newcomer's `make test` does not
+# download a compiler it never runs.
 SAM_VENV := $(TOOLS)/venv
 SAM_BIN := $(SAM_VENV)/bin
 SAM_STAMP := $(SAM_VENV)/.installed
+SAM_BUILD_VENV := $(TOOLS)/lambda-build
+SAM_BUILD_BIN := $(SAM_BUILD_VENV)/bin
+SAM_BUILD_STAMP := $(SAM_BUILD_VENV)/.installed
 
 # Pinned tool versions (bump deliberately, then run `make lint-template`).
 SAM_CLI_VERSION := 1.170.0
@@ -31,15 +37,18 @@ SAM_ZIGLANG_VERSION := 0.14.1
 SAM_TEMPLATE ?= template.yaml
 # sam validate / cfn-lint need some region; it is not used to reach AWS.
 SAM_LINT_REGION ?= us-east-1
-# Extra arguments for `sam build`, e.g. SAM_BUILD_ARGS="--config-env prod", or
-# one function's logical id to build only that one.
+# Extra arguments for `sam build`, e.g. SAM_BUILD_ARGS="--config-env prod".
 SAM_BUILD_ARGS ?=
 # Cargo target directory of the Lambda builds. Separate from target/ so a
 # `make build` never waits on Cargo's lock while `make test`, `make bench` or an
 # editor builds the workspace (and vice versa); arm64 release artifacts are not
-# shared with those builds anyway. Every function builds into it, so the
-# dependencies compile once. `rm -rf` it for a clean build.
+# shared with those builds anyway. `rm -rf` it for a clean build.
 SAM_CARGO_TARGET_DIR ?= target/sam
+# Where cargo-lambda puts each function's bootstrap (<dir>/<binary>/bootstrap); lambda/Makefile
+# copies them from here for `sam build`.
+SAM_LAMBDA_DIR := $(SAM_CARGO_TARGET_DIR)/lambda
+# Every function crate: one binary each, named like its folder.
+SAM_FUNCTIONS := $(notdir $(wildcard functions/*))
 
 # No usage data leaves the machine.
 export SAM_CLI_TELEMETRY := 0
@@ -52,7 +61,12 @@ $(SAM_STAMP): $(SAM_MK)
 	$(SAM_PYTHON) -m venv $(SAM_VENV)
 	$(SAM_BIN)/python -m pip install --quiet --disable-pip-version-check \
 		"aws-sam-cli==$(SAM_CLI_VERSION)" \
-		"cfn-lint==$(SAM_CFN_LINT_VERSION)" \
+		"cfn-lint==$(SAM_CFN_LINT_VERSION)"
+	touch $@
+
+$(SAM_BUILD_STAMP): $(SAM_MK)
+	$(SAM_PYTHON) -m venv $(SAM_BUILD_VENV)
+	$(SAM_BUILD_BIN)/python -m pip install --quiet --disable-pip-version-check \
 		"cargo-lambda==$(SAM_CARGO_LAMBDA_VERSION)" \
 		"ziglang==$(SAM_ZIGLANG_VERSION)"
 	touch $@
@@ -64,14 +78,14 @@ lint-template: $(SAM_STAMP)
 	AWS_DEFAULT_REGION=$(SAM_LINT_REGION) \
 		$(SAM_BIN)/cfn-lint $(SAM_TEMPLATE)
 
-# Builds every function with cargo-lambda (cross-compiled for arm64 with zig)
-# into .aws-sam/build. The venv's bin comes first on PATH so sam finds the
-# pinned cargo-lambda and zig. The rust-cargolambda build method is a SAM beta
-# feature: samconfig.toml opts in, and so does the variable below.
-# CARGO_TARGET_DIR is honoured by both the build and the copy step of SAM's
-# Rust workflow (it asks `cargo metadata` where the binaries are).
-build: $(SAM_STAMP)
+# Every function for arm64 (Amazon Linux 2023) in ONE cargo invocation: the dependencies
+# compile once and the binaries link in parallel. Then `sam build` packages them: each
+# function is `BuildMethod: makefile` with `CodeUri: lambda/`, whose Makefile copies that
+# function's bootstrap into .aws-sam/build (see docs/build.md for why and what it saves).
+build: $(SAM_STAMP) $(SAM_BUILD_STAMP)
 	rustup target add aarch64-unknown-linux-gnu
-	PATH="$(abspath $(SAM_BIN)):$$PATH" SAM_CLI_BETA_RUST_CARGO_LAMBDA=1 \
-	CARGO_TARGET_DIR="$(abspath $(SAM_CARGO_TARGET_DIR))" \
+	PATH="$(abspath $(SAM_BUILD_BIN)):$$PATH" CARGO_TARGET_DIR="$(abspath $(SAM_CARGO_TARGET_DIR))" \
+		cargo lambda build --release --arm64 --locked \
+		--lambda-dir "$(abspath $(SAM_LAMBDA_DIR))" $(addprefix -p ,$(SAM_FUNCTIONS))
+	LAMBDA_ARTIFACTS="$(abspath $(SAM_LAMBDA_DIR))" \
 		$(SAM_BIN)/sam build --template $(SAM_TEMPLATE) $(SAM_BUILD_ARGS)

@@ -94,23 +94,33 @@ fn package_name(manifest: &str, table: &str) -> Option<String> {
 }
 
 /// The binary a function resource builds (its `Metadata.BuildProperties.Binary`).
-fn built_binary<'t>(id: &str, function: &'t Value) -> &'t str {
-    let metadata = &function["Metadata"];
+/// The binary a function resource ships: `BuildMethod: makefile` with `lambda/Makefile`,
+/// which copies the binary named by the logical id without `Function`, in kebab case (the same
+/// rule, written in make there).
+fn built_binary(id: &str, function: &Value) -> String {
     assert_eq!(
-        metadata["BuildMethod"].as_str(),
-        Some("rust-cargolambda"),
-        "{id}: Metadata.BuildMethod must be rust-cargolambda"
+        function["Metadata"]["BuildMethod"].as_str(),
+        Some("makefile"),
+        "{id}: Metadata.BuildMethod must be makefile (lambda/Makefile copies what make build built)"
     );
-    metadata["BuildProperties"]["Binary"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{id}: Metadata.BuildProperties.Binary names no binary"))
+    let stem = id
+        .strip_suffix("Function")
+        .unwrap_or_else(|| panic!("{id}: a function's logical id ends in Function"));
+    let mut binary = String::new();
+    for (i, c) in stem.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            binary.push('-');
+        }
+        binary.push(c.to_ascii_lowercase());
+    }
+    binary
 }
 
 #[test]
 fn every_function_crate_is_exactly_one_function_and_every_function_a_crate() {
     let template = template();
     let crates = function_binaries();
-    let mut built: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let mut built: BTreeMap<String, Vec<&str>> = BTreeMap::new();
     for (id, function) in resources(&template, FUNCTION) {
         built
             .entry(built_binary(id, function))
@@ -118,7 +128,7 @@ fn every_function_crate_is_exactly_one_function_and_every_function_a_crate() {
             .push(id);
     }
     for (binary, dir) in &crates {
-        let ids = built.get(binary.as_str()).cloned().unwrap_or_default();
+        let ids = built.get(binary).cloned().unwrap_or_default();
         assert_eq!(
             ids.len(),
             1,
@@ -128,7 +138,7 @@ fn every_function_crate_is_exactly_one_function_and_every_function_a_crate() {
     }
     for (binary, ids) in &built {
         assert!(
-            crates.contains_key(*binary),
+            crates.contains_key(binary),
             "{ids:?} in template.yaml build binary `{binary}`, which no crate under functions/ \
              defines (crates: {:?})",
             crates.keys().collect::<Vec<_>>()
@@ -201,7 +211,7 @@ fn the_template_routes_exactly_what_the_local_server_serves() {
             };
             let route = TemplateRoute {
                 function: id.to_owned(),
-                binary: built_binary(id, function).to_owned(),
+                binary: built_binary(id, function),
                 protected,
             };
             if let Some(other) = routes.insert((method.clone(), path.clone()), route) {
