@@ -3,7 +3,9 @@
 use shared::clock::SystemClock;
 use shared::config::ProcessEnv;
 
-#[tokio::main]
+// One request at a time per Lambda instance: a current-thread runtime spends half the CPU per
+// DynamoDB call of a multi-thread one (`cargo run --release -p bench --bin sdk-cpu`).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::runtime::init_tracing(&ProcessEnv)?;
     let state = me::state(&ProcessEnv, SystemClock::shared()).await?;
