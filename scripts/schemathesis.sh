@@ -16,6 +16,7 @@ target/debug/keygen --private-key-out "$work/key.pem" > "$work/jwks.json" 2>/dev
 TABLE_NAME=schemathesis \
 JWT_ISSUER=http://127.0.0.1:$port JWT_AUDIENCE=auth-service JWT_CLIENT_ID=schemathesis \
 JWT_SIGNING_KEY="$(cat "$work/key.pem")" JWT_PUBLIC_JWKS="$(cat "$work/jwks.json")" \
+MAIL_FROM=no-reply@schemathesis.invalid APP_BASE_URL=http://127.0.0.1:$port SES_PORT=0 \
 PORT=$port LOG_LEVEL=warn \
   target/debug/devserver > "$work/server.log" 2>&1 &
 server=$!

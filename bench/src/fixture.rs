@@ -75,8 +75,9 @@ pub struct Fixture {
 }
 
 impl Fixture {
-    /// Creates the table on DynamoDB Local at `endpoint`, a signing key, and the clients.
-    pub async fn new(endpoint: &str) -> Result<Self> {
+    /// Creates the table on DynamoDB Local at `endpoint`, a signing key, and the clients; mail
+    /// goes to the SES v2 emulator at `ses_endpoint`.
+    pub async fn new(endpoint: &str, ses_endpoint: &str) -> Result<Self> {
         let table = format!("auth-bench-{}", uuid::Uuid::new_v4().simple());
         let (key, pem) = SigningKey::generate()?;
         let jwks = serde_json::to_string(&PublicJwkSet {
@@ -90,6 +91,9 @@ impl Fixture {
             (cfg::JWT_CLIENT_ID, CLIENT_ID.to_owned()),
             (cfg::JWT_SIGNING_KEY, pem),
             (cfg::JWT_PUBLIC_JWKS, jwks),
+            (cfg::SES_ENDPOINT_URL, ses_endpoint.to_owned()),
+            (cfg::MAIL_FROM, "no-reply@bench.invalid".to_owned()),
+            (cfg::APP_BASE_URL, "https://app.bench.invalid".to_owned()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -169,6 +173,7 @@ impl Fixture {
                 roles: Vec::new(),
                 created_at: now,
                 epoch: 0,
+                email_verified: false,
             };
             let credentials = Credentials {
                 email,
@@ -279,8 +284,9 @@ impl Fixture {
             cfg::JWT_SIGNING_KEY,
         ];
         let verifier = [cfg::JWT_ISSUER, cfg::JWT_AUDIENCE, cfg::JWT_PUBLIC_JWKS];
+        let mail = [cfg::SES_ENDPOINT_URL, cfg::MAIL_FROM, cfg::APP_BASE_URL];
         let names: Vec<&str> = match function {
-            "register" => store.iter().chain(&argon).copied().collect(),
+            "register" => store.iter().chain(&argon).chain(&mail).copied().collect(),
             "login" => store.iter().chain(&argon).chain(&issuer).copied().collect(),
             "refresh" => store.iter().chain(&issuer).copied().collect(),
             "me" => store.to_vec(),

@@ -266,8 +266,13 @@ pub async fn run(fx: &Fixture, sizes: Sizes) -> Result<InProcess> {
         bare_get_item(fx, &first).await?;
     }
 
-    let register =
-        register::State::new(store.clone(), fx.hasher.clone(), clock.clone(), fx.lockout);
+    // Registration mails its verification link: through the SES v2 emulator here.
+    let sdk =
+        shared::store::sdk_config(&shared::config::StoreSettings::from_source(&fx.settings)?).await;
+    let register = register::State::new(
+        shared::service::Accounts::new(store.clone(), fx.hasher.clone(), clock.clone(), fx.lockout),
+        shared::service::Outbox::from_parts(store.clone(), &sdk, &fx.settings, clock.clone())?,
+    );
     handlers.push(
         alone(
             fx,

@@ -64,7 +64,10 @@ fn run() -> Result<()> {
         .build()?;
     step("starting DynamoDB Local (in memory)");
     let dynamodb = devserver::dynamodb_local::start()?;
-    let result = runtime.block_on(stages(dynamodb.endpoint()));
+    step("starting the SES v2 emulator (registration mails its verification link)");
+    let ses = devserver::ses_local::start(None)?;
+    let result = runtime.block_on(stages(dynamodb.endpoint(), ses.endpoint()));
+    drop(ses);
     drop(dynamodb);
     let (results, meta) = result?;
     let targets = report::targets(&results);
@@ -112,8 +115,11 @@ fn meta(fx: &Fixture) -> serde_json::Value {
     })
 }
 
-async fn stages(endpoint: &str) -> Result<(report::Results, serde_json::Value)> {
-    let fx = Fixture::new(endpoint).await?;
+async fn stages(
+    endpoint: &str,
+    ses_endpoint: &str,
+) -> Result<(report::Results, serde_json::Value)> {
+    let fx = Fixture::new(endpoint, ses_endpoint).await?;
     let release = fixture::target_dir().join("release");
     let work_dir = fixture::target_dir().join("bench/work");
     std::fs::create_dir_all(&work_dir)?;

@@ -9,6 +9,7 @@
 //! server does not cache authorizer decisions.
 
 pub mod dynamodb_local;
+pub mod ses_local;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -69,9 +70,11 @@ macro_rules! functions {
             /// Builds every state at once (each its own SDK client, as on Lambda),
             /// concurrently: the server's start-up is the slowest cold start, not their sum.
             pub async fn from_source(src: &dyn Source, clock: SharedClock) -> Result<Self, InitError> {
+                // Boxed: side by side, the unboxed futures of every cold start overflow a
+                // test thread's stack in debug builds.
                 let (authorizer, $( $krate, )*) = tokio::try_join!(
-                    authorizer::state(src, clock.clone()),
-                    $( $krate::state(src, clock.clone()), )*
+                    Box::pin(authorizer::state(src, clock.clone())),
+                    $( Box::pin($krate::state(src, clock.clone())), )*
                 )?;
                 Ok(Self { authorizer, $( $krate, )* })
             }
@@ -80,7 +83,7 @@ macro_rules! functions {
         /// Calls the function a route invokes.
         async fn invoke(app: &App, function: Function, request: lambda_http::Request) -> Response<Body> {
             match function {
-                $( Function::$variant => $krate::handle(&app.$krate, request).await, )*
+                $( Function::$variant => Box::pin($krate::handle(&app.$krate, request)).await, )*
             }
         }
     };
@@ -99,6 +102,12 @@ functions! {
     ChangePassword => change_password ("change-password"): "POST" "/me/password", true;
     RevokeSessions => revoke_sessions ("revoke-sessions"): "DELETE" "/me/sessions", true;
     Jwks => jwks ("jwks"): "GET" "/.well-known/jwks.json", false;
+    ForgotPassword => forgot_password ("forgot-password"): "POST" "/auth/password/forgot", false;
+    ResetPassword => reset_password ("reset-password"): "POST" "/auth/password/reset", false;
+    VerifyEmail => verify_email ("verify-email"): "POST" "/auth/email/verify", false;
+    ResendVerification => resend_verification ("resend-verification"): "POST" "/me/email/verification", true;
+    ChangeEmail => change_email ("change-email"): "POST" "/me/email", true;
+    ConfirmEmailChange => confirm_email_change ("confirm-email-change"): "POST" "/auth/email/confirm-change", false;
 }
 
 /// One API Gateway route.

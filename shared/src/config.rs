@@ -60,6 +60,18 @@ pub const LOCKOUT_MAX_FAILURES: &str = "LOCKOUT_MAX_FAILURES";
 pub const LOCKOUT_WINDOW_SECONDS: &str = "LOCKOUT_WINDOW_SECONDS";
 pub const REVOCATION_CHECK: &str = "REVOCATION_CHECK";
 pub const PORT: &str = "PORT";
+pub const SES_ENDPOINT_URL: &str = "SES_ENDPOINT_URL";
+pub const MAIL_FROM: &str = "MAIL_FROM";
+pub const PRODUCT_NAME: &str = "PRODUCT_NAME";
+pub const APP_BASE_URL: &str = "APP_BASE_URL";
+pub const RESET_PATH: &str = "RESET_PATH";
+pub const VERIFY_PATH: &str = "VERIFY_PATH";
+pub const CONFIRM_EMAIL_PATH: &str = "CONFIRM_EMAIL_PATH";
+pub const RESET_LINK_TTL_SECONDS: &str = "RESET_LINK_TTL_SECONDS";
+pub const VERIFY_LINK_TTL_SECONDS: &str = "VERIFY_LINK_TTL_SECONDS";
+pub const EMAIL_CHANGE_LINK_TTL_SECONDS: &str = "EMAIL_CHANGE_LINK_TTL_SECONDS";
+pub const RESET_MAX_PER_HOUR: &str = "RESET_MAX_PER_HOUR";
+pub const REQUIRE_VERIFIED_EMAIL: &str = "REQUIRE_VERIFIED_EMAIL";
 
 fn required(src: &dyn Source, name: &'static str) -> Result<String, ConfigError> {
     match src.get(name) {
@@ -329,6 +341,136 @@ impl VerifierSettings {
     }
 }
 
+/// Where mail goes and what its links point at (every function that sends mail).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailSettings {
+    /// `SES_ENDPOINT_URL`, unset on AWS: the local SES v2 emulator (`make dev`, tests).
+    pub endpoint_url: Option<String>,
+    /// `MAIL_FROM`, required: the sender, an address of an SES-verified identity.
+    pub from: String,
+    /// `PRODUCT_NAME`, default `Auth service`: how the mail names the product.
+    pub product_name: String,
+    /// `APP_BASE_URL`, required, `https://` (or `http://` on a loopback host): where the
+    /// pages that take a link's token live. A link is `{APP_BASE_URL}{path}?token=…`.
+    pub app_base_url: String,
+    /// `RESET_PATH`, default `/reset-password`.
+    pub reset_path: String,
+    /// `VERIFY_PATH`, default `/verify-email`.
+    pub verify_path: String,
+    /// `CONFIRM_EMAIL_PATH`, default `/confirm-email`.
+    pub confirm_email_path: String,
+}
+
+impl MailSettings {
+    pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+        let from = required(src, MAIL_FROM)?;
+        if email_address::EmailAddress::parse_with_options(
+            &from,
+            email_address::Options::default().without_display_text(),
+        )
+        .is_err()
+        {
+            return Err(ConfigError::Invalid {
+                name: MAIL_FROM,
+                reason: format!("{from:?} is not an email address"),
+            });
+        }
+        let app_base_url = required(src, APP_BASE_URL)?
+            .trim_end_matches('/')
+            .to_owned();
+        let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+            .iter()
+            .any(|p| {
+                app_base_url == *p
+                    || app_base_url.starts_with(&format!("{p}:"))
+                    || app_base_url.starts_with(&format!("{p}/"))
+            });
+        if !app_base_url.starts_with("https://") && !loopback {
+            return Err(ConfigError::Invalid {
+                name: APP_BASE_URL,
+                reason: format!(
+                    "{app_base_url:?} must start with https:// (http:// only on a loopback host)"
+                ),
+            });
+        }
+        let path = |name: &'static str, default: &str| -> Result<String, ConfigError> {
+            let value = optional(src, name).unwrap_or_else(|| default.to_owned());
+            if !value.starts_with('/') || value.contains(['?', '#', ' ']) {
+                return Err(ConfigError::Invalid {
+                    name,
+                    reason: format!("{value:?} must be a path starting with / without ? or #"),
+                });
+            }
+            Ok(value)
+        };
+        Ok(Self {
+            endpoint_url: optional(src, SES_ENDPOINT_URL),
+            from,
+            product_name: optional(src, PRODUCT_NAME).unwrap_or_else(|| "Auth service".to_owned()),
+            app_base_url,
+            reset_path: path(RESET_PATH, "/reset-password")?,
+            verify_path: path(VERIFY_PATH, "/verify-email")?,
+            confirm_email_path: path(CONFIRM_EMAIL_PATH, "/confirm-email")?,
+        })
+    }
+}
+
+/// How long an emailed link lives, and how often one address may be sent one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkSettings {
+    /// `RESET_LINK_TTL_SECONDS`, default 1800 (30 minutes), 300..=86400.
+    pub reset_ttl: i64,
+    /// `VERIFY_LINK_TTL_SECONDS`, default 86400 (24 hours), 300..=604800.
+    pub verify_ttl: i64,
+    /// `EMAIL_CHANGE_LINK_TTL_SECONDS`, default 3600 (1 hour), 300..=86400.
+    pub email_change_ttl: i64,
+    /// `RESET_MAX_PER_HOUR`, default 3, 1..=100: mails of one kind to one normalised address
+    /// per hour (reset requests, verification resends, email-change requests).
+    pub max_per_hour: i64,
+}
+
+impl Default for LinkSettings {
+    fn default() -> Self {
+        Self {
+            reset_ttl: 1_800,
+            verify_ttl: 86_400,
+            email_change_ttl: 3_600,
+            max_per_hour: 3,
+        }
+    }
+}
+
+impl LinkSettings {
+    pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+        let d = Self::default();
+        Ok(Self {
+            reset_ttl: bounded(src, RESET_LINK_TTL_SECONDS, d.reset_ttl, 300, 86_400)?,
+            verify_ttl: bounded(src, VERIFY_LINK_TTL_SECONDS, d.verify_ttl, 300, 604_800)?,
+            email_change_ttl: bounded(
+                src,
+                EMAIL_CHANGE_LINK_TTL_SECONDS,
+                d.email_change_ttl,
+                300,
+                86_400,
+            )?,
+            max_per_hour: bounded(src, RESET_MAX_PER_HOUR, d.max_per_hour, 1, 100)?,
+        })
+    }
+}
+
+/// `REQUIRE_VERIFIED_EMAIL`, `false` (default) or `true`: whether login refuses a right
+/// password for an address nobody has verified yet (403 `email_not_verified`).
+pub fn require_verified_email(src: &dyn Source) -> Result<bool, ConfigError> {
+    match optional(src, REQUIRE_VERIFIED_EMAIL).as_deref() {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(ConfigError::Invalid {
+            name: REQUIRE_VERIFIED_EMAIL,
+            reason: format!("{other:?} is neither \"true\" nor \"false\""),
+        }),
+    }
+}
+
 /// `JWT_PUBLIC_JWKS` alone (the key-set function needs nothing else).
 pub fn public_jwks(src: &dyn Source) -> Result<String, ConfigError> {
     required(src, JWT_PUBLIC_JWKS)
@@ -372,6 +514,7 @@ pub fn log_filter(level: &str) -> String {
         "aws_smithy_types",
         "aws_sdk_dynamodb",
         "aws_sdk_ssm",
+        "aws_sdk_sesv2",
         "aws_config",
         "aws_runtime",
         "aws_sigv4",

@@ -181,6 +181,10 @@ pub struct User {
     /// The credentials epoch: moved on by every change that must end all sessions (a password
     /// change, sign-out everywhere); a session started under an older epoch is dead.
     pub epoch: i64,
+    /// Whether someone proved they read mail at `email` (a verification link, or a password
+    /// reset, which is mailed there too). False at registration and after an email change
+    /// until the new address's link is used (the change itself is confirmed from it, so true).
+    pub email_verified: bool,
 }
 
 /// What `/auth/register` and `/me` answer.
@@ -190,6 +194,7 @@ pub struct ProfileBody {
     pub email: String,
     pub name: Option<String>,
     pub roles: Vec<String>,
+    pub email_verified: bool,
     /// RFC 3339, UTC.
     pub created_at: String,
 }
@@ -201,6 +206,7 @@ impl From<&User> for ProfileBody {
             email: user.email.as_str().to_owned(),
             name: user.name.as_ref().map(|n| n.as_str().to_owned()),
             roles: user.roles.clone(),
+            email_verified: user.email_verified,
             created_at: user.created_at.format(&Rfc3339).unwrap_or_default(),
         }
     }

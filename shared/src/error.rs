@@ -78,6 +78,20 @@ pub enum ApiError {
     Unauthenticated,
     #[error("the user does not exist")]
     UserNotFound,
+    /// An emailed link's token that is unknown, used, expired, superseded or for another
+    /// purpose (400: it is a field of the body, not the request's credentials).
+    #[error("the link is invalid or has expired")]
+    InvalidLink,
+    #[error("too many mails of this kind; retry in {retry_after} s")]
+    TooManyMails { retry_after: i64 },
+    #[error("the email address is already verified")]
+    AlreadyVerified,
+    #[error("the email address is not verified")]
+    EmailNotVerified,
+    /// Mail could not be handed to SES where the caller must know (never where that would
+    /// tell whether an account exists).
+    #[error("mail could not be sent")]
+    MailUnavailable(#[source] BoxError),
     #[error("the database is unavailable")]
     ServiceUnavailable(#[source] StoreError),
     #[error("internal error")]
@@ -200,6 +214,43 @@ impl ApiError {
                 "user_not_found",
                 "User not found",
                 self.to_string(),
+                None,
+            ),
+            Self::InvalidLink => (
+                400,
+                "invalid_token",
+                "Invalid token",
+                "the link is unknown, already used, expired or superseded by a newer one".to_owned(),
+                None,
+            ),
+            Self::TooManyMails { retry_after } => (
+                429,
+                "too_many_attempts",
+                "Too many attempts",
+                format!(
+                    "too many mails of this kind to this address; try again in {retry_after} seconds"
+                ),
+                None,
+            ),
+            Self::AlreadyVerified => (
+                409,
+                "already_verified",
+                "Already verified",
+                "this email address is already verified".to_owned(),
+                None,
+            ),
+            Self::EmailNotVerified => (
+                403,
+                "email_not_verified",
+                "Email not verified",
+                "verify your email address first: open the link in the mail we sent, or ask for a new one".to_owned(),
+                None,
+            ),
+            Self::MailUnavailable(_) => (
+                503,
+                "service_unavailable",
+                "Service unavailable",
+                "the service is temporarily unavailable; try again shortly".to_owned(),
                 None,
             ),
             Self::ServiceUnavailable(_) => (

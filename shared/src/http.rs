@@ -145,6 +145,14 @@ pub fn created<T: Serialize>(body: &T) -> Response<Body> {
     json(StatusCode::CREATED, body)
 }
 
+/// 202 `{"status":"accepted"}`: the request is taken; what follows (a mail) is not told.
+pub fn accepted() -> Response<Body> {
+    json(
+        StatusCode::ACCEPTED,
+        &serde_json::json!({ "status": "accepted" }),
+    )
+}
+
 /// 204, no body.
 ///
 /// (Every response of this service that has no body is a 204.)
@@ -209,8 +217,10 @@ pub fn problem(err: &ApiError, request_id: Option<&str>) -> Response<Body> {
     let status = StatusCode::from_u16(parts.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = with_body(status, PROBLEM_JSON, text);
     let retry_after = match err {
-        ApiError::ServiceUnavailable(_) => Some(1),
-        ApiError::TooManyAttempts { retry_after } => Some((*retry_after).max(1)),
+        ApiError::ServiceUnavailable(_) | ApiError::MailUnavailable(_) => Some(1),
+        ApiError::TooManyAttempts { retry_after } | ApiError::TooManyMails { retry_after } => {
+            Some((*retry_after).max(1))
+        }
         _ => None,
     };
     if let Some(seconds) = retry_after.and_then(|s| HeaderValue::from_str(&s.to_string()).ok()) {

@@ -17,6 +17,9 @@ pub enum InitError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Key(#[from] KeyError),
+    /// The mail templates did not compile (a bug caught by the unit tests).
+    #[error("mail templates: {0}")]
+    Mail(#[from] minijinja::Error),
 }
 
 /// JSON log lines on stdout (CloudWatch reads them), at `LOG_LEVEL` (see

@@ -1,6 +1,8 @@
 //! The test harness shared by the integration tests: one DynamoDB Local per test binary (AWS's
 //! own, started on a free port; the run fails loudly when it cannot start), one table per binary,
-//! settings from a plain map, and the local server in-process on a free port.
+//! one SES v2 emulator per binary (`aws-ses-v2-local`, on a free port; the mail the service sends
+//! is read back from it), settings from a plain map, and the local server in-process on a free
+//! port.
 
 // A test harness: failing loudly (panicking with the reason) is its job.
 #![allow(
@@ -13,9 +15,11 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use devserver::App;
 use devserver::dynamodb_local::{self, DynamoDbLocal};
+use devserver::ses_local::{self, SesLocal};
 use shared::clock::SharedClock;
 use shared::config::{self as cfg, StoreSettings};
 use shared::keys::{PublicJwkSet, SigningKey};
@@ -28,6 +32,7 @@ pub const CLIENT_ID: &str = "integration-tests";
 pub const PASSWORD: &str = "correct-horse-battery-staple";
 
 static DYNAMODB: OnceLock<Result<DynamoDbLocal, String>> = OnceLock::new();
+static SES: OnceLock<Result<SesLocal, String>> = OnceLock::new();
 static TABLE: OnceLock<String> = OnceLock::new();
 static KEY: OnceLock<(String, String)> = OnceLock::new();
 
@@ -37,6 +42,122 @@ pub fn endpoint() -> String {
         Ok(local) => local.endpoint().to_owned(),
         Err(err) => panic!("cannot start DynamoDB Local: {err}"),
     }
+}
+
+/// The endpoint of this test binary's SES v2 emulator, started on first use.
+pub fn ses_endpoint() -> String {
+    match SES.get_or_init(|| ses_local::start(None).map_err(|e| e.to_string())) {
+        Ok(local) => local.endpoint().to_owned(),
+        Err(err) => panic!("cannot start the SES v2 emulator: {err}"),
+    }
+}
+
+/// A mail the service sent, as the SES v2 emulator received it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mail {
+    pub from: String,
+    pub to: Vec<String>,
+    pub subject: String,
+    /// The text body (empty when the mail had none).
+    pub text: String,
+    /// The HTML body (empty when the mail had none).
+    pub html: String,
+}
+
+/// `GET /store` of `aws-ses-v2-local`: every mail since it started, oldest first.
+#[derive(serde::Deserialize)]
+struct MailStore {
+    emails: Vec<StoredMail>,
+}
+
+#[derive(serde::Deserialize)]
+struct StoredMail {
+    from: String,
+    destination: Destination,
+    subject: String,
+    #[serde(default)]
+    body: StoredBody,
+}
+
+#[derive(serde::Deserialize)]
+struct Destination {
+    #[serde(default)]
+    to: Vec<String>,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct StoredBody {
+    text: Option<String>,
+    html: Option<String>,
+}
+
+/// Every mail the emulator has received, oldest first.
+async fn all_mails() -> Vec<Mail> {
+    let url = format!("{}/store", ses_endpoint());
+    let response = reqwest::get(&url)
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let status = response.status();
+    let text = response.text().await.expect("store body");
+    assert!(status.is_success(), "GET {url}: {status} {text}");
+    let store: MailStore = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("GET {url}: not a store ({e}): {text}"));
+    store
+        .emails
+        .into_iter()
+        .map(|m| Mail {
+            from: m.from,
+            to: m.destination.to,
+            subject: m.subject,
+            text: m.body.text.unwrap_or_default(),
+            html: m.body.html.unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// The mails sent to `address` (among the To addresses, ignoring ASCII case), oldest first.
+pub async fn mails_to(address: &str) -> Vec<Mail> {
+    all_mails()
+        .await
+        .into_iter()
+        .filter(|m| m.to.iter().any(|to| to.eq_ignore_ascii_case(address)))
+        .collect()
+}
+
+/// The mails sent to `address`, once there are at least `count` (polling for up to 5 s; the
+/// service sends before it answers, so normally they are there at once). Panics with what it
+/// found otherwise.
+pub async fn wait_for_mail(address: &str, count: usize) -> Vec<Mail> {
+    let started = Instant::now();
+    loop {
+        let mails = mails_to(address).await;
+        if mails.len() >= count {
+            return mails;
+        }
+        if started.elapsed() > Duration::from_secs(5) {
+            panic!(
+                "expected at least {count} mail(s) to {address} within 5 s, found {}: {mails:#?}",
+                mails.len()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The token of the link in a mail: the `token=` value in its text body.
+pub fn link_token(mail: &Mail) -> String {
+    let Some(start) = mail.text.find("token=") else {
+        panic!("no token= link in the mail's text body: {mail:#?}");
+    };
+    let token: String = mail.text[start + "token=".len()..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    assert!(
+        !token.is_empty(),
+        "empty token= value in the mail's text body: {mail:#?}"
+    );
+    token
 }
 
 /// This test binary's table, created on first use.
@@ -81,7 +202,8 @@ pub fn signing_key() -> &'static (String, String) {
     })
 }
 
-/// Every setting the service reads, pointing at this binary's DynamoDB Local table.
+/// Every setting the service reads, pointing at this binary's DynamoDB Local table and SES v2
+/// emulator.
 pub fn settings() -> HashMap<String, String> {
     let (pem, jwks) = signing_key();
     [
@@ -92,6 +214,9 @@ pub fn settings() -> HashMap<String, String> {
         (cfg::JWT_CLIENT_ID, CLIENT_ID.to_owned()),
         (cfg::JWT_SIGNING_KEY, pem.clone()),
         (cfg::JWT_PUBLIC_JWKS, jwks.clone()),
+        (cfg::SES_ENDPOINT_URL, ses_endpoint()),
+        (cfg::MAIL_FROM, "no-reply@auth.test.invalid".to_owned()),
+        (cfg::APP_BASE_URL, "https://app.test.invalid".to_owned()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -213,6 +338,26 @@ pub async fn post(
             .expect("request"),
     )
     .await
+}
+
+/// POSTs a JSON body; returns (status, `Retry-After` in seconds, body).
+pub async fn post_with_retry_after(
+    server: &Server,
+    path: &str,
+    body: serde_json::Value,
+) -> (u16, Option<i64>, serde_json::Value) {
+    let response = http()
+        .post(server.url(path))
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().expect("ascii").parse().expect("seconds"));
+    let (status, body) = json(response).await;
+    (status, retry_after, body)
 }
 
 /// Registers a user with the standard password; returns the email.

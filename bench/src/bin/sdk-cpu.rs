@@ -52,6 +52,7 @@ async fn measure(endpoint: &str, label: &str, tweak: bool) {
         roles: vec![],
         created_at: time::OffsetDateTime::now_utc(),
         epoch: 0,
+        email_verified: false,
     };
     let creds = Credentials {
         email: user.email.clone(),

@@ -5,7 +5,7 @@ use shared::domain::ProfileBody;
 use shared::http;
 use shared::service::{Caller, Registration};
 
-pub use shared::service::Accounts as State;
+pub use shared::service::Registrar as State;
 
 /// Builds the state once per cold start (the same signature in every function crate).
 pub async fn state(

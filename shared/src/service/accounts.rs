@@ -51,8 +51,11 @@ impl Accounts {
             .map_err(|e| ApiError::Internal(Box::new(e)))
     }
 
-    /// Checks the password policy, hashes, and writes the user and its email atomically.
-    pub async fn register(&self, input: Registration, caller: &Caller) -> Result<User, ApiError> {
+    /// Checks the password policy and hashes: the new user and its credentials, not yet written.
+    pub(crate) async fn prepare(
+        &self,
+        input: Registration,
+    ) -> Result<(User, Credentials), ApiError> {
         password::check_policy(
             &input.password,
             &input.email,
@@ -69,6 +72,7 @@ impl Accounts {
             roles: Vec::new(),
             created_at: now.replace_nanosecond(0).unwrap_or(now),
             epoch: 0,
+            email_verified: false,
         };
         let credentials = Credentials {
             email: user.email.clone(),
@@ -77,14 +81,43 @@ impl Accounts {
             roles: user.roles.clone(),
             epoch: user.epoch,
         };
-        match self.store.create_user(&user, &credentials).await {
-            Ok(()) => {
-                audit("user_registered", caller, Some(user.id.as_str()), None);
-                Ok(user)
+        Ok((user, credentials))
+    }
+
+    /// The check of a signed-in user's current password, reserved like a login's: 429 when
+    /// the email is locked, 403 (counted) when wrong; the credentials that matched otherwise.
+    /// `events` are the audit events of a lock and of a wrong password.
+    pub(crate) async fn check_current_password(
+        &self,
+        user: &User,
+        current: Password,
+        caller: &Caller,
+        events: CheckEvents,
+    ) -> Result<Credentials, ApiError> {
+        let id = user.id.as_str();
+        let email = user.email.as_str();
+        let (credentials, reserved) = tokio::join!(
+            self.store.credentials(email),
+            self.throttle.reserve(email, None)
+        );
+        let credentials = credentials?.ok_or(ApiError::UserNotFound)?;
+        if let Err(err) = reserved {
+            if matches!(err, ApiError::TooManyAttempts { .. }) {
+                audit(events.locked_out, caller, Some(id), None);
             }
-            Err(StoreError::AlreadyExists) => Err(ApiError::EmailTaken),
-            Err(err) => Err(err.into()),
+            return Err(err);
         }
+        let hasher = self.hasher.clone();
+        let stored = credentials.password_hash.clone();
+        if blocking(move || hasher.verify(&current, &stored)).await? == Verified::Mismatch {
+            audit(events.failed, caller, Some(id), None);
+            return Err(ApiError::WrongCurrentPassword);
+        }
+        Ok(credentials)
+    }
+
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
     }
 
     /// A password change, in the order that reveals nothing: the new password is judged first
@@ -108,29 +141,9 @@ impl Accounts {
             user.name.as_ref().map(DisplayName::as_str),
         )
         .map_err(ApiError::WeakPassword)?;
-        let email = user.email.as_str();
-        let (credentials, reserved) = tokio::join!(
-            self.store.credentials(email),
-            self.throttle.reserve(email, None)
-        );
-        let credentials = credentials?.ok_or(ApiError::UserNotFound)?;
-        if let Err(err) = reserved {
-            if matches!(err, ApiError::TooManyAttempts { .. }) {
-                audit(
-                    "password_change_locked_out",
-                    caller,
-                    Some(id.as_str()),
-                    None,
-                );
-            }
-            return Err(err);
-        }
-        let hasher = self.hasher.clone();
-        let stored = credentials.password_hash.clone();
-        if blocking(move || hasher.verify(&current, &stored)).await? == Verified::Mismatch {
-            audit("password_change_failed", caller, Some(id.as_str()), None);
-            return Err(ApiError::WrongCurrentPassword);
-        }
+        let credentials = self
+            .check_current_password(&user, current, caller, PASSWORD_CHANGE_EVENTS)
+            .await?;
         let new_hash = self.hash(new).await?;
         for _ in 0..EPOCH_ATTEMPTS {
             match self.store.change_password(&credentials, &new_hash).await? {
@@ -147,6 +160,18 @@ impl Accounts {
         Err(ApiError::ServiceUnavailable(StoreError::Conflict))
     }
 }
+
+/// The audit events of one kind of current-password check.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CheckEvents {
+    pub locked_out: &'static str,
+    pub failed: &'static str,
+}
+
+const PASSWORD_CHANGE_EVENTS: CheckEvents = CheckEvents {
+    locked_out: "password_change_locked_out",
+    failed: "password_change_failed",
+};
 
 /// Attempts of a transaction that moves the credentials epoch on, when another transaction
 /// holds one of its items at the same moment.

@@ -27,6 +27,8 @@ pub struct Logins {
     clock: SharedClock,
     throttle: Throttle,
     settings: IssuerSettings,
+    /// `REQUIRE_VERIFIED_EMAIL`.
+    require_verified: bool,
 }
 
 impl Logins {
@@ -46,7 +48,14 @@ impl Logins {
             clock,
             throttle,
             settings,
+            require_verified: false,
         }
+    }
+
+    /// Refuse a right password for an address nobody verified (403 `email_not_verified`).
+    pub fn require_verified_email(mut self, require: bool) -> Self {
+        self.require_verified = require;
+        self
     }
 
     pub async fn from_source(src: &dyn Source, clock: SharedClock) -> Result<Self, InitError> {
@@ -55,7 +64,8 @@ impl Logins {
         let settings = IssuerSettings::from_source(src)?;
         let issuer = issuer(&settings, &sdk).await?;
         let lockout = LockoutSettings::from_source(src)?;
-        Ok(Self::new(store, hasher, issuer, clock, settings, lockout))
+        Ok(Self::new(store, hasher, issuer, clock, settings, lockout)
+            .require_verified_email(crate::config::require_verified_email(src)?))
     }
 
     /// The credentials read and the reservation of the password check run at once (two
@@ -119,6 +129,22 @@ impl Logins {
                 return Err(ApiError::InvalidCredentials);
             }
         };
+        if self.require_verified {
+            // Only now, after the right password: the answer tells nothing to anyone else.
+            let verified = self
+                .store
+                .user(&credentials.user_id)
+                .await?
+                .is_some_and(|user| user.email_verified);
+            if !verified {
+                // The password was right: the reservation is given back, like a login's.
+                self.store
+                    .forget_lockout(credentials.email.as_str())
+                    .await?;
+                audit("login_unverified_email", caller, user_id.as_deref(), None);
+                return Err(ApiError::EmailNotVerified);
+            }
+        }
         if needs_rehash && !self.upgrade_hash(&credentials, password).await {
             // The hash changed since it was verified: a password change won the race.
             return Err(ApiError::InvalidCredentials);

@@ -8,6 +8,7 @@
 mod accounts;
 mod logins;
 mod profiles;
+mod recovery;
 mod refresh;
 mod requests;
 mod sessions;
@@ -17,9 +18,11 @@ mod tokens;
 pub use accounts::Accounts;
 pub use logins::Logins;
 pub use profiles::Profiles;
+pub use recovery::{EmailChanges, FORGOT_MIN_DURATION, Outbox, Redeemer, Registrar};
 pub use refresh::Refresher;
 pub use requests::{
-    LoginRequest, NameChange, PasswordChange, Registration, refresh_token_from_body,
+    EmailChange, LoginRequest, NameChange, PasswordChange, PasswordReset, Registration,
+    email_from_body, link_token_from_body, refresh_token_from_body,
 };
 pub use sessions::Sessions;
 pub use tokens::TokenPair;

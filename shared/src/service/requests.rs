@@ -128,3 +128,88 @@ impl PasswordChange {
         }
     }
 }
+
+/// A required email field, validated like registration's.
+fn email_field(fields: &mut Fields<'_>, name: &str) -> Option<Email> {
+    match fields.required_str(name).map(Email::parse) {
+        Some(Ok(email)) => Some(email),
+        Some(Err(message)) => {
+            fields.reject(name, message);
+            None
+        }
+        None => None,
+    }
+}
+
+/// `{email}` for `POST /auth/password/forgot`.
+pub fn email_from_body(body: &Map<String, Value>) -> Result<Email, ApiError> {
+    let mut fields = Fields::new(body);
+    let email = email_field(&mut fields, "email");
+    fields.finish()?;
+    email.ok_or_else(|| ApiError::Validation(Vec::new()))
+}
+
+/// `{token}` for the routes that take an emailed link's token. Any string is accepted here;
+/// one that is not a token this service made answers `invalid_token`, like an unknown one.
+pub fn link_token_from_body(body: &Map<String, Value>) -> Result<String, ApiError> {
+    let mut fields = Fields::new(body);
+    let token = fields.required_str("token");
+    fields.finish()?;
+    token
+        .map(str::to_owned)
+        .ok_or_else(|| ApiError::Validation(Vec::new()))
+}
+
+/// `{token, new_password}` for `POST /auth/password/reset`.
+pub struct PasswordReset {
+    pub token: String,
+    pub new: Password,
+}
+
+impl std::fmt::Debug for PasswordReset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordReset")
+            .field("token", &"<redacted>")
+            .field("new", &self.new)
+            .finish()
+    }
+}
+
+impl PasswordReset {
+    pub fn from_body(body: &Map<String, Value>) -> Result<Self, ApiError> {
+        let mut fields = Fields::new(body);
+        let token = fields.required_str("token");
+        let new = fields.required_str("new_password");
+        fields.finish()?;
+        match (token, new) {
+            (Some(token), Some(new)) => Ok(Self {
+                token: token.to_owned(),
+                new: Password::new(new),
+            }),
+            _ => Err(ApiError::Validation(Vec::new())),
+        }
+    }
+}
+
+/// `{new_email, current_password}` for `POST /me/email`.
+#[derive(Debug)]
+pub struct EmailChange {
+    pub new_email: Email,
+    pub current: Password,
+}
+
+impl EmailChange {
+    pub fn from_body(body: &Map<String, Value>) -> Result<Self, ApiError> {
+        let mut fields = Fields::new(body);
+        let new_email = email_field(&mut fields, "new_email");
+        let current = fields.required_str("current_password");
+        fields.finish()?;
+        match (new_email, current) {
+            (Some(new_email), Some(current)) => Ok(Self {
+                new_email,
+                current: Password::new(current),
+            }),
+            _ => Err(ApiError::Validation(Vec::new())),
+        }
+    }
+}

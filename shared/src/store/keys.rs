@@ -7,6 +7,11 @@
 //! | refresh session | `USER#<user id>` | `SESSION#<sid>` | created_at, expires_at, last_used_at, epoch, revoked_at?, ttl |
 //! | refresh token | `REFRESH#<sha256 of token>` | `REFRESH` | user_id, sid, roles, session_expires_at, issued_at, epoch, state, rotated_at?, ttl |
 //! | password-check reservations | `LOCKOUT#<email>` | `LOCKOUT` | attempts, window_start, locked_until?, version, ttl |
+//! | emailed link | `LINK#<sha256 of token>` | `LINK` | purpose, user_id, email, epoch, created_at, expires_at, ttl |
+//! | mails sent to one address | `MAILQUOTA#<purpose>#<email>` | `MAILQUOTA` | count, window_start, ttl |
+//!
+//! The profile also holds `email_verified` and, per link purpose, the hash of the newest link
+//! sent (`reset_link`, `verify_link`, `change_link`): an older link no longer matches it.
 //!
 //! `epoch` is the user's credentials epoch: the profile holds the current one and the
 //! credentials item a copy written in the same transactions; a session records the epoch it
@@ -20,6 +25,8 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::domain::{Credentials, DisplayName, Email, SessionId, User, UserId};
 use crate::error::StoreError;
+use crate::policy::links::{Link, Purpose};
+use crate::policy::quota::Quota;
 use crate::store::schema::{PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -28,6 +35,9 @@ pub const PROFILE: &str = "PROFILE";
 pub const CREDENTIALS: &str = "CREDENTIALS";
 pub const REFRESH: &str = "REFRESH";
 pub const LOCKOUT: &str = "LOCKOUT";
+pub const LINK: &str = "LINK";
+pub const MAILQUOTA: &str = "MAILQUOTA";
+pub const EMAIL_VERIFIED: &str = "email_verified";
 pub const SESSION_PREFIX: &str = "SESSION#";
 /// The credentials-epoch attribute (profile, credentials, session, refresh token).
 pub const EPOCH: &str = "epoch";
@@ -51,6 +61,14 @@ pub fn session_sk(session_id: &str) -> String {
 
 pub fn lockout_pk(email: &str) -> String {
     format!("LOCKOUT#{email}")
+}
+
+pub fn link_pk(token_hash: &str) -> String {
+    format!("LINK#{token_hash}")
+}
+
+pub fn mail_quota_pk(purpose: Purpose, email: &str) -> String {
+    format!("MAILQUOTA#{}#{email}", purpose.as_str())
 }
 
 pub fn refresh_pk(token_hash: &str) -> String {
@@ -83,6 +101,62 @@ pub fn refresh_key(token_hash: &str) -> Item {
 
 pub fn lockout_key(email: &str) -> Item {
     key(lockout_pk(email), LOCKOUT)
+}
+
+pub fn link_key(token_hash: &str) -> Item {
+    key(link_pk(token_hash), LINK)
+}
+
+pub fn mail_quota_key(purpose: Purpose, email: &str) -> Item {
+    key(mail_quota_pk(purpose, email), MAILQUOTA)
+}
+
+pub fn link_item(link: &Link) -> Item {
+    let mut item = link_key(&link.hash);
+    item.insert("type".into(), s("link"));
+    item.insert("purpose".into(), s(link.purpose.as_str()));
+    item.insert("user_id".into(), s(link.user_id.clone()));
+    item.insert("email".into(), s(link.email.clone()));
+    item.insert(EPOCH.into(), n(link.epoch));
+    item.insert("created_at".into(), n(link.created_at));
+    item.insert("expires_at".into(), n(link.expires_at));
+    item.insert(TTL_ATTRIBUTE.into(), n(link.expires_at));
+    item
+}
+
+pub fn link_from_item(token_hash: &str, item: &Item) -> Result<Link, StoreError> {
+    let purpose = get_s(item, "purpose")?;
+    Ok(Link {
+        hash: token_hash.to_owned(),
+        purpose: Purpose::parse(&purpose)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown link purpose {purpose:?}")))?,
+        user_id: get_s(item, "user_id")?,
+        email: get_s(item, "email")?,
+        epoch: epoch_of(item)?,
+        created_at: get_n(item, "created_at")?,
+        expires_at: get_n(item, "expires_at")?,
+    })
+}
+
+pub fn mail_quota_item(purpose: Purpose, email: &str, quota: &Quota, ttl: i64) -> Item {
+    let mut item = mail_quota_key(purpose, email);
+    item.insert("type".into(), s("mail_quota"));
+    item.insert("count".into(), n(quota.count));
+    item.insert("window_start".into(), n(quota.window_start));
+    item.insert(TTL_ATTRIBUTE.into(), n(ttl));
+    item
+}
+
+pub fn mail_quota_from_item(item: &Item) -> Result<Quota, StoreError> {
+    Ok(Quota {
+        count: get_n(item, "count")?,
+        window_start: get_n(item, "window_start")?,
+    })
+}
+
+/// The hash of the newest link of `purpose` a profile item points at.
+pub fn newest_link(item: &Item, purpose: Purpose) -> Option<String> {
+    get_opt_s(item, purpose.pointer())
 }
 
 /// The partition the cold-start connection read looks in. No item is ever written there; the
@@ -186,6 +260,10 @@ pub fn user_item(user: &User) -> Item {
         s(user.created_at.format(&Rfc3339).unwrap_or_default()),
     );
     item.insert(EPOCH.into(), n(user.epoch));
+    item.insert(
+        EMAIL_VERIFIED.into(),
+        AttributeValue::Bool(user.email_verified),
+    );
     item
 }
 
@@ -201,6 +279,12 @@ pub fn user_from_item(item: &Item) -> Result<User, StoreError> {
         created_at: OffsetDateTime::parse(&created_at, &Rfc3339)
             .map_err(|_| StoreError::Corrupt("created_at is not RFC 3339".into()))?,
         epoch: epoch_of(item)?,
+        // Accounts from before verification existed read as unverified.
+        email_verified: item
+            .get(EMAIL_VERIFIED)
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false),
     })
 }
 
@@ -361,6 +445,7 @@ mod tests {
             roles: vec!["editor".into()],
             created_at: OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
             epoch: 4,
+            email_verified: true,
         };
         let item = user_item(&user);
         assert_eq!(item["PK"].as_s().unwrap(), &format!("USER#{}", user.id));
@@ -408,6 +493,33 @@ mod tests {
         let item = lockout_item("a@example.com", &counter, 99);
         assert_eq!(item["PK"].as_s().unwrap(), "LOCKOUT#a@example.com");
         assert_eq!(lockout_from_item(&item).unwrap(), counter);
+
+        let token = crate::policy::links::LinkToken::generate();
+        let link = crate::policy::links::issue(
+            &token,
+            Purpose::EmailChange,
+            user.id.as_str(),
+            "new@example.com",
+            4,
+            1_700_000_000,
+            3_600,
+        );
+        let item = link_item(&link);
+        assert_eq!(
+            item["PK"].as_s().unwrap(),
+            &format!("LINK#{}", token.hash())
+        );
+        assert_eq!(item["ttl"].as_n().unwrap(), "1700003600");
+        assert!(!format!("{item:?}").contains(token.expose()));
+        assert_eq!(link_from_item(&link.hash, &item).unwrap(), link);
+
+        let quota = Quota {
+            count: 2,
+            window_start: 5,
+        };
+        let item = mail_quota_item(Purpose::Reset, "a@example.com", &quota, 3_605);
+        assert_eq!(item["PK"].as_s().unwrap(), "MAILQUOTA#reset#a@example.com");
+        assert_eq!(mail_quota_from_item(&item).unwrap(), quota);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! condition or a transaction in DynamoDB itself (never read-then-write).
 
 pub mod keys;
+mod links;
 pub mod schema;
 
 use std::time::Duration;
@@ -23,6 +24,7 @@ use crate::config::StoreSettings;
 use crate::domain::{Credentials, DisplayName, User, UserId};
 use crate::error::StoreError;
 pub use keys::{Lockout, RefreshRecord, Session, TokenState};
+pub use links::{Consumed, LinkIssue, QuotaWrite};
 
 /// Loads the AWS configuration with the timeouts and retries the service relies on: a DynamoDB
 /// outage answers 503 after at most 3 attempts of 1 s each (3 s overall), never hangs.
@@ -203,14 +205,33 @@ impl Store {
         user: &User,
         credentials: &Credentials,
     ) -> Result<(), StoreError> {
-        let result = self
+        self.create_user_and(user, credentials, None).await
+    }
+
+    /// [`Store::create_user`], with a first emailed link (the profile points at it) in the same
+    /// transaction when there is one.
+    async fn create_user_and(
+        &self,
+        user: &User,
+        credentials: &Credentials,
+        link: Option<&crate::policy::links::Link>,
+    ) -> Result<(), StoreError> {
+        let mut profile = keys::user_item(user);
+        if let Some(link) = link {
+            profile.insert(
+                link.purpose.pointer().to_owned(),
+                AttributeValue::S(link.hash.clone()),
+            );
+        }
+        let mut request = self
             .client
             .transact_write_items()
-            .transact_items(self.put(keys::user_item(user), NOT_EXISTS)?)
-            .transact_items(self.put(keys::credentials_item(credentials), NOT_EXISTS)?)
-            .send()
-            .await;
-        match result.map_err(classify_transaction) {
+            .transact_items(self.put(profile, NOT_EXISTS)?)
+            .transact_items(self.put(keys::credentials_item(credentials), NOT_EXISTS)?);
+        if let Some(link) = link {
+            request = request.transact_items(self.put(keys::link_item(link), NOT_EXISTS)?);
+        }
+        match request.send().await.map_err(classify_transaction) {
             Ok(_) => Ok(()),
             Err(StoreError::ConditionFailed { failed }) if failed.contains(&1) => {
                 Err(StoreError::AlreadyExists)

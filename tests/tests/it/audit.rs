@@ -131,3 +131,85 @@ async fn a_full_flow_logs_every_security_event_and_no_secret() {
         assert!(!text.contains(secret.as_str()), "a secret reached the log");
     }
 }
+
+#[tokio::test]
+async fn recovery_and_email_changes_log_their_events_and_never_a_link_token() {
+    capture_logs();
+    let server = Server::start().await;
+    let (email, access, _) = logged_in(&server).await;
+    let user_id = integration_tests::verifier()
+        .verify(&access, time::OffsetDateTime::now_utc().unix_timestamp())
+        .unwrap()
+        .sub;
+    let token_of = |mails: Vec<integration_tests::Mail>, subject: &str| {
+        let mail = mails
+            .iter()
+            .rev()
+            .find(|m| m.subject.contains(subject))
+            .unwrap_or_else(|| panic!("no {subject} mail"))
+            .clone();
+        integration_tests::link_token(&mail)
+    };
+    let verify = token_of(integration_tests::mails_to(&email).await, "Verify");
+    assert_eq!(
+        post(&server, "/auth/email/verify", json!({"token": verify}))
+            .await
+            .0,
+        204
+    );
+    let (status, _) = post(&server, "/auth/password/forgot", json!({"email": email})).await;
+    assert_eq!(status, 202);
+    let reset = token_of(integration_tests::mails_to(&email).await, "Reset");
+    let new_password = "recovered-long-passphrase-3";
+    let (status, _) = post(
+        &server,
+        "/auth/password/reset",
+        json!({"token": reset, "new_password": new_password}),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (_, body) = login(&server, &email, new_password).await;
+    let access = body["access_token"].as_str().unwrap().to_owned();
+    let new_email = integration_tests::unique_email();
+    let (status, _) = with_bearer(
+        &server,
+        Method::POST,
+        "/me/email",
+        &access,
+        Some(json!({"new_email": new_email, "current_password": new_password})),
+    )
+    .await;
+    assert_eq!(status, 202);
+    let change = token_of(integration_tests::mails_to(&new_email).await, "Confirm");
+    assert_eq!(
+        post(
+            &server,
+            "/auth/email/confirm-change",
+            json!({"token": change})
+        )
+        .await
+        .0,
+        204
+    );
+
+    let (text, lines) = captured_logs();
+    let events: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["target"] == "audit" && l["fields"]["user_id"] == user_id.as_str())
+        .map(|l| l["fields"]["event"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "email_verification_sent",
+        "email_verified",
+        "password_reset_requested",
+        "password_reset",
+        "email_change_requested",
+        "email_changed",
+        "sessions_revoked",
+    ] {
+        assert!(events.contains(&expected), "no {expected} in {events:?}");
+    }
+    for secret in [&verify, &reset, &change, &access, &new_password.to_owned()] {
+        assert!(!text.contains(secret.as_str()), "a secret reached the log");
+    }
+}

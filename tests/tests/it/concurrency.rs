@@ -4,7 +4,8 @@
 
 use futures::future::join_all;
 use integration_tests::{
-    PASSWORD, Server, http, json, login, me, post, registered, settings, unique_email, with_bearer,
+    PASSWORD, Server, http, json, login, me, post, post_with_retry_after, registered, settings,
+    unique_email, with_bearer,
 };
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -19,18 +20,12 @@ async fn login_with_retry_after(
     email: &str,
     password: &str,
 ) -> (u16, Option<i64>, Value) {
-    let response = http()
-        .post(server.url("/auth/login"))
-        .json(&json!({"email": email, "password": password}))
-        .send()
-        .await
-        .unwrap();
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .map(|v| v.to_str().unwrap().parse().unwrap());
-    let (status, body) = json(response).await;
-    (status, retry_after, body)
+    post_with_retry_after(
+        server,
+        "/auth/login",
+        json!({"email": email, "password": password}),
+    )
+    .await
 }
 
 /// Counts (401 invalid_credentials, 429 too_many_attempts with Retry-After) and fails on

@@ -1,9 +1,16 @@
-//! The sample events of the session and profile functions (`events/logout.json`,
-//! `update-profile.json`, `change-password.json`, `revoke-sessions.json`, the files
-//! `sam local invoke -e` and `cargo lambda invoke --data-file` use) run through the real
-//! handlers: first as written, then carrying a real user or token, so the samples cannot rot.
+//! The sample events (`events/<binary>.json`, the files `sam local invoke -e` and
+//! `cargo lambda invoke --data-file` use): one per route of `devserver::ROUTES`, shaped as API
+//! Gateway sends that route; and those of the session, profile and account functions run
+//! through the real handlers, first as written, then carrying a real user or token, so the
+//! samples cannot rot.
 
-use integration_tests::{PASSWORD, event, settings, unique_email};
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use devserver::ROUTES;
+use integration_tests::{
+    PASSWORD, event, link_token, mails_to, settings, unique_email, wait_for_mail,
+};
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 use shared::clock::SystemClock;
@@ -98,6 +105,46 @@ async fn refresh(token: &str) -> Response<Body> {
     refresh::handle(&state, request).await
 }
 
+/// The JSON body of a sample event.
+fn sample_body(name: &str) -> Value {
+    let sample: Value = serde_json::from_str(&event(name)).expect("event JSON");
+    serde_json::from_str(sample["body"].as_str().expect("a body")).expect("body JSON")
+}
+
+/// A sample event whose body carries `token` in place of its placeholder.
+fn with_token(name: &str, token: &str) -> Request {
+    let mut sent = sample_body(name);
+    sent["token"] = token.into();
+    edited(name, Some(&sent), None)
+}
+
+/// Asserts 202 `{"status":"accepted"}`.
+fn assert_accepted(response: &Response<Body>) {
+    assert_eq!(response.status(), 202, "{:?}", response.body());
+    assert_eq!(body(response), json!({"status": "accepted"}));
+}
+
+/// The token of the newest mail to `address` with a link to the app's `path` (the default
+/// paths: the harness sets none), waiting for it briefly.
+async fn mailed_token(address: &str, path: &str) -> String {
+    let link = format!("{path}?token=");
+    for _ in 0..100 {
+        if let Some(mail) = mails_to(address)
+            .await
+            .iter()
+            .rev()
+            .find(|mail| mail.text.contains(&link))
+        {
+            return link_token(mail);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "no mail to {address} with a {path} link: {:#?}",
+        mails_to(address).await
+    );
+}
+
 #[tokio::test]
 async fn logout_event_answers_204_and_ends_the_session_of_a_real_token() {
     let state = logout::State::from_source(&settings(), SystemClock::shared())
@@ -177,4 +224,199 @@ async fn revoke_sessions_event_answers_204_and_ends_every_session_of_a_real_user
     assert_no_content(&response);
     assert_problem(&refresh(&first).await, 401, "invalid_token");
     assert_problem(&refresh(&second).await, 401, "invalid_token");
+}
+
+#[tokio::test]
+async fn forgot_password_event_is_accepted_and_the_reset_event_takes_the_mailed_token() {
+    let forgot = forgot_password::state(&settings(), SystemClock::shared())
+        .await
+        .unwrap();
+    let reset = reset_password::state(&settings(), SystemClock::shared())
+        .await
+        .unwrap();
+    // The samples as written: forgot answers 202 whether or not its address has an account;
+    // the reset sample's placeholder token is no token.
+    assert_accepted(&forgot_password::handle(&forgot, sample("forgot-password")).await);
+    assert_problem(
+        &reset_password::handle(&reset, sample("reset-password")).await,
+        400,
+        "invalid_token",
+    );
+
+    let (email, _) = register().await;
+    let request = edited("forgot-password", Some(&json!({"email": email})), None);
+    assert_accepted(&forgot_password::handle(&forgot, request).await);
+    let token = mailed_token(&email, "/reset-password").await;
+    assert_no_content(&reset_password::handle(&reset, with_token("reset-password", &token)).await);
+    let new_password = sample_body("reset-password")["new_password"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(login(&email, &new_password).await.status(), 200);
+    assert_problem(&login(&email, PASSWORD).await, 401, "invalid_credentials");
+    // Single use.
+    assert_problem(
+        &reset_password::handle(&reset, with_token("reset-password", &token)).await,
+        400,
+        "invalid_token",
+    );
+}
+
+#[tokio::test]
+async fn resend_verification_event_supersedes_a_real_link_the_verify_event_takes() {
+    let resend = resend_verification::state(&settings(), SystemClock::shared())
+        .await
+        .unwrap();
+    let verify = verify_email::state(&settings(), SystemClock::shared())
+        .await
+        .unwrap();
+    assert_problem(
+        &resend_verification::handle(&resend, sample("resend-verification")).await,
+        404,
+        "user_not_found",
+    );
+    assert_problem(
+        &verify_email::handle(&verify, sample("verify-email")).await,
+        400,
+        "invalid_token",
+    );
+
+    // Registration mailed the first link; the resend a second, which supersedes it.
+    let (email, id) = register().await;
+    let first = mailed_token(&email, "/verify-email").await;
+    let request = edited("resend-verification", None, Some(&id));
+    assert_accepted(&resend_verification::handle(&resend, request).await);
+    let second = link_token(wait_for_mail(&email, 2).await.last().unwrap());
+    assert_ne!(first, second);
+    assert_problem(
+        &verify_email::handle(&verify, with_token("verify-email", &first)).await,
+        400,
+        "invalid_token",
+    );
+    assert_no_content(&verify_email::handle(&verify, with_token("verify-email", &second)).await);
+
+    let me = me::State::from_source(&settings()).await.unwrap();
+    let profile = me::handle(&me, edited("me", None, Some(&id))).await;
+    assert_eq!(body(&profile)["email_verified"], true);
+    let request = edited("resend-verification", None, Some(&id));
+    assert_problem(
+        &resend_verification::handle(&resend, request).await,
+        409,
+        "already_verified",
+    );
+}
+
+#[tokio::test]
+async fn change_email_event_is_404_for_its_unknown_user_and_the_confirm_event_moves_a_real_one() {
+    let change = change_email::state(&settings(), SystemClock::shared())
+        .await
+        .unwrap();
+    let confirm = confirm_email_change::state(&settings(), SystemClock::shared())
+        .await
+        .unwrap();
+    assert_problem(
+        &change_email::handle(&change, sample("change-email")).await,
+        404,
+        "user_not_found",
+    );
+    assert_problem(
+        &confirm_email_change::handle(&confirm, sample("confirm-email-change")).await,
+        400,
+        "invalid_token",
+    );
+
+    // The sample's current password is the one the harness registers users with; its new
+    // address is the sample's own (no other test uses it).
+    let (email, id) = register().await;
+    let request = edited("change-email", None, Some(&id));
+    assert_accepted(&change_email::handle(&change, request).await);
+    let new_email = sample_body("change-email")["new_email"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token = mailed_token(&new_email, "/confirm-email").await;
+    assert!(
+        mails_to(&email)
+            .await
+            .iter()
+            .any(|mail| mail.subject.contains("email address is being changed")),
+        "no notice to the old address: {:#?}",
+        mails_to(&email).await
+    );
+    let request = with_token("confirm-email-change", &token);
+    assert_no_content(&confirm_email_change::handle(&confirm, request).await);
+    assert_eq!(login(&new_email, PASSWORD).await.status(), 200);
+    assert_problem(&login(&email, PASSWORD).await, 401, "invalid_credentials");
+}
+
+#[test]
+fn every_route_has_a_sample_event_shaped_as_api_gateway_sends_it() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events");
+    let mut files: BTreeSet<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("list {}: {e}", dir.display()))
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter_map(|name| name.strip_suffix(".json").map(str::to_owned))
+        .collect();
+    // The authorizer is behind no route: its sample is an authorizer request.
+    assert!(files.remove("authorizer"), "no events/authorizer.json");
+
+    for route in ROUTES {
+        let name = route.function.binary();
+        let route_key = format!("{} {}", route.method, route.path);
+        assert!(
+            files.remove(name),
+            "{route_key}: no sample event events/{name}.json"
+        );
+        let sample: Value = serde_json::from_str(&event(name))
+            .unwrap_or_else(|e| panic!("events/{name}.json is not JSON: {e}"));
+        let context = &sample["requestContext"];
+        assert_eq!(sample["version"], "2.0", "events/{name}.json: payload 2.0");
+        for (field, value) in [
+            (&sample["routeKey"], route_key.as_str()),
+            (&context["routeKey"], route_key.as_str()),
+            (&sample["rawPath"], route.path),
+            (&context["http"]["path"], route.path),
+            (&context["http"]["method"], route.method),
+        ] {
+            assert_eq!(
+                field, value,
+                "events/{name}.json is not a {route_key} event"
+            );
+        }
+        let headers = &sample["headers"];
+        let authorized = context["authorizer"]["lambda"]["user_id"].is_string();
+        assert_eq!(
+            authorized, route.protected,
+            "events/{name}.json: a protected route's event carries the authorizer's context \
+             (requestContext.authorizer.lambda), a public one's does not"
+        );
+        assert_eq!(
+            headers["authorization"].is_string(),
+            route.protected,
+            "events/{name}.json: the Authorization header is there exactly on protected routes"
+        );
+        match sample["body"].as_str() {
+            Some(body) => {
+                assert_eq!(
+                    headers["content-length"],
+                    body.len().to_string(),
+                    "events/{name}.json: content-length is not the body's length"
+                );
+                assert_eq!(headers["content-type"], "application/json");
+                serde_json::from_str::<Value>(body)
+                    .unwrap_or_else(|e| panic!("events/{name}.json: the body is not JSON: {e}"));
+            }
+            None => assert!(
+                headers.get("content-length").is_none(),
+                "events/{name}.json: content-length without a body"
+            ),
+        }
+        // What the handlers parse it with.
+        lambda_http::request::from_str(&event(name))
+            .unwrap_or_else(|e| panic!("events/{name}.json is not a payload 2.0 event: {e}"));
+    }
+    assert!(
+        files.is_empty(),
+        "events/ holds samples of no route: {files:?}"
+    );
 }

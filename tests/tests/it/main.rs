@@ -21,5 +21,6 @@ mod jose;
 mod openapi;
 mod outage;
 mod races;
+mod recovery;
 mod store;
 mod template;

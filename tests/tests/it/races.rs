@@ -30,7 +30,8 @@ async fn thirty_concurrent_registrations_of_one_email_make_one_user() {
         .count();
     assert_eq!((created, taken), (1, 29), "{results:?}");
 
-    // Exactly one profile and one credentials item exist for the email: no orphans.
+    // Exactly one profile, one credentials item and one verification link exist for the
+    // email: no orphans (the losers' links were never written).
     let store = store().await;
     let items = store
         .client()
@@ -47,7 +48,7 @@ async fn thirty_concurrent_registrations_of_one_email_make_one_user() {
         .map(|i| i["type"].as_s().unwrap().clone())
         .collect();
     kinds.sort();
-    assert_eq!(kinds, ["credentials", "user"]);
+    assert_eq!(kinds, ["credentials", "link", "user"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

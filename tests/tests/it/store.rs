@@ -114,6 +114,7 @@ async fn a_duplicate_email_leaves_no_orphan_profile() {
         roles: vec![],
         created_at: time::OffsetDateTime::now_utc(),
         epoch: 0,
+        email_verified: false,
     };
     let credentials = Credentials {
         email: user.email.clone(),

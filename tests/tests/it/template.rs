@@ -1,7 +1,10 @@
 //! `template.yaml` deploys what the code defines: one function per binary crate under
 //! `functions/`, exactly the routes of `devserver::ROUTES` with the same protection, inline
-//! policies without wildcard actions, no key material in parameter defaults, only environment
-//! variables `shared::config` reads, and the table `shared::store::schema` creates locally.
+//! policies without wildcard actions, `ses:SendEmail` for the mail-sending functions alone and
+//! only as the configured identity, edge throttling and memory for every route that runs
+//! Argon2id or sends mail, no key material in parameter defaults, only environment variables
+//! `shared::config` reads (with parameter defaults and bounds it accepts), and the table
+//! `shared::store::schema` creates locally.
 //!
 //! CloudFormation short forms (`!Ref`, `!GetAtt`, `!If`, `!Sub`) arrive as tagged values;
 //! indexing and `as_str` look through the tag, and the walks below descend into tagged values.
@@ -356,7 +359,15 @@ fn leading_keys(statement: &Value) -> Vec<String> {
 #[test]
 fn every_table_grant_is_limited_to_the_partitions_its_function_uses() {
     let template = template();
-    let known_partitions = ["USER#*", "EMAIL#*", "REFRESH#*", "LOCKOUT#*", "PRECONNECT"];
+    let known_partitions = [
+        "USER#*",
+        "EMAIL#*",
+        "REFRESH#*",
+        "LOCKOUT#*",
+        "LINK#*",
+        "MAILQUOTA#*",
+        "PRECONNECT",
+    ];
     let mut checked = 0;
     for (id, function) in resources(&template, FUNCTION) {
         let mut found = Vec::new();
@@ -549,6 +560,18 @@ fn every_environment_variable_is_one_the_code_reads() {
         cfg::LOCKOUT_MAX_FAILURES,
         cfg::LOCKOUT_WINDOW_SECONDS,
         cfg::REVOCATION_CHECK,
+        cfg::SES_ENDPOINT_URL,
+        cfg::MAIL_FROM,
+        cfg::PRODUCT_NAME,
+        cfg::APP_BASE_URL,
+        cfg::RESET_PATH,
+        cfg::VERIFY_PATH,
+        cfg::CONFIRM_EMAIL_PATH,
+        cfg::RESET_LINK_TTL_SECONDS,
+        cfg::VERIFY_LINK_TTL_SECONDS,
+        cfg::EMAIL_CHANGE_LINK_TTL_SECONDS,
+        cfg::RESET_MAX_PER_HOUR,
+        cfg::REQUIRE_VERIFIED_EMAIL,
     ]
     .into();
     let template = template();
@@ -569,4 +592,321 @@ fn every_environment_variable_is_one_the_code_reads() {
             );
         }
     }
+}
+
+/// The literal actions of a policy statement.
+fn actions(statement: &Value) -> Vec<&str> {
+    match &statement["Action"] {
+        Value::Sequence(list) => list.iter().filter_map(Value::as_str).collect(),
+        single => single.as_str().into_iter().collect(),
+    }
+}
+
+/// The parameter a `!Ref` names.
+fn ref_name(value: &Value) -> Option<&str> {
+    match value {
+        Value::Tagged(tagged) if tagged.tag == "Ref" => tagged.value.as_str(),
+        _ => None,
+    }
+}
+
+/// The binaries that send mail (and so need `ses:SendEmail` and the mail settings).
+const MAIL_SENDERS: [&str; 4] = [
+    "register",
+    "forgot-password",
+    "resend-verification",
+    "change-email",
+];
+
+/// The one SES resource a function may send as: the identity named by `MailFromIdentity`.
+const SES_IDENTITY_ARN: &str =
+    "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${MailFromIdentity}";
+
+#[test]
+fn only_the_mail_senders_may_send_mail_and_only_as_the_configured_identity() {
+    let template = template();
+    let parameters = &template["Parameters"];
+    for name in ["MailFrom", "MailFromIdentity"] {
+        assert!(
+            parameters.get(name).is_some(),
+            "template.yaml has no {name} parameter"
+        );
+    }
+    let is_ses = |action: &&str| action.to_ascii_lowercase().starts_with("ses:");
+
+    let mut senders = BTreeSet::new();
+    let mut ses_statements_in_functions = 0;
+    for (id, function) in resources(&template, FUNCTION) {
+        let binary = built_binary(id, function);
+        let mut found = Vec::new();
+        statements(&function["Properties"]["Policies"], &mut found);
+        for statement in found {
+            let actions = actions(statement);
+            if !actions.iter().any(is_ses) {
+                continue;
+            }
+            ses_statements_in_functions += 1;
+            assert!(
+                MAIL_SENDERS.contains(&binary.as_str()),
+                "{id} may call {actions:?}, but {binary} sends no mail: only {MAIL_SENDERS:?} may"
+            );
+            assert_eq!(
+                actions,
+                ["ses:SendEmail"],
+                "{id}: the SES grant is ses:SendEmail alone, in a statement of its own"
+            );
+            assert_eq!(
+                statement["Effect"].as_str(),
+                Some("Allow"),
+                "{id}: {statement:?}"
+            );
+            assert!(
+                statement.get("NotResource").is_none(),
+                "{id}: NotResource grants every other identity: {statement:?}"
+            );
+            let resource = match &statement["Resource"] {
+                Value::Tagged(tagged) if tagged.tag == "Sub" => tagged.value.as_str(),
+                _ => None,
+            };
+            assert_eq!(
+                resource,
+                Some(SES_IDENTITY_ARN),
+                "{id}: ses:SendEmail must be limited to the MailFromIdentity identity \
+                 (Resource: !Sub {SES_IDENTITY_ARN}), not \"*\" or a list: {statement:?}"
+            );
+            // The sender address too: the grant cannot send as another address of the domain.
+            assert_eq!(
+                ref_name(&statement["Condition"]["StringEquals"]["ses:FromAddress"]),
+                Some("MailFrom"),
+                "{id}: ses:SendEmail must be conditioned on ses:FromAddress = !Ref MailFrom"
+            );
+            senders.insert(binary.clone());
+        }
+
+        // A mail sender needs its sender and link base (required settings: the cold start
+        // fails without them); nothing else gets them.
+        let variables = &function["Properties"]["Environment"]["Variables"];
+        let sends = MAIL_SENDERS.contains(&binary.as_str());
+        for (variable, parameter) in [
+            (cfg::MAIL_FROM, "MailFrom"),
+            (cfg::APP_BASE_URL, "AppBaseUrl"),
+            (cfg::PRODUCT_NAME, "ProductName"),
+        ] {
+            let set = variables.get(variable).map(ref_name);
+            if sends {
+                assert_eq!(
+                    set,
+                    Some(Some(parameter)),
+                    "{id} sends mail: it must set {variable}: !Ref {parameter}"
+                );
+            } else {
+                assert!(set.is_none(), "{id} sends no mail, yet sets {variable}");
+            }
+        }
+    }
+    assert_eq!(
+        senders,
+        MAIL_SENDERS.iter().map(|b| (*b).to_owned()).collect(),
+        "exactly the mail-sending functions hold ses:SendEmail"
+    );
+
+    // No SES grant hides elsewhere (a role or policy resource of its own).
+    let mut all = Vec::new();
+    statements(&template, &mut all);
+    let everywhere = all
+        .iter()
+        .filter(|statement| actions(statement).iter().any(is_ses))
+        .count();
+    assert_eq!(
+        everywhere, ses_statements_in_functions,
+        "an SES grant outside the functions' own policies"
+    );
+}
+
+/// The routes whose function runs Argon2id (it reads the Argon2 settings) are throttled like
+/// the password routes and get login's memory; the other routes that send mail are throttled
+/// too (each request may cost an SES message).
+#[test]
+fn costly_routes_are_throttled_at_the_edge() {
+    let template = template();
+    let apis = resources(&template, "AWS::Serverless::HttpApi");
+    let (_, api) = apis[0];
+    let settings = &api["Properties"]["RouteSettings"];
+    let login_memory = template["Resources"]["LoginFunction"]["Properties"]["MemorySize"]
+        .as_u64()
+        .expect("LoginFunction has a MemorySize");
+    for (id, function) in resources(&template, FUNCTION) {
+        let binary = built_binary(id, function);
+        let properties = &function["Properties"];
+        let hashes = properties["Environment"]["Variables"]
+            .get(cfg::ARGON2_MEMORY_KIB)
+            .is_some();
+        let sends = MAIL_SENDERS.contains(&binary.as_str());
+        if hashes {
+            assert!(
+                properties["MemorySize"].as_u64() >= Some(login_memory),
+                "{id} runs Argon2id: it needs login's memory ({login_memory} MB) for login's CPU"
+            );
+        }
+        let Some(events) = properties["Events"].as_mapping() else {
+            continue;
+        };
+        for event in events.values() {
+            let route = format!(
+                "{} {}",
+                event["Properties"]["Method"]
+                    .as_str()
+                    .unwrap_or("?")
+                    .to_uppercase(),
+                event["Properties"]["Path"].as_str().unwrap_or("?")
+            );
+            let rate = ref_name(&settings[route.as_str()]["ThrottlingRateLimit"]);
+            let burst = ref_name(&settings[route.as_str()]["ThrottlingBurstLimit"]);
+            if hashes {
+                assert_eq!(
+                    (rate, burst),
+                    (
+                        Some("PasswordRouteRateLimit"),
+                        Some("PasswordRouteBurstLimit")
+                    ),
+                    "{route} ({id}) runs Argon2id: RouteSettings must throttle it like the \
+                     password routes"
+                );
+            } else if sends {
+                assert_eq!(
+                    (rate, burst),
+                    (Some("MailRouteRateLimit"), Some("MailRouteBurstLimit")),
+                    "{route} ({id}) sends mail: RouteSettings must throttle it like the mail \
+                     routes"
+                );
+            }
+        }
+    }
+}
+
+/// A parameter's `Default`, `MinValue` or `MaxValue`, as the text an environment variable holds.
+fn parameter_value(template: &Value, name: &str, field: &str) -> String {
+    match &template["Parameters"][name][field] {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        other => panic!("parameter {name} has no {field} (found {other:?})"),
+    }
+}
+
+/// The parameter every function passes as `variable` (all functions that set it must agree).
+fn parameter_of(template: &Value, variable: &str) -> String {
+    let mut names = BTreeSet::new();
+    for (_, function) in resources(template, FUNCTION) {
+        if let Some(value) = function["Properties"]["Environment"]["Variables"].get(variable) {
+            names.insert(
+                ref_name(value)
+                    .unwrap_or_else(|| panic!("{variable} must be a !Ref of a parameter"))
+                    .to_owned(),
+            );
+        }
+    }
+    assert_eq!(
+        names.len(),
+        1,
+        "{variable} must come from one parameter, found {names:?}"
+    );
+    names.pop_first().unwrap()
+}
+
+fn source(pairs: &[(&str, String)]) -> std::collections::HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect()
+}
+
+#[test]
+fn mail_and_link_parameters_are_values_the_code_accepts() {
+    let template = template();
+
+    // The defaults of the mail parameters make valid mail settings, equal to the code's own
+    // defaults where it has one.
+    let mail_variables = [
+        cfg::MAIL_FROM,
+        cfg::PRODUCT_NAME,
+        cfg::APP_BASE_URL,
+        cfg::RESET_PATH,
+        cfg::VERIFY_PATH,
+        cfg::CONFIRM_EMAIL_PATH,
+    ];
+    let defaults: Vec<(&str, String)> = mail_variables
+        .iter()
+        .map(|v| {
+            (
+                *v,
+                parameter_value(&template, &parameter_of(&template, v), "Default"),
+            )
+        })
+        .collect();
+    let mail = cfg::MailSettings::from_source(&source(&defaults))
+        .unwrap_or_else(|e| panic!("the mail parameters' defaults are refused: {e}"));
+    let code_defaults = cfg::MailSettings::from_source(&source(&[
+        (cfg::MAIL_FROM, mail.from.clone()),
+        (cfg::APP_BASE_URL, mail.app_base_url.clone()),
+    ]))
+    .unwrap();
+    assert_eq!(
+        mail, code_defaults,
+        "ProductName and the path parameters must default to the code's defaults"
+    );
+
+    // Link lifetimes and the hourly limit: the template's default and bounds are the code's.
+    let code = cfg::LinkSettings::default();
+    for (variable, code_default) in [
+        (cfg::RESET_LINK_TTL_SECONDS, code.reset_ttl),
+        (cfg::VERIFY_LINK_TTL_SECONDS, code.verify_ttl),
+        (cfg::EMAIL_CHANGE_LINK_TTL_SECONDS, code.email_change_ttl),
+        (cfg::RESET_MAX_PER_HOUR, code.max_per_hour),
+    ] {
+        let parameter = parameter_of(&template, variable);
+        let value = |field: &str| -> i64 {
+            parameter_value(&template, &parameter, field)
+                .parse()
+                .unwrap_or_else(|_| panic!("{parameter}.{field} is not a whole number"))
+        };
+        assert_eq!(
+            value("Default"),
+            code_default,
+            "{parameter}'s Default differs from the code's default of {variable}"
+        );
+        let accepts =
+            |n: i64| cfg::LinkSettings::from_source(&source(&[(variable, n.to_string())])).is_ok();
+        let (min, max) = (value("MinValue"), value("MaxValue"));
+        assert!(
+            accepts(min) && accepts(max),
+            "{parameter} allows {min}..={max}, the code refuses an end of it ({variable})"
+        );
+        assert!(
+            !accepts(min - 1) && !accepts(max + 1),
+            "{parameter} allows only {min}..={max}, but the code accepts more ({variable}): \
+             keep the bounds equal"
+        );
+    }
+
+    // REQUIRE_VERIFIED_EMAIL: every allowed value is one the code reads, the default false.
+    let parameter = parameter_of(&template, cfg::REQUIRE_VERIFIED_EMAIL);
+    let allowed: Vec<String> = template["Parameters"][parameter.as_str()]["AllowedValues"]
+        .as_sequence()
+        .unwrap_or_else(|| panic!("{parameter} has no AllowedValues"))
+        .iter()
+        .map(|v| v.as_str().expect("string values").to_owned())
+        .collect();
+    for value in &allowed {
+        assert!(
+            cfg::require_verified_email(&source(&[(cfg::REQUIRE_VERIFIED_EMAIL, value.clone())]))
+                .is_ok(),
+            "{parameter} allows {value:?}, which the code refuses"
+        );
+    }
+    let default = parameter_value(&template, &parameter, "Default");
+    assert_eq!(
+        cfg::require_verified_email(&source(&[(cfg::REQUIRE_VERIFIED_EMAIL, default)])),
+        Ok(false),
+        "{parameter} must default to false"
+    );
 }

@@ -1,0 +1,26 @@
+//! `POST /auth/password/reset`: `{token, new_password}` → 204; the password is replaced and
+//! every session of the user ends.
+
+use lambda_http::{Body, Request, Response};
+use shared::http;
+use shared::service::{Caller, PasswordReset};
+
+pub use shared::service::Redeemer as State;
+
+/// Builds the state once per cold start (the same signature in every function crate).
+pub async fn state(
+    src: &dyn shared::config::Source,
+    clock: shared::clock::SharedClock,
+) -> Result<State, shared::runtime::InitError> {
+    State::from_source(src, clock).await
+}
+
+pub async fn handle(state: &State, req: Request) -> Response<Body> {
+    let result = async {
+        let reset = PasswordReset::from_body(&http::json_object(&req)?)?;
+        state.reset_password(reset, &Caller::of(&req)).await?;
+        Ok(http::no_content())
+    }
+    .await;
+    http::respond(&req, result)
+}

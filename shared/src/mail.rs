@@ -1,0 +1,323 @@
+//! Mail: the messages this service sends (password reset, email verification, email change)
+//! rendered from the templates in `shared/templates/` and sent through Amazon SES v2
+//! (`SendEmail`). Locally and in tests the same client talks to an SES v2 emulator
+//! (`SES_ENDPOINT_URL`). A link's token appears in the message body only: never in a log line.
+
+use std::time::Duration;
+
+use aws_sdk_sesv2::Client;
+use aws_sdk_sesv2::config::{Credentials as AwsCredentials, Region};
+use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+use minijinja::{Environment, context};
+
+use crate::config::MailSettings;
+use crate::error::BoxError;
+
+/// One message to one address.
+#[derive(Clone)]
+pub enum Mail<'a> {
+    /// The password-reset link.
+    Reset {
+        to: &'a str,
+        link: &'a str,
+        ttl: i64,
+    },
+    /// The email-verification link.
+    Verify {
+        to: &'a str,
+        link: &'a str,
+        ttl: i64,
+    },
+    /// The link that confirms an email change, to the new address.
+    ConfirmChange {
+        to: &'a str,
+        link: &'a str,
+        ttl: i64,
+    },
+    /// The notice to the old address that a change was asked for (no link).
+    ChangeNotice { to: &'a str, new_email: &'a str },
+}
+
+impl std::fmt::Debug for Mail<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the link: it holds the token.
+        f.write_str(self.template())
+    }
+}
+
+impl Mail<'_> {
+    fn template(&self) -> &'static str {
+        match self {
+            Self::Reset { .. } => "reset",
+            Self::Verify { .. } => "verify",
+            Self::ConfirmChange { .. } => "confirm_change",
+            Self::ChangeNotice { .. } => "change_notice",
+        }
+    }
+
+    fn to(&self) -> &str {
+        match self {
+            Self::Reset { to, .. }
+            | Self::Verify { to, .. }
+            | Self::ConfirmChange { to, .. }
+            | Self::ChangeNotice { to, .. } => to,
+        }
+    }
+
+    fn subject(&self, product: &str) -> String {
+        match self {
+            Self::Reset { .. } => format!("Reset your {product} password"),
+            Self::Verify { .. } => format!("Verify your email address for {product}"),
+            Self::ConfirmChange { .. } => format!("Confirm your new email address for {product}"),
+            Self::ChangeNotice { .. } => format!("Your {product} email address is being changed"),
+        }
+    }
+}
+
+/// `ada@example.com` → `a***@example.com`: enough for the owner to recognise, not a copy.
+pub fn mask(email: &str) -> String {
+    match email.split_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}***@{domain}")
+        }
+        None => "***".to_owned(),
+    }
+}
+
+/// A rendered message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// Renders and sends mail.
+#[derive(Clone)]
+pub struct Mailer {
+    client: Client,
+    settings: MailSettings,
+    templates: std::sync::Arc<Environment<'static>>,
+}
+
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mailer")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The templates, compiled into the binary. Names ending `.html` are auto-escaped.
+fn templates() -> Result<Environment<'static>, minijinja::Error> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    for (name, source) in [
+        ("reset.txt", include_str!("../templates/reset.txt")),
+        ("reset.html", include_str!("../templates/reset.html")),
+        ("verify.txt", include_str!("../templates/verify.txt")),
+        ("verify.html", include_str!("../templates/verify.html")),
+        (
+            "confirm_change.txt",
+            include_str!("../templates/confirm_change.txt"),
+        ),
+        (
+            "confirm_change.html",
+            include_str!("../templates/confirm_change.html"),
+        ),
+        (
+            "change_notice.txt",
+            include_str!("../templates/change_notice.txt"),
+        ),
+        (
+            "change_notice.html",
+            include_str!("../templates/change_notice.html"),
+        ),
+    ] {
+        env.add_template(name, source)?;
+    }
+    Ok(env)
+}
+
+impl Mailer {
+    /// An SES v2 client from the function's AWS configuration; with `SES_ENDPOINT_URL`, the
+    /// emulator (which checks neither region nor credentials).
+    pub fn new(
+        sdk: &aws_config::SdkConfig,
+        settings: MailSettings,
+    ) -> Result<Self, minijinja::Error> {
+        let mut builder = aws_sdk_sesv2::config::Builder::from(sdk);
+        if let Some(url) = &settings.endpoint_url {
+            builder = builder
+                .endpoint_url(url)
+                .region(Region::new("local"))
+                .credentials_provider(AwsCredentials::new(
+                    "local",
+                    "local",
+                    None,
+                    None,
+                    "ses-local",
+                ));
+        }
+        Ok(Self {
+            client: Client::from_conf(builder.build()),
+            settings,
+            templates: std::sync::Arc::new(templates()?),
+        })
+    }
+
+    pub fn settings(&self) -> &MailSettings {
+        &self.settings
+    }
+
+    /// `{APP_BASE_URL}{path}?token=…` (the token is base64url: nothing to escape).
+    pub fn link(&self, path: &str, token: &str) -> String {
+        format!("{}{path}?token={token}", self.settings.app_base_url)
+    }
+
+    /// The subject, text and HTML of a message.
+    pub fn render(&self, mail: &Mail<'_>) -> Result<Rendered, minijinja::Error> {
+        let product = self.settings.product_name.as_str();
+        let ctx = match mail {
+            Mail::Reset { link, ttl, .. } | Mail::ConfirmChange { link, ttl, .. } => {
+                context! { product, link, minutes => ttl / 60, email => mail.to() }
+            }
+            Mail::Verify { link, ttl, .. } => {
+                context! { product, link, hours => ttl / 3600, email => mail.to() }
+            }
+            Mail::ChangeNotice { new_email, .. } => {
+                context! { product, new_email => mask(new_email) }
+            }
+        };
+        let name = mail.template();
+        Ok(Rendered {
+            subject: mail.subject(product),
+            text: self
+                .templates
+                .get_template(&format!("{name}.txt"))?
+                .render(&ctx)?,
+            html: self
+                .templates
+                .get_template(&format!("{name}.html"))?
+                .render(&ctx)?,
+        })
+    }
+
+    /// Sends one message (`SendEmail`, simple content, text and HTML). The error keeps its
+    /// source for the log; it never holds the body.
+    pub async fn send(&self, mail: &Mail<'_>) -> Result<(), BoxError> {
+        let rendered = self.render(mail)?;
+        let content = |data: String| {
+            Content::builder()
+                .data(data)
+                .charset("UTF-8")
+                .build()
+                .map_err(|e| -> BoxError { Box::new(e) })
+        };
+        let message = Message::builder()
+            .subject(content(rendered.subject)?)
+            .body(
+                Body::builder()
+                    .text(content(rendered.text)?)
+                    .html(content(rendered.html)?)
+                    .build(),
+            )
+            .build();
+        let send = self
+            .client
+            .send_email()
+            .from_email_address(&self.settings.from)
+            .destination(Destination::builder().to_addresses(mail.to()).build())
+            .content(EmailContent::builder().simple(message).build())
+            .send();
+        // SES answers in tens of milliseconds; a stuck call must not hold the request.
+        match tokio::time::timeout(SEND_TIMEOUT, send).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(err)) => Err(aws_sdk_sesv2::error::DisplayErrorContext(err)
+                .to_string()
+                .into()),
+            Err(elapsed) => Err(Box::new(elapsed)),
+        }
+    }
+}
+
+/// The longest a `SendEmail` may take before it counts as failed.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(3);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mailer() -> Mailer {
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        let settings = MailSettings {
+            endpoint_url: Some("http://127.0.0.1:1".into()),
+            from: "no-reply@example.com".into(),
+            product_name: "Acme <Auth>".into(),
+            app_base_url: "https://app.example.com".into(),
+            reset_path: "/reset".into(),
+            verify_path: "/verify".into(),
+            confirm_email_path: "/confirm".into(),
+        };
+        Mailer::new(&sdk, settings).unwrap()
+    }
+
+    #[test]
+    fn every_message_renders_its_link_in_text_and_escaped_html() {
+        let m = mailer();
+        let link = m.link("/reset", "abc_-123");
+        assert_eq!(link, "https://app.example.com/reset?token=abc_-123");
+        let r = m
+            .render(&Mail::Reset {
+                to: "a@example.com",
+                link: &link,
+                ttl: 1_800,
+            })
+            .unwrap();
+        assert_eq!(r.subject, "Reset your Acme <Auth> password");
+        assert!(r.text.lines().any(|l| l == link), "{}", r.text);
+        assert!(r.text.contains("30 minutes"));
+        let html = r.html.replace("&#x2f;", "/");
+        assert!(html.contains(&format!("href=\"{link}\"")), "{html}");
+        assert!(r.html.contains("Acme &lt;Auth&gt;"), "{}", r.html);
+        let r = m
+            .render(&Mail::Verify {
+                to: "a@example.com",
+                link: &link,
+                ttl: 86_400,
+            })
+            .unwrap();
+        assert!(r.text.contains("24 hours") && r.text.contains("a@example.com"));
+        let r = m
+            .render(&Mail::ConfirmChange {
+                to: "n@example.com",
+                link: &link,
+                ttl: 3_600,
+            })
+            .unwrap();
+        assert!(r.text.contains("60 minutes") && r.text.lines().any(|l| l == link));
+        let r = m
+            .render(&Mail::ChangeNotice {
+                to: "a@example.com",
+                new_email: "new@example.com",
+            })
+            .unwrap();
+        assert!(r.text.contains("n***@example.com") && !r.text.contains("new@example.com"));
+        assert!(!r.text.contains("token="));
+    }
+
+    #[test]
+    fn a_mail_never_prints_its_link() {
+        let m = Mail::Reset {
+            to: "a@example.com",
+            link: "https://x/?token=SECRET",
+            ttl: 60,
+        };
+        assert!(!format!("{m:?}").contains("SECRET"));
+        assert_eq!(mask("ada@example.com"), "a***@example.com");
+        assert_eq!(mask("nope"), "***");
+    }
+}
