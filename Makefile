@@ -68,7 +68,13 @@ $(TOOLS)/schemathesis/.installed: Makefile
 	mkdir -p .dev
 	cargo run -q -p devserver --bin keygen -- --private-key-out $@ > .dev/jwks.json
 
-dev: tools .dev/signing-key.pem
+# The development key that seals two-factor secrets (MFA_KEYS: kid:base64url(32 bytes)), made
+# once, never committed.
+.dev/mfa-keys:
+	mkdir -p .dev
+	umask 077 && printf 'dev1:%s' "$$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')" > $@
+
+dev: tools .dev/signing-key.pem .dev/mfa-keys
 	cargo build -q -p devserver --bin devserver
 	TABLE_NAME=$${TABLE_NAME:-auth-dev} \
 	JWT_ISSUER=$${JWT_ISSUER:-http://127.0.0.1:$(PORT)} \
@@ -76,6 +82,7 @@ dev: tools .dev/signing-key.pem
 	JWT_CLIENT_ID=$${JWT_CLIENT_ID:-local-dev} \
 	JWT_SIGNING_KEY="$$(cat .dev/signing-key.pem)" \
 	JWT_PUBLIC_JWKS="$$(cat .dev/jwks.json)" \
+	MFA_KEYS="$$(cat .dev/mfa-keys)" \
 	SES_PORT=$${SES_PORT:-8005} \
 	MAIL_FROM=$${MAIL_FROM:-no-reply@example.com} \
 	APP_BASE_URL=$${APP_BASE_URL:-http://127.0.0.1:$(PORT)} \

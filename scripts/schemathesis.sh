@@ -16,6 +16,7 @@ target/debug/keygen --private-key-out "$work/key.pem" > "$work/jwks.json" 2>/dev
 TABLE_NAME=schemathesis \
 JWT_ISSUER=http://127.0.0.1:$port JWT_AUDIENCE=auth-service JWT_CLIENT_ID=schemathesis \
 JWT_SIGNING_KEY="$(cat "$work/key.pem")" JWT_PUBLIC_JWKS="$(cat "$work/jwks.json")" \
+MFA_KEYS="st:$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')" \
 MAIL_FROM=no-reply@schemathesis.invalid APP_BASE_URL=http://127.0.0.1:$port SES_PORT=0 \
 PORT=$port LOG_LEVEL=warn \
   target/debug/devserver > "$work/server.log" 2>&1 &
@@ -36,13 +37,20 @@ curl -fsS -X POST "http://127.0.0.1:$port/auth/register" -H 'Content-Type: appli
 access=$(curl -fsS -X POST "http://127.0.0.1:$port/auth/login" -H 'Content-Type: application/json' \
   -d "{\"email\":\"$email\",\"password\":\"$password\"}" | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
 
-"$st" run openapi.yaml \
-  --url "http://127.0.0.1:$port" \
-  --header "Authorization: Bearer $access" \
-  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
-  --phases examples,coverage,fuzzing \
-  --max-examples "$examples" \
-  --seed 20261122 \
-  --workers 2 \
-  --generation-database none \
-  --no-color
+run() {
+  "$st" run openapi.yaml \
+    --url "http://127.0.0.1:$port" \
+    --header "Authorization: Bearer $access" \
+    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
+    --phases examples,coverage,fuzzing \
+    --max-examples "$examples" \
+    --seed 20261122 \
+    --workers 2 \
+    --generation-database none \
+    --no-color "$@"
+}
+
+# Sign-out everywhere ends the token's session, after which every other protected operation
+# would only ever see the gateway's 403: it runs last, on its own.
+run --exclude-operation-id revokeSessions
+run --include-operation-id revokeSessions

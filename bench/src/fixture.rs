@@ -94,6 +94,10 @@ impl Fixture {
             (cfg::SES_ENDPOINT_URL, ses_endpoint.to_owned()),
             (cfg::MAIL_FROM, "no-reply@bench.invalid".to_owned()),
             (cfg::APP_BASE_URL, "https://app.bench.invalid".to_owned()),
+            (
+                cfg::MFA_KEYS,
+                shared::mfa::SealingKeys::generate_entry("bench"),
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -181,6 +185,7 @@ impl Fixture {
                 password_hash: self.password_hash.clone(),
                 roles: user.roles.clone(),
                 epoch: 0,
+                mfa: false,
             };
             out.push(SeedUser {
                 id: user.id.clone(),
@@ -222,6 +227,8 @@ impl Fixture {
             last_used_at: now,
             epoch: 0,
             revoked_at: None,
+            amr: vec!["pwd".to_owned()],
+            active_token: None,
         };
         let token = RefreshToken::generate();
         let record = RefreshRecord {
@@ -233,6 +240,7 @@ impl Fixture {
             issued_at: now,
             epoch: 0,
             state: TokenState::Active,
+            amr: vec!["pwd".to_owned()],
         };
         (token, session, record)
     }
@@ -246,7 +254,7 @@ impl Fixture {
             let (token, session, record) = self.new_session(user, now);
             out.push((token.expose().to_owned(), session.id.clone()));
             let store = self.seed.clone();
-            tasks.spawn(async move { store.start_session(&session, &record, None).await });
+            tasks.spawn(async move { store.start_session(&session, &record, None, None).await });
             while tasks.len() >= SEED_CONCURRENCY {
                 if let Some(done) = tasks.join_next().await {
                     done??;

@@ -108,6 +108,11 @@ functions! {
     ResendVerification => resend_verification ("resend-verification"): "POST" "/me/email/verification", true;
     ChangeEmail => change_email ("change-email"): "POST" "/me/email", true;
     ConfirmEmailChange => confirm_email_change ("confirm-email-change"): "POST" "/auth/email/confirm-change", false;
+    MfaEnroll => mfa_enroll ("mfa-enroll"): "POST" "/me/mfa/totp", true;
+    MfaConfirm => mfa_confirm ("mfa-confirm"): "POST" "/me/mfa/totp/confirm", true;
+    MfaDisable => mfa_disable ("mfa-disable"): "DELETE" "/me/mfa/totp", true;
+    MfaRecoveryCodes => mfa_recovery_codes ("mfa-recovery-codes"): "POST" "/me/mfa/recovery-codes", true;
+    MfaVerify => mfa_verify ("mfa-verify"): "POST" "/auth/mfa/verify", false;
 }
 
 /// One API Gateway route.

@@ -24,6 +24,7 @@ pub const USER_ID: &str = "user_id";
 pub const ROLES: &str = "roles";
 pub const SESSION_ID: &str = "sid";
 pub const TOKEN_ID: &str = "jti";
+pub const AMR: &str = "amr";
 
 /// Who is calling: the verified access token's `sub`, `roles`, `sid` and `jti`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +33,9 @@ pub struct Identity {
     pub roles: Vec<String>,
     pub session_id: String,
     pub token_id: String,
+    /// How the caller authenticated (RFC 8176): `["pwd"]`, or `["pwd","otp"]` (and `"rec"`
+    /// after a recovery code) once a second factor was given.
+    pub amr: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -67,6 +71,7 @@ impl Identity {
             roles: fields.get(ROLES).map(parse_roles).unwrap_or_default(),
             session_id: text(SESSION_ID)?,
             token_id: text(TOKEN_ID)?,
+            amr: fields.get(AMR).map(parse_roles).unwrap_or_default(),
         })
     }
 
@@ -78,11 +83,42 @@ impl Identity {
         map.insert(ROLES.into(), Value::String(self.roles.join(",")));
         map.insert(SESSION_ID.into(), Value::String(self.session_id.clone()));
         map.insert(TOKEN_ID.into(), Value::String(self.token_id.clone()));
+        map.insert(AMR.into(), Value::String(self.amr.join(",")));
         map
     }
 
     pub fn has_role(&self, role: &str) -> bool {
         self.roles.iter().any(|r| r == role)
+    }
+
+    /// Whether the caller gave a second factor (a TOTP or recovery code) at login.
+    pub fn has_mfa(&self) -> bool {
+        self.amr.iter().any(|m| m == "otp")
+    }
+
+    /// For a route that needs two-factor: `Ok` when the caller gave one, otherwise the
+    /// response to send, 403 `application/problem+json` with `code: "mfa_required"`.
+    // The error is the response itself, returned at most once per request: boxing it would
+    // only make every caller unbox it.
+    #[allow(clippy::result_large_err)]
+    pub fn requires_mfa(&self) -> Result<(), lambda_http::Response<lambda_http::Body>> {
+        if self.has_mfa() {
+            return Ok(());
+        }
+        let body = serde_json::json!({
+            "type": "urn:problem:auth:mfa_required",
+            "title": "Second factor required",
+            "status": 403,
+            "detail": "this route needs a session that gave a second factor at login",
+            "code": "mfa_required",
+        });
+        let mut response = lambda_http::Response::new(lambda_http::Body::Text(body.to_string()));
+        *response.status_mut() = lambda_http::http::StatusCode::FORBIDDEN;
+        response.headers_mut().insert(
+            lambda_http::http::header::CONTENT_TYPE,
+            lambda_http::http::HeaderValue::from_static("application/problem+json"),
+        );
+        Err(response)
     }
 }
 
@@ -127,10 +163,18 @@ mod tests {
             roles: vec!["user".into(), "admin".into()],
             session_id: "s".into(),
             token_id: "j".into(),
+            amr: vec!["pwd".into()],
         };
         let req = event(serde_json::json!({ "lambda": me.to_context() }));
         assert_eq!(Identity::from_request(&req).unwrap(), me);
         assert!(me.has_role("admin"));
+        let denied = me.requires_mfa().unwrap_err();
+        assert_eq!(denied.status(), 403);
+        let with_otp = Identity {
+            amr: vec!["pwd".into(), "otp".into()],
+            ..me
+        };
+        assert!(with_otp.has_mfa() && with_otp.requires_mfa().is_ok());
     }
 
     #[test]

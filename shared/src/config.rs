@@ -72,6 +72,9 @@ pub const VERIFY_LINK_TTL_SECONDS: &str = "VERIFY_LINK_TTL_SECONDS";
 pub const EMAIL_CHANGE_LINK_TTL_SECONDS: &str = "EMAIL_CHANGE_LINK_TTL_SECONDS";
 pub const RESET_MAX_PER_HOUR: &str = "RESET_MAX_PER_HOUR";
 pub const REQUIRE_VERIFIED_EMAIL: &str = "REQUIRE_VERIFIED_EMAIL";
+pub const MFA_ISSUER: &str = "MFA_ISSUER";
+pub const MFA_KEYS: &str = "MFA_KEYS";
+pub const MFA_KEYS_PARAMETER: &str = "MFA_KEYS_PARAMETER";
 
 fn required(src: &dyn Source, name: &'static str) -> Result<String, ConfigError> {
     match src.get(name) {
@@ -468,6 +471,59 @@ pub fn require_verified_email(src: &dyn Source) -> Result<bool, ConfigError> {
             name: REQUIRE_VERIFIED_EMAIL,
             reason: format!("{other:?} is neither \"true\" nor \"false\""),
         }),
+    }
+}
+
+/// Where the keys that seal TOTP secrets come from. The keys themselves never print.
+#[derive(Clone, PartialEq, Eq)]
+pub enum MfaKeysSource {
+    /// `MFA_KEYS`: the keys themselves, `kid:base64url(32 bytes)`, comma-separated, the first
+    /// one sealing (local development and tests).
+    Inline(String),
+    /// `MFA_KEYS_PARAMETER`: the name of an SSM SecureString holding that text (AWS).
+    SsmParameter(String),
+}
+
+impl fmt::Debug for MfaKeysSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Inline(_) => f.write_str("Inline(<redacted>)"),
+            Self::SsmParameter(name) => f.debug_tuple("SsmParameter").field(name).finish(),
+        }
+    }
+}
+
+/// What the two-factor functions need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MfaSettings {
+    /// `MFA_ISSUER`, default `Auth service`: the issuer authenticator apps show.
+    pub issuer: String,
+    pub keys: MfaKeysSource,
+}
+
+impl MfaSettings {
+    pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+        let keys = match (optional(src, MFA_KEYS), optional(src, MFA_KEYS_PARAMETER)) {
+            (Some(keys), None) => MfaKeysSource::Inline(keys),
+            (None, Some(name)) => MfaKeysSource::SsmParameter(name),
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Invalid {
+                    name: MFA_KEYS,
+                    reason: "set MFA_KEYS or MFA_KEYS_PARAMETER, not both".into(),
+                });
+            }
+            (None, None) => return Err(ConfigError::Missing(MFA_KEYS_PARAMETER)),
+        };
+        let issuer = optional(src, MFA_ISSUER).unwrap_or_else(|| "Auth service".to_owned());
+        if issuer.contains(':') || issuer.chars().count() > 100 {
+            return Err(ConfigError::Invalid {
+                name: MFA_ISSUER,
+                reason:
+                    "must be at most 100 characters, without ':' (the otpauth label's separator)"
+                        .into(),
+            });
+        }
+        Ok(Self { issuer, keys })
     }
 }
 

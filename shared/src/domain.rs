@@ -223,6 +223,8 @@ pub struct Credentials {
     /// A copy of the profile's epoch, written in the same transactions, so login reads it
     /// with the hash.
     pub epoch: i64,
+    /// Whether two-factor is on (written with the epoch when it is turned on or off).
+    pub mfa: bool,
 }
 
 impl fmt::Debug for Credentials {
@@ -233,6 +235,7 @@ impl fmt::Debug for Credentials {
             .field("password_hash", &"<redacted>")
             .field("roles", &self.roles)
             .field("epoch", &self.epoch)
+            .field("mfa", &self.mfa)
             .finish()
     }
 }
@@ -291,6 +294,7 @@ mod tests {
             password_hash: "$argon2id$SECRET".into(),
             roles: vec![],
             epoch: 0,
+            mfa: false,
         };
         assert!(!format!("{creds:?}").contains("SECRET"));
     }

@@ -92,6 +92,23 @@ pub enum ApiError {
     /// tell whether an account exists).
     #[error("mail could not be sent")]
     MailUnavailable(#[source] BoxError),
+    /// The right password for an account with two-factor on: the login continues at
+    /// `POST /auth/mfa/verify` with this single-use token.
+    #[error("a second factor is required")]
+    MfaRequired { mfa_token: String },
+    /// A wrong, replayed or spent second-factor code at `POST /auth/mfa/verify` (401).
+    #[error("the code is wrong or was already used")]
+    InvalidCode,
+    /// A wrong or replayed TOTP code from a signed-in user (403).
+    #[error("the code is wrong or was already used")]
+    WrongCode,
+    /// An `mfa_token` that is unknown, used, expired or dead after too many wrong codes.
+    #[error("the mfa_token is invalid")]
+    InvalidChallenge,
+    #[error("two-factor authentication is already on")]
+    MfaAlreadyEnabled,
+    #[error("two-factor authentication is not on")]
+    MfaNotEnabled,
     #[error("the database is unavailable")]
     ServiceUnavailable(#[source] StoreError),
     #[error("internal error")]
@@ -251,6 +268,48 @@ impl ApiError {
                 "service_unavailable",
                 "Service unavailable",
                 "the service is temporarily unavailable; try again shortly".to_owned(),
+                None,
+            ),
+            Self::MfaRequired { .. } => (
+                401,
+                "mfa_required",
+                "Second factor required",
+                "the password is right; send a code from the authenticator app (or a recovery code) with mfa_token to /auth/mfa/verify".to_owned(),
+                None,
+            ),
+            Self::InvalidCode => (
+                401,
+                "invalid_code",
+                "Invalid code",
+                "the code is wrong, expired or was already used".to_owned(),
+                None,
+            ),
+            Self::WrongCode => (
+                403,
+                "invalid_code",
+                "Invalid code",
+                "the code is wrong, expired or was already used".to_owned(),
+                None,
+            ),
+            Self::InvalidChallenge => (
+                400,
+                "invalid_token",
+                "Invalid token",
+                "the mfa_token is unknown, already used, expired, or ended by too many wrong codes: log in again".to_owned(),
+                None,
+            ),
+            Self::MfaAlreadyEnabled => (
+                409,
+                "mfa_already_enabled",
+                "Two-factor already on",
+                "two-factor authentication is already on; turn it off first to enrol again".to_owned(),
+                None,
+            ),
+            Self::MfaNotEnabled => (
+                409,
+                "mfa_not_enabled",
+                "Two-factor not on",
+                "two-factor authentication is not on (or nothing is waiting for confirmation)".to_owned(),
                 None,
             ),
             Self::ServiceUnavailable(_) => (

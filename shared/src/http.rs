@@ -193,6 +193,9 @@ struct Problem<'a> {
     errors: Option<&'a [FieldError]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     request_id: Option<&'a str>,
+    /// Only with `mfa_required`: the token that continues the login.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mfa_token: Option<&'a str>,
 }
 
 /// The problem+json response for an error. 5xx causes go to the log with the request id; the
@@ -210,6 +213,10 @@ pub fn problem(err: &ApiError, request_id: Option<&str>) -> Response<Body> {
         code: parts.code,
         errors: parts.errors.as_deref(),
         request_id,
+        mfa_token: match err {
+            ApiError::MfaRequired { mfa_token } => Some(mfa_token),
+            _ => None,
+        },
     };
     let text = serde_json::to_string(&body).unwrap_or_else(|_| {
         format!(r#"{{"type":"about:blank","title":"Internal error","status":500,"code":"internal_error","detail":"{}"}}"#, parts.code)
@@ -225,6 +232,12 @@ pub fn problem(err: &ApiError, request_id: Option<&str>) -> Response<Body> {
     };
     if let Some(seconds) = retry_after.and_then(|s| HeaderValue::from_str(&s.to_string()).ok()) {
         response.headers_mut().insert(RETRY_AFTER, seconds);
+    }
+    if matches!(err, ApiError::MfaRequired { .. }) {
+        // It carries a token: no cache may keep it.
+        let headers = response.headers_mut();
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
     }
     response
 }

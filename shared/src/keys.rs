@@ -20,12 +20,14 @@ pub enum KeyError {
     BadPrivateKey,
     #[error("JWT_PUBLIC_JWKS is not a JWK Set: {0}")]
     BadJwks(String),
-    #[error("could not fetch the signing key from SSM parameter {name}")]
+    #[error("could not fetch the SSM SecureString parameter {name}")]
     Fetch {
         name: String,
         #[source]
         source: crate::error::BoxError,
     },
+    #[error("the two-factor sealing keys are invalid: {0}")]
+    BadMfaKeys(String),
 }
 
 /// One public key as published in the JWK Set. It has no private members by construction.
@@ -211,24 +213,31 @@ pub async fn load_signing_key(
     match source {
         crate::config::SigningKeySource::Pem(pem) => SigningKey::from_pkcs8_pem(pem),
         crate::config::SigningKeySource::SsmParameter(name) => {
-            let client = aws_sdk_ssm::Client::new(sdk);
-            let output = client
-                .get_parameter()
-                .name(name)
-                .with_decryption(true)
-                .send()
-                .await
-                .map_err(|e| KeyError::Fetch {
-                    name: name.clone(),
-                    source: Box::new(e),
-                })?;
-            let pem = output
-                .parameter()
-                .and_then(|p| p.value())
-                .ok_or(KeyError::BadPrivateKey)?;
-            SigningKey::from_pkcs8_pem(pem)
+            SigningKey::from_pkcs8_pem(&secure_parameter(sdk, name).await?)
         }
     }
+}
+
+/// The decrypted value of an SSM SecureString (the signing key, the two-factor sealing keys).
+pub async fn secure_parameter(sdk: &aws_config::SdkConfig, name: &str) -> Result<String, KeyError> {
+    let output = aws_sdk_ssm::Client::new(sdk)
+        .get_parameter()
+        .name(name)
+        .with_decryption(true)
+        .send()
+        .await
+        .map_err(|e| KeyError::Fetch {
+            name: name.to_owned(),
+            source: Box::new(e),
+        })?;
+    output
+        .parameter()
+        .and_then(|p| p.value())
+        .map(str::to_owned)
+        .ok_or_else(|| KeyError::Fetch {
+            name: name.to_owned(),
+            source: "the parameter has no value".into(),
+        })
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ pub mod error;
 pub mod http;
 pub mod keys;
 pub mod mail;
+pub mod mfa;
 pub mod password;
 pub mod policy;
 pub mod runtime;

@@ -38,6 +38,10 @@ pub struct AccessClaims {
     #[serde(default)]
     pub roles: Vec<String>,
     pub sid: String,
+    /// How the user authenticated (RFC 8176 §2): `["pwd"]`, `["pwd","otp"]` after a TOTP
+    /// code, `["pwd","otp","rec"]` after a recovery code. Tokens from before it read `[]`.
+    #[serde(default)]
+    pub amr: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +102,7 @@ impl TokenIssuer {
             jti: uuid::Uuid::new_v4().to_string(),
             roles: roles.to_vec(),
             sid: session_id.to_owned(),
+            amr: vec!["pwd".to_owned()],
         }
     }
 
@@ -116,6 +121,20 @@ impl TokenIssuer {
         now: i64,
     ) -> Result<String, SignError> {
         self.sign(&self.claims(user_id, roles, session_id, now))
+    }
+
+    /// [`Self::issue`] for a session whose `amr` is `amr`.
+    pub fn issue_for(
+        &self,
+        user_id: &str,
+        roles: &[String],
+        session_id: &str,
+        amr: &[String],
+        now: i64,
+    ) -> Result<String, SignError> {
+        let mut claims = self.claims(user_id, roles, session_id, now);
+        claims.amr = amr.to_vec();
+        self.sign(&claims)
     }
 }
 

@@ -202,6 +202,12 @@ pub fn signing_key() -> &'static (String, String) {
     })
 }
 
+/// This test binary's two-factor sealing keys (`MFA_KEYS`).
+pub fn mfa_keys() -> &'static str {
+    static KEYS: OnceLock<String> = OnceLock::new();
+    KEYS.get_or_init(|| shared::mfa::SealingKeys::generate_entry("test"))
+}
+
 /// Every setting the service reads, pointing at this binary's DynamoDB Local table and SES v2
 /// emulator.
 pub fn settings() -> HashMap<String, String> {
@@ -214,6 +220,7 @@ pub fn settings() -> HashMap<String, String> {
         (cfg::JWT_CLIENT_ID, CLIENT_ID.to_owned()),
         (cfg::JWT_SIGNING_KEY, pem.clone()),
         (cfg::JWT_PUBLIC_JWKS, jwks.clone()),
+        (cfg::MFA_KEYS, mfa_keys().to_owned()),
         (cfg::SES_ENDPOINT_URL, ses_endpoint()),
         (cfg::MAIL_FROM, "no-reply@auth.test.invalid".to_owned()),
         (cfg::APP_BASE_URL, "https://app.test.invalid".to_owned()),

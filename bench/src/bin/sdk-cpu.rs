@@ -60,6 +60,7 @@ async fn measure(endpoint: &str, label: &str, tweak: bool) {
         password_hash: "x".into(),
         roles: vec![],
         epoch: 0,
+        mfa: false,
     };
     let _ = store.create_user(&user, &creds).await;
     for _ in 0..300 {

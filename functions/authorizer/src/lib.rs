@@ -105,6 +105,7 @@ pub async fn authorize(state: &State, request: &ApiGatewayV2CustomAuthorizerV2Re
                 roles: claims.roles,
                 session_id: claims.sid,
                 token_id: claims.jti,
+                amr: claims.amr,
             };
             let mut decision = Decision::default();
             decision.is_authorized = true;

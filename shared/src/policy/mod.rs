@@ -7,3 +7,4 @@ pub mod lockout;
 pub mod quota;
 pub mod rotation;
 pub mod sessions;
+pub mod totp;

@@ -71,6 +71,7 @@ mod tests {
             issued_at,
             epoch: 0,
             state,
+            amr: vec!["pwd".into()],
         }
     }
 

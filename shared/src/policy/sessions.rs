@@ -40,6 +40,8 @@ mod tests {
             last_used_at: created_at,
             epoch: 2,
             revoked_at: None,
+            amr: vec!["pwd".into()],
+            active_token: None,
         }
     }
 

@@ -80,6 +80,7 @@ impl Accounts {
             password_hash,
             roles: user.roles.clone(),
             epoch: user.epoch,
+            mfa: false,
         };
         Ok((user, credentials))
     }
@@ -118,6 +119,10 @@ impl Accounts {
 
     pub(crate) fn store(&self) -> &Store {
         &self.store
+    }
+
+    pub(crate) fn throttle(&self) -> &Throttle {
+        &self.throttle
     }
 
     /// A password change, in the order that reveals nothing: the new password is judged first

@@ -7,11 +7,15 @@ use crate::domain::{Credentials, Email, Password, SessionId};
 use crate::error::ApiError;
 use crate::password::{PasswordHasher, Verified};
 use crate::policy::sessions;
+use crate::policy::totp;
 use crate::runtime::InitError;
 use crate::service::throttle::Throttle;
 use crate::service::tokens::{TokenPair, issuer, pair, sign_error};
 use crate::service::{Caller, audit, blocking};
-use crate::store::{HashUpgrade, RefreshRecord, Session, StartOutcome, Store, TokenState};
+use crate::store::keys::password_amr;
+use crate::store::{
+    Challenge, HashUpgrade, RefreshRecord, SecondFactor, Session, StartOutcome, Store, TokenState,
+};
 use crate::tokens::{RefreshToken, TokenIssuer};
 
 /// Attempts of the session transaction when another transaction holds one of its items (a
@@ -149,14 +153,82 @@ impl Logins {
             // The hash changed since it was verified: a password change won the race.
             return Err(ApiError::InvalidCredentials);
         }
-        let pair = self.start_session(&credentials, caller).await?;
+        if credentials.mfa {
+            return Err(self.challenge(&credentials, caller).await?);
+        }
+        let pair = self
+            .start_session(&credentials, &password_amr(), None, caller)
+            .await?;
         self.enforce_session_cap(&credentials).await;
+        Ok(pair)
+    }
+
+    /// The right password for an account with two-factor on: no session yet, but a
+    /// single-use challenge (its token answered in the 401), bound to this login (the user
+    /// and the credentials epoch checked). The password check's reservation is given back;
+    /// each code tried against the challenge is reserved like a password.
+    async fn challenge(
+        &self,
+        credentials: &Credentials,
+        caller: &Caller,
+    ) -> Result<ApiError, ApiError> {
+        let token = RefreshToken::generate();
+        let challenge = Challenge {
+            token_hash: token.hash(),
+            user_id: credentials.user_id.clone(),
+            email: credentials.email.as_str().to_owned(),
+            epoch: credentials.epoch,
+            expires_at: self.clock.unix() + totp::CHALLENGE_TTL,
+            failures: 0,
+        };
+        self.store.create_challenge(&challenge).await?;
+        self.store
+            .forget_lockout(credentials.email.as_str())
+            .await?;
+        audit(
+            "mfa_challenge_issued",
+            caller,
+            Some(credentials.user_id.as_str()),
+            None,
+        );
+        Ok(ApiError::MfaRequired {
+            mfa_token: token.expose().to_owned(),
+        })
+    }
+
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub(crate) fn throttle(&self) -> &Throttle {
+        &self.throttle
+    }
+
+    pub(crate) fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// After a second factor: the session starts (spending the factor in the same
+    /// transaction) and the session cap is enforced.
+    pub(crate) async fn finish_with_factor(
+        &self,
+        credentials: &Credentials,
+        amr: &[String],
+        factor: &SecondFactor<'_>,
+        caller: &Caller,
+    ) -> Result<TokenPair, ApiError> {
+        let pair = self
+            .start_session(credentials, amr, Some(factor), caller)
+            .await?;
+        self.enforce_session_cap(credentials).await;
         Ok(pair)
     }
 
     async fn start_session(
         &self,
         credentials: &Credentials,
+        amr: &[String],
+        factor: Option<&SecondFactor<'_>>,
         caller: &Caller,
     ) -> Result<TokenPair, ApiError> {
         let now = self.clock.unix();
@@ -168,6 +240,8 @@ impl Logins {
             last_used_at: now,
             epoch: credentials.epoch,
             revoked_at: None,
+            amr: amr.to_vec(),
+            active_token: None,
         };
         let refresh = RefreshToken::generate();
         let record = RefreshRecord {
@@ -179,13 +253,19 @@ impl Logins {
             issued_at: now,
             epoch: session.epoch,
             state: TokenState::Active,
+            amr: amr.to_vec(),
+        };
+        let session = Session {
+            active_token: Some(record.token_hash.clone()),
+            ..session
         };
         let access = self
             .issuer
-            .issue(
+            .issue_for(
                 session.user_id.as_str(),
                 &record.roles,
                 session.id.as_str(),
+                amr,
                 now,
             )
             .map_err(sign_error)?;
@@ -197,10 +277,10 @@ impl Logins {
             let give_back = (attempt < START_ATTEMPTS).then_some(email);
             outcome = self
                 .store
-                .start_session(&session, &record, give_back)
+                .start_session(&session, &record, give_back, factor)
                 .await?;
             if outcome != StartOutcome::Conflict {
-                if give_back.is_none() {
+                if give_back.is_none() && outcome == StartOutcome::Started {
                     self.store.forget_lockout(email).await?;
                 }
                 break;
@@ -216,6 +296,15 @@ impl Logins {
                     None,
                 );
                 return Err(ApiError::InvalidCredentials);
+            }
+            StartOutcome::FactorSpent => {
+                audit(
+                    "mfa_challenge_failed",
+                    caller,
+                    Some(session.user_id.as_str()),
+                    None,
+                );
+                return Err(ApiError::InvalidCode);
             }
             StartOutcome::Conflict => {
                 return Err(ApiError::ServiceUnavailable(

@@ -7,6 +7,7 @@
 
 mod accounts;
 mod logins;
+mod mfa;
 mod profiles;
 mod recovery;
 mod refresh;
@@ -17,12 +18,14 @@ mod tokens;
 
 pub use accounts::Accounts;
 pub use logins::Logins;
+pub use mfa::{Enrolment, Factor, MfaLogins, RecoveryCodesBody, TwoFactor};
 pub use profiles::Profiles;
 pub use recovery::{EmailChanges, FORGOT_MIN_DURATION, Outbox, Redeemer, Registrar};
 pub use refresh::Refresher;
 pub use requests::{
-    EmailChange, LoginRequest, NameChange, PasswordChange, PasswordReset, Registration,
-    email_from_body, link_token_from_body, refresh_token_from_body,
+    EmailChange, LoginRequest, MfaDisable, MfaVerify, NameChange, PasswordChange, PasswordReset,
+    Registration, code_from_body, current_password_from_body, email_from_body,
+    link_token_from_body, refresh_token_from_body,
 };
 pub use sessions::Sessions;
 pub use tokens::TokenPair;

@@ -71,10 +71,11 @@ impl Refresher {
             };
             let access = self
                 .issuer
-                .issue(
+                .issue_for(
                     record.user_id.as_str(),
                     &record.roles,
                     record.session_id.as_str(),
+                    &record.amr,
                     now,
                 )
                 .map_err(sign_error)?;

@@ -213,3 +213,114 @@ impl EmailChange {
         }
     }
 }
+
+/// A TOTP code field: exactly six ASCII digits.
+fn code_field<'a>(fields: &mut Fields<'a>, name: &str) -> Option<&'a str> {
+    match fields.required_str(name) {
+        Some(code) if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) => Some(code),
+        Some(_) => {
+            fields.reject(name, "must be the 6 digits the authenticator app shows");
+            None
+        }
+        None => None,
+    }
+}
+
+/// `{current_password}` for `POST /me/mfa/totp`.
+pub fn current_password_from_body(body: &Map<String, Value>) -> Result<Password, ApiError> {
+    let mut fields = Fields::new(body);
+    let current = fields.required_str("current_password");
+    fields.finish()?;
+    current
+        .map(Password::new)
+        .ok_or_else(|| ApiError::Validation(Vec::new()))
+}
+
+/// `{code}` for `POST /me/mfa/totp/confirm` and `POST /me/mfa/recovery-codes`.
+pub fn code_from_body(body: &Map<String, Value>) -> Result<String, ApiError> {
+    let mut fields = Fields::new(body);
+    let code = code_field(&mut fields, "code");
+    fields.finish()?;
+    code.map(str::to_owned)
+        .ok_or_else(|| ApiError::Validation(Vec::new()))
+}
+
+/// `{current_password, code}` for `DELETE /me/mfa/totp`.
+pub struct MfaDisable {
+    pub current: Password,
+    pub code: String,
+}
+
+impl std::fmt::Debug for MfaDisable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MfaDisable(<redacted>)")
+    }
+}
+
+impl MfaDisable {
+    pub fn from_body(body: &Map<String, Value>) -> Result<Self, ApiError> {
+        let mut fields = Fields::new(body);
+        let current = fields.required_str("current_password");
+        let code = code_field(&mut fields, "code");
+        fields.finish()?;
+        match (current, code) {
+            (Some(current), Some(code)) => Ok(Self {
+                current: Password::new(current),
+                code: code.to_owned(),
+            }),
+            _ => Err(ApiError::Validation(Vec::new())),
+        }
+    }
+}
+
+/// `{mfa_token, code}` or `{mfa_token, recovery_code}` for `POST /auth/mfa/verify`.
+pub struct MfaVerify {
+    pub mfa_token: String,
+    pub factor: crate::service::Factor,
+}
+
+impl std::fmt::Debug for MfaVerify {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MfaVerify(<redacted>)")
+    }
+}
+
+impl MfaVerify {
+    pub fn from_body(body: &Map<String, Value>) -> Result<Self, ApiError> {
+        let mut fields = Fields::new(body);
+        let token = fields.required_str("mfa_token");
+        let has_code = body.contains_key("code");
+        let has_recovery = body.contains_key("recovery_code");
+        let factor = match (has_code, has_recovery) {
+            (true, false) => {
+                code_field(&mut fields, "code").map(|c| crate::service::Factor::Code(c.to_owned()))
+            }
+            (false, true) => match fields.required_str("recovery_code") {
+                Some(code) if code.chars().count() <= 64 => {
+                    Some(crate::service::Factor::RecoveryCode(code.to_owned()))
+                }
+                Some(_) => {
+                    fields.reject("recovery_code", "must be at most 64 characters");
+                    None
+                }
+                None => None,
+            },
+            (true, true) => {
+                fields.reject("code", "send code or recovery_code, not both");
+                None
+            }
+            (false, false) => {
+                fields.reject("code", "is required (or recovery_code)");
+                None
+            }
+        };
+        fields.finish()?;
+        match (token, factor) {
+            (Some(token), Some(factor)) => Ok(Self {
+                mfa_token: token.to_owned(),
+                factor,
+            }),
+            _ => Err(ApiError::Validation(Vec::new())),
+        }
+    }
+}

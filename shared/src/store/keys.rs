@@ -9,6 +9,9 @@
 //! | password-check reservations | `LOCKOUT#<email>` | `LOCKOUT` | attempts, window_start, locked_until?, version, ttl |
 //! | emailed link | `LINK#<sha256 of token>` | `LINK` | purpose, user_id, email, epoch, created_at, expires_at, ttl |
 //! | mails sent to one address | `MAILQUOTA#<purpose>#<email>` | `MAILQUOTA` | count, window_start, ttl |
+//! | two-factor state | `USER#<user id>` | `MFA` | state, key_id, sealed, last_step?, created_at |
+//! | recovery codes | `USER#<user id>` | `RECOVERY` | codes (string set of SHA-256) |
+//! | login waiting for a second factor | `MFACHALLENGE#<sha256 of mfa_token>` | `MFACHALLENGE` | user_id, email, epoch, expires_at, failures, ttl |
 //!
 //! The profile also holds `email_verified` and, per link purpose, the hash of the newest link
 //! sent (`reset_link`, `verify_link`, `change_link`): an older link no longer matches it.
@@ -296,6 +299,7 @@ pub fn credentials_item(creds: &Credentials) -> Item {
     item.insert("password_hash".into(), s(creds.password_hash.clone()));
     item.insert("roles".into(), list(&creds.roles));
     item.insert(EPOCH.into(), n(creds.epoch));
+    item.insert(MFA_FLAG.into(), AttributeValue::Bool(creds.mfa));
     item
 }
 
@@ -307,6 +311,126 @@ pub fn credentials_from_item(item: &Item) -> Result<Credentials, StoreError> {
         password_hash: get_s(item, "password_hash")?,
         roles: get_list(item, "roles"),
         epoch: epoch_of(item)?,
+        mfa: get_bool(item, MFA_FLAG),
+    })
+}
+
+fn get_bool(item: &Item, name: &str) -> bool {
+    item.get(name)
+        .and_then(|v| v.as_bool().ok())
+        .copied()
+        .unwrap_or(false)
+}
+
+/// A user's two-factor state (`USER#<id>` / `MFA`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MfaRecord {
+    /// `false` between enrolment and confirmation.
+    pub enabled: bool,
+    pub sealed: crate::mfa::Sealed,
+    /// The last TOTP step accepted (each step at most once).
+    pub last_step: Option<i64>,
+    pub created_at: i64,
+}
+
+pub const MFA_SK: &str = "MFA";
+pub const RECOVERY_SK: &str = "RECOVERY";
+pub const CHALLENGE: &str = "MFACHALLENGE";
+/// The credentials item's copy of "two-factor is on" (login reads only that item).
+pub const MFA_FLAG: &str = "mfa";
+
+pub fn mfa_key(user_id: &str) -> Item {
+    key(user_pk(user_id), MFA_SK)
+}
+
+pub fn recovery_key(user_id: &str) -> Item {
+    key(user_pk(user_id), RECOVERY_SK)
+}
+
+pub fn challenge_key(token_hash: &str) -> Item {
+    key(format!("{CHALLENGE}#{token_hash}"), CHALLENGE)
+}
+
+pub fn mfa_item(user_id: &str, record: &MfaRecord) -> Item {
+    let mut item = mfa_key(user_id);
+    item.insert("type".into(), s("mfa"));
+    item.insert(
+        "state".into(),
+        s(if record.enabled { "enabled" } else { "pending" }),
+    );
+    item.insert("key_id".into(), s(record.sealed.key_id.clone()));
+    item.insert("sealed".into(), s(record.sealed.blob.clone()));
+    if let Some(step) = record.last_step {
+        item.insert("last_step".into(), n(step));
+    }
+    item.insert("created_at".into(), n(record.created_at));
+    item
+}
+
+pub fn mfa_from_item(item: &Item) -> Result<MfaRecord, StoreError> {
+    let enabled = match get_s(item, "state")?.as_str() {
+        "enabled" => true,
+        "pending" => false,
+        other => return Err(StoreError::Corrupt(format!("unknown mfa state {other:?}"))),
+    };
+    Ok(MfaRecord {
+        enabled,
+        sealed: crate::mfa::Sealed {
+            key_id: get_s(item, "key_id")?,
+            blob: get_s(item, "sealed")?,
+        },
+        last_step: get_opt_n(item, "last_step")?,
+        created_at: get_n(item, "created_at")?,
+    })
+}
+
+pub fn recovery_item(user_id: &str, hashes: &[String]) -> Item {
+    let mut item = recovery_key(user_id);
+    item.insert("type".into(), s("recovery_codes"));
+    item.insert("codes".into(), AttributeValue::Ss(hashes.to_vec()));
+    item
+}
+
+pub fn recovery_from_item(item: &Item) -> Vec<String> {
+    item.get("codes")
+        .and_then(|v| v.as_ss().ok())
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// A login waiting for its second factor (`MFACHALLENGE#<sha256 of mfa_token>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    pub token_hash: String,
+    pub user_id: UserId,
+    pub email: String,
+    /// The credentials epoch the password was checked under.
+    pub epoch: i64,
+    pub expires_at: i64,
+    pub failures: i64,
+}
+
+pub fn challenge_item(challenge: &Challenge) -> Item {
+    let mut item = challenge_key(&challenge.token_hash);
+    item.insert("type".into(), s("mfa_challenge"));
+    item.insert("user_id".into(), s(challenge.user_id.as_str()));
+    item.insert("email".into(), s(challenge.email.clone()));
+    item.insert(EPOCH.into(), n(challenge.epoch));
+    item.insert("expires_at".into(), n(challenge.expires_at));
+    item.insert("failures".into(), n(challenge.failures));
+    item.insert(TTL_ATTRIBUTE.into(), n(challenge.expires_at));
+    item
+}
+
+pub fn challenge_from_item(token_hash: &str, item: &Item) -> Result<Challenge, StoreError> {
+    Ok(Challenge {
+        token_hash: token_hash.to_owned(),
+        user_id: UserId::parse(&get_s(item, "user_id")?)
+            .ok_or_else(|| StoreError::Corrupt("challenge user_id is not a UUID".into()))?,
+        email: get_s(item, "email")?,
+        epoch: epoch_of(item)?,
+        expires_at: get_n(item, "expires_at")?,
+        failures: get_n(item, "failures")?,
     })
 }
 
@@ -323,6 +447,16 @@ pub struct Session {
     /// The user's credentials epoch when the session started.
     pub epoch: i64,
     pub revoked_at: Option<i64>,
+    /// How the user authenticated (RFC 8176): `["pwd"]`, or with a second factor.
+    pub amr: Vec<String>,
+    /// The hash of the session's current refresh token (set by login and every rotation), so
+    /// the session can be carried over an epoch change that must keep it (two-factor on).
+    pub active_token: Option<String>,
+}
+
+/// The `amr` of sessions and tokens from before two-factor existed.
+pub fn password_amr() -> Vec<String> {
+    vec!["pwd".to_owned()]
 }
 
 pub fn session_item(session: &Session) -> Item {
@@ -337,6 +471,10 @@ pub fn session_item(session: &Session) -> Item {
     item.insert(TTL_ATTRIBUTE.into(), n(session.expires_at));
     if let Some(at) = session.revoked_at {
         item.insert("revoked_at".into(), n(at));
+    }
+    item.insert("amr".into(), list(&session.amr));
+    if let Some(token) = &session.active_token {
+        item.insert("active_token".into(), s(token.clone()));
     }
     item
 }
@@ -354,7 +492,14 @@ pub fn session_from_item(item: &Item) -> Result<Session, StoreError> {
         },
         epoch: epoch_of(item)?,
         revoked_at: get_opt_n(item, "revoked_at")?,
+        amr: amr_of(item),
+        active_token: get_opt_s(item, "active_token"),
     })
+}
+
+fn amr_of(item: &Item) -> Vec<String> {
+    let amr = get_list(item, "amr");
+    if amr.is_empty() { password_amr() } else { amr }
 }
 
 /// Where a refresh token is in its life.
@@ -379,6 +524,8 @@ pub struct RefreshRecord {
     /// The session's credentials epoch.
     pub epoch: i64,
     pub state: TokenState,
+    /// The session's `amr`, carried into every access token it issues.
+    pub amr: Vec<String>,
 }
 
 pub const STATE_ACTIVE: &str = "active";
@@ -394,6 +541,7 @@ pub fn refresh_item(record: &RefreshRecord) -> Item {
     item.insert("issued_at".into(), n(record.issued_at));
     item.insert(EPOCH.into(), n(record.epoch));
     item.insert(TTL_ATTRIBUTE.into(), n(record.session_expires_at));
+    item.insert("amr".into(), list(&record.amr));
     match record.state {
         TokenState::Active => {
             item.insert("state".into(), s(STATE_ACTIVE));
@@ -429,6 +577,7 @@ pub fn refresh_from_item(token_hash: &str, item: &Item) -> Result<RefreshRecord,
         issued_at: get_opt_n(item, "issued_at")?.unwrap_or(0),
         epoch: epoch_of(item)?,
         state,
+        amr: amr_of(item),
     })
 }
 
@@ -460,6 +609,7 @@ mod tests {
             issued_at: 1_700_000_000,
             epoch: 4,
             state: TokenState::Rotated { at: 1_700_000_100 },
+            amr: vec!["pwd".into(), "otp".into()],
         };
         let item = refresh_item(&record);
         assert_eq!(item["ttl"].as_n().unwrap(), "1800000000");
@@ -476,6 +626,8 @@ mod tests {
             last_used_at: 1,
             epoch: 4,
             revoked_at: Some(3),
+            amr: password_amr(),
+            active_token: Some(record.token_hash.clone()),
         };
         let item = session_item(&session);
         assert_eq!(

@@ -88,17 +88,9 @@ impl Store {
 
     /// A stored link by its token's hash (strongly consistent).
     pub async fn link(&self, token_hash: &str) -> Result<Option<Link>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(keys::link_key(token_hash)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        output
-            .item()
+        self.get_consistent(keys::link_key(token_hash))
+            .await?
+            .as_ref()
             .map(|item| keys::link_from_item(token_hash, item))
             .transpose()
     }
@@ -109,17 +101,9 @@ impl Store {
         id: &UserId,
         purpose: Purpose,
     ) -> Result<Option<(User, Option<String>)>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(keys::user_key(id.as_str())))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        output
-            .item()
+        self.get_consistent(keys::user_key(id.as_str()))
+            .await?
+            .as_ref()
             .map(|item| {
                 Ok((
                     keys::user_from_item(item)?,
@@ -311,6 +295,8 @@ impl Store {
             password_hash: credentials.password_hash.clone(),
             roles: credentials.roles.clone(),
             epoch: next,
+            // Two-factor moves with the account.
+            mfa: credentials.mfa,
         };
         let result = self
             .client
@@ -331,16 +317,11 @@ impl Store {
         purpose: Purpose,
         email: &str,
     ) -> Result<Option<Quota>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(keys::mail_quota_key(purpose, email)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        output.item().map(keys::mail_quota_from_item).transpose()
+        self.get_consistent(keys::mail_quota_key(purpose, email))
+            .await?
+            .as_ref()
+            .map(keys::mail_quota_from_item)
+            .transpose()
     }
 
     /// Writes the counter [`crate::policy::quota::admit`] computed, only if the stored one is

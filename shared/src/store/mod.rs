@@ -3,6 +3,7 @@
 
 pub mod keys;
 mod links;
+mod mfa;
 pub mod schema;
 
 use std::time::Duration;
@@ -23,8 +24,10 @@ use aws_sdk_dynamodb::types::{
 use crate::config::StoreSettings;
 use crate::domain::{Credentials, DisplayName, User, UserId};
 use crate::error::StoreError;
+pub use keys::{Challenge, MfaRecord};
 pub use keys::{Lockout, RefreshRecord, Session, TokenState};
 pub use links::{Consumed, LinkIssue, QuotaWrite};
+pub use mfa::{KeptSession, SecondFactor};
 
 /// Loads the AWS configuration with the timeouts and retries the service relies on: a DynamoDB
 /// outage answers 503 after at most 3 attempts of 1 s each (3 s overall), never hangs.
@@ -240,32 +243,36 @@ impl Store {
         }
     }
 
-    /// A user's profile (strongly consistent).
-    pub async fn user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
+    /// One item by its key, strongly consistent.
+    async fn get_consistent(&self, key: keys::Item) -> Result<Option<keys::Item>, StoreError> {
         let output = self
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(keys::user_key(id.as_str())))
+            .set_key(Some(key))
             .consistent_read(true)
             .send()
             .await
             .map_err(classify)?;
-        output.item().map(keys::user_from_item).transpose()
+        Ok(output.item)
+    }
+
+    /// A user's profile (strongly consistent).
+    pub async fn user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
+        self.get_consistent(keys::user_key(id.as_str()))
+            .await?
+            .as_ref()
+            .map(keys::user_from_item)
+            .transpose()
     }
 
     /// The credentials for a normalised email (strongly consistent).
     pub async fn credentials(&self, email: &str) -> Result<Option<Credentials>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(keys::credentials_key(email)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        output.item().map(keys::credentials_from_item).transpose()
+        self.get_consistent(keys::credentials_key(email))
+            .await?
+            .as_ref()
+            .map(keys::credentials_from_item)
+            .transpose()
     }
 
     /// Replaces a password hash with one of the same password at the current parameters (the
@@ -401,12 +408,15 @@ impl Store {
     /// Starts a session with its first refresh token, in one transaction that holds only while
     /// the user's credentials epoch is still the session's (a password change that landed
     /// after the password was checked wins); with `give_back_of`, the same transaction deletes
-    /// that email's reservation counter.
+    /// that email's reservation counter; with a second factor, the same transaction uses it
+    /// up (the challenge deleted, the TOTP step or the recovery code spent), so of two racing
+    /// verifications one starts a session.
     pub async fn start_session(
         &self,
         session: &Session,
         token: &RefreshRecord,
         give_back_of: Option<&str>,
+        factor: Option<&SecondFactor<'_>>,
     ) -> Result<StartOutcome, StoreError> {
         let mut request = self
             .client
@@ -414,11 +424,24 @@ impl Store {
             .transact_items(self.put(keys::session_item(session), NOT_EXISTS)?)
             .transact_items(self.put(keys::refresh_item(token), NOT_EXISTS)?)
             .transact_items(self.epoch_check(&session.user_id, session.epoch)?);
+        let mut items = 3;
         if let Some(email) = give_back_of {
             request = request.transact_items(self.delete(keys::lockout_key(email))?);
+            items += 1;
+        }
+        let factor_items = items;
+        if let Some(factor) = factor {
+            for item in self.second_factor_items(&session.user_id, factor)? {
+                request = request.transact_items(item);
+            }
         }
         match request.send().await.map_err(classify_transaction) {
             Ok(_) => Ok(StartOutcome::Started),
+            Err(StoreError::ConditionFailed { failed })
+                if failed.iter().any(|i| *i >= factor_items) =>
+            {
+                Ok(StartOutcome::FactorSpent)
+            }
             Err(StoreError::ConditionFailed { failed }) if failed.contains(&2) => {
                 Ok(StartOutcome::CredentialsChanged)
             }
@@ -478,16 +501,11 @@ impl Store {
 
     /// An email's reservation counter (strongly consistent).
     pub async fn lockout(&self, email: &str) -> Result<Option<Lockout>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(keys::lockout_key(email)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        output.item().map(keys::lockout_from_item).transpose()
+        self.get_consistent(keys::lockout_key(email))
+            .await?
+            .as_ref()
+            .map(keys::lockout_from_item)
+            .transpose()
     }
 
     /// Deletes an email's reservation counter (a login that could not give its reservation back
@@ -597,17 +615,9 @@ impl Store {
         &self,
         token_hash: &str,
     ) -> Result<Option<RefreshRecord>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(keys::refresh_key(token_hash)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        output
-            .item()
+        self.get_consistent(keys::refresh_key(token_hash))
+            .await?
+            .as_ref()
             .map(|item| keys::refresh_from_item(token_hash, item))
             .transpose()
     }
@@ -646,7 +656,7 @@ impl Store {
                     old.user_id.as_str(),
                     old.session_id.as_str(),
                 )))
-                .update_expression("SET last_used_at = :now")
+                .update_expression("SET last_used_at = :now, active_token = :token")
                 .condition_expression(format!(
                     "attribute_exists(PK) AND attribute_not_exists(revoked_at) AND {}",
                     epoch_is(old.epoch)
@@ -654,6 +664,7 @@ impl Store {
                 .expression_attribute_names("#epoch", keys::EPOCH)
                 .expression_attribute_values(":epoch", n(old.epoch))
                 .expression_attribute_values(":now", n(now))
+                .expression_attribute_values(":token", AttributeValue::S(new.token_hash.clone()))
                 .build(),
         )?;
         let result = self
@@ -709,16 +720,11 @@ impl Store {
         user_id: &UserId,
         session_id: &str,
     ) -> Result<Option<Session>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(keys::session_key(user_id.as_str(), session_id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        output.item().map(keys::session_from_item).transpose()
+        self.get_consistent(keys::session_key(user_id.as_str(), session_id))
+            .await?
+            .as_ref()
+            .map(keys::session_from_item)
+            .transpose()
     }
 
     /// A session and its user's current epoch, in one strongly consistent `BatchGetItem`
@@ -788,6 +794,9 @@ pub enum EpochChange {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StartOutcome {
     Started,
+    /// The second factor was already used: the challenge is gone or dead, the TOTP step was
+    /// spent by another verification, or the recovery code by another login.
+    FactorSpent,
     /// The credentials epoch moved on since the password was checked: no session.
     CredentialsChanged,
     /// Another transaction held an item; nothing was written.

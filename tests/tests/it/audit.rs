@@ -7,7 +7,7 @@ use integration_tests::{
 };
 use reqwest::Method;
 use serde_json::json;
-use shared::clock::ManualClock;
+use shared::clock::{Clock, ManualClock};
 
 #[tokio::test]
 async fn a_full_flow_logs_every_security_event_and_no_secret() {
@@ -210,6 +210,115 @@ async fn recovery_and_email_changes_log_their_events_and_never_a_link_token() {
         assert!(events.contains(&expected), "no {expected} in {events:?}");
     }
     for secret in [&verify, &reset, &change, &access, &new_password.to_owned()] {
+        assert!(!text.contains(secret.as_str()), "a secret reached the log");
+    }
+}
+
+#[tokio::test]
+async fn two_factor_logs_its_events_and_never_a_secret_code_or_mfa_token() {
+    capture_logs();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let clock = ManualClock::new(now - now.rem_euclid(30));
+    let server = Server::start_with(&settings(), clock.clone()).await;
+    let (email, access, _) = logged_in(&server).await;
+    let code = |secret: &str, at: i64| {
+        shared::mfa::Secret::from_base32(secret)
+            .unwrap()
+            .code_at(at.div_euclid(30))
+    };
+    let (_, body) = with_bearer(
+        &server,
+        Method::POST,
+        "/me/mfa/totp",
+        &access,
+        Some(json!({"current_password": PASSWORD})),
+    )
+    .await;
+    let secret = body["secret"].as_str().unwrap().to_owned();
+    let uri = body["otpauth_uri"].as_str().unwrap().to_owned();
+    let first = code(&secret, clock.unix());
+    let (_, body) = with_bearer(
+        &server,
+        Method::POST,
+        "/me/mfa/totp/confirm",
+        &access,
+        Some(json!({"code": first})),
+    )
+    .await;
+    let recovery: Vec<String> = body["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    let (_, body) = login(&server, &email, PASSWORD).await;
+    let token = body["mfa_token"].as_str().unwrap().to_owned();
+    post(
+        &server,
+        "/auth/mfa/verify",
+        json!({"mfa_token": token, "code": first}),
+    )
+    .await;
+    let (status, _) = post(
+        &server,
+        "/auth/mfa/verify",
+        json!({"mfa_token": token, "recovery_code": recovery[0]}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    clock.advance(30);
+    let second = code(&secret, clock.unix());
+    let (status, _) = with_bearer(
+        &server,
+        Method::POST,
+        "/me/mfa/recovery-codes",
+        &access,
+        Some(json!({"code": second})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    clock.advance(30);
+    let third = code(&secret, clock.unix());
+    let (status, _) = with_bearer(
+        &server,
+        Method::DELETE,
+        "/me/mfa/totp",
+        &access,
+        Some(json!({"current_password": PASSWORD, "code": third})),
+    )
+    .await;
+    assert_eq!(status, 204);
+
+    let (text, lines) = captured_logs();
+    let user_id = integration_tests::verifier()
+        .verify(&access, clock.unix())
+        .unwrap()
+        .sub;
+    let events: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["target"] == "audit" && l["fields"]["user_id"] == user_id.as_str())
+        .map(|l| l["fields"]["event"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "mfa_enabled",
+        "mfa_challenge_issued",
+        "mfa_challenge_failed",
+        "mfa_recovery_code_used",
+        "recovery_codes_regenerated",
+        "mfa_disabled",
+    ] {
+        assert!(events.contains(&expected), "no {expected} in {events:?}");
+    }
+    for secret in [
+        &secret,
+        &uri,
+        &first,
+        &second,
+        &third,
+        &token,
+        &recovery[0],
+        &recovery[1],
+    ] {
         assert!(!text.contains(secret.as_str()), "a secret reached the log");
     }
 }

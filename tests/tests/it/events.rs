@@ -1,8 +1,9 @@
 //! The sample events (`events/<binary>.json`, the files `sam local invoke -e` and
 //! `cargo lambda invoke --data-file` use): one per route of `devserver::ROUTES`, shaped as API
-//! Gateway sends that route; and those of the session, profile and account functions run
-//! through the real handlers, first as written, then carrying a real user or token, so the
-//! samples cannot rot.
+//! Gateway sends that route, with a body exactly where `openapi.yaml` documents one and one it
+//! accepts (`DELETE /me/mfa/totp` has one, `DELETE /me/sessions` none); and those of the
+//! session, profile and account functions run through the real handlers, first as written,
+//! then carrying a real user or token, so the samples cannot rot.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -349,6 +350,82 @@ async fn change_email_event_is_404_for_its_unknown_user_and_the_confirm_event_mo
     assert_problem(&login(&email, PASSWORD).await, 401, "invalid_credentials");
 }
 
+#[tokio::test]
+async fn two_factor_events_are_refused_as_written_and_enrolment_runs_for_a_real_user() {
+    let settings = settings();
+    let (enroll, confirm, disable, recovery, verify) = tokio::try_join!(
+        mfa_enroll::state(&settings, SystemClock::shared()),
+        mfa_confirm::state(&settings, SystemClock::shared()),
+        mfa_disable::state(&settings, SystemClock::shared()),
+        mfa_recovery_codes::state(&settings, SystemClock::shared()),
+        mfa_verify::state(&settings, SystemClock::shared()),
+    )
+    .unwrap();
+    // The samples as written: their user (from the authorizer context) was never registered
+    // here; the verify sample's placeholder mfa_token is no token.
+    assert_problem(
+        &mfa_enroll::handle(&enroll, sample("mfa-enroll")).await,
+        404,
+        "user_not_found",
+    );
+    assert_problem(
+        &mfa_confirm::handle(&confirm, sample("mfa-confirm")).await,
+        404,
+        "user_not_found",
+    );
+    assert_problem(
+        &mfa_disable::handle(&disable, sample("mfa-disable")).await,
+        404,
+        "user_not_found",
+    );
+    assert_problem(
+        &mfa_recovery_codes::handle(&recovery, sample("mfa-recovery-codes")).await,
+        404,
+        "user_not_found",
+    );
+    assert_problem(
+        &mfa_verify::handle(&verify, sample("mfa-verify")).await,
+        400,
+        "invalid_token",
+    );
+
+    // A real user: nothing to confirm yet; the enrolment sample's current password is the one
+    // the harness registers users with; a pending enrolment is not two-factor on.
+    let (_, id) = register().await;
+    let as_user = |name: &str| edited(name, None, Some(&id));
+    assert_problem(
+        &mfa_confirm::handle(&confirm, as_user("mfa-confirm")).await,
+        409,
+        "mfa_not_enabled",
+    );
+    let response = mfa_enroll::handle(&enroll, as_user("mfa-enroll")).await;
+    assert_eq!(response.status(), 200, "{:?}", response.body());
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let enrolment = body(&response);
+    assert!(enrolment["secret"].as_str().is_some_and(|s| !s.is_empty()));
+    assert!(
+        enrolment["otpauth_uri"]
+            .as_str()
+            .is_some_and(|uri| uri.starts_with("otpauth://totp/")),
+        "{enrolment}"
+    );
+    assert!(
+        enrolment["qr_svg"]
+            .as_str()
+            .is_some_and(|svg| svg.contains("<svg"))
+    );
+    assert_problem(
+        &mfa_disable::handle(&disable, as_user("mfa-disable")).await,
+        409,
+        "mfa_not_enabled",
+    );
+    assert_problem(
+        &mfa_recovery_codes::handle(&recovery, as_user("mfa-recovery-codes")).await,
+        409,
+        "mfa_not_enabled",
+    );
+}
+
 #[test]
 fn every_route_has_a_sample_event_shaped_as_api_gateway_sends_it() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events");
@@ -419,4 +496,166 @@ fn every_route_has_a_sample_event_shaped_as_api_gateway_sends_it() {
         files.is_empty(),
         "events/ holds samples of no route: {files:?}"
     );
+}
+
+/// What `schema` (in `document`) refuses in `value`, one line each: a small JSON Schema check,
+/// enough for the request bodies of `openapi.yaml` (`$ref`, `oneOf`, `type`, `required`,
+/// `properties`, string lengths; `pattern` and `format` are not checked). Stricter than JSON
+/// Schema in one way: a member an object schema does not list is refused, so a sample carries
+/// only what its route reads.
+fn refusals(document: &Value, schema: &Value, value: &Value, at: &str, found: &mut Vec<String>) {
+    if let Some(reference) = schema["$ref"].as_str() {
+        let pointer = reference
+            .strip_prefix('#')
+            .unwrap_or_else(|| panic!("{at}: {reference} is not a local $ref"));
+        let target = document
+            .pointer(pointer)
+            .unwrap_or_else(|| panic!("{at}: {reference} resolves to nothing"));
+        return refusals(document, target, value, at, found);
+    }
+    if let Some(branches) = schema["oneOf"].as_array() {
+        let matching = branches
+            .iter()
+            .filter(|branch| {
+                let mut refused = Vec::new();
+                refusals(document, branch, value, at, &mut refused);
+                refused.is_empty()
+            })
+            .count();
+        if matching != 1 {
+            found.push(format!(
+                "{at}: matches {matching} of the {} oneOf branches, not exactly one",
+                branches.len()
+            ));
+        }
+    }
+    let types: Vec<&str> = match &schema["type"] {
+        Value::String(one) => vec![one.as_str()],
+        Value::Array(list) => list.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    let actual = match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    if !types.is_empty()
+        && !types
+            .iter()
+            .any(|t| *t == actual || (*t == "number" && actual == "integer"))
+    {
+        found.push(format!("{at}: a {actual}, not {types:?}"));
+        return;
+    }
+    if let Some(object) = value.as_object() {
+        for name in schema["required"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
+            if !object.contains_key(name) {
+                found.push(format!("{at}: no {name} (required)"));
+            }
+        }
+        if let Some(properties) = schema["properties"].as_object() {
+            for (name, member) in object {
+                match properties.get(name) {
+                    Some(property) => {
+                        refusals(document, property, member, &format!("{at}.{name}"), found);
+                    }
+                    None => found.push(format!("{at}: {name} is not a documented member")),
+                }
+            }
+        }
+    }
+    if let Some(text) = value.as_str() {
+        let length = text.chars().count() as u64;
+        if let Some(min) = schema["minLength"].as_u64()
+            && length < min
+        {
+            found.push(format!("{at}: {length} characters, fewer than {min}"));
+        }
+        if let Some(max) = schema["maxLength"].as_u64()
+            && length > max
+        {
+            found.push(format!("{at}: {length} characters, more than {max}"));
+        }
+    }
+}
+
+#[test]
+fn every_sample_body_is_one_the_openapi_document_accepts() {
+    let document: Value = serde_norway::from_str(devserver::OPENAPI).expect("openapi.yaml is YAML");
+    let refused = |schema: &str, body: Value| {
+        let mut found = Vec::new();
+        let schema = json!({ "$ref": format!("#/components/schemas/{schema}") });
+        refusals(&document, &schema, &body, "body", &mut found);
+        found
+    };
+    // The check itself refuses what the document refuses.
+    assert!(refused("MfaCode", json!({"code": "123456"})).is_empty());
+    assert!(!refused("MfaCode", json!({"code": 123456})).is_empty());
+    assert!(!refused("MfaCode", json!({})).is_empty());
+    assert!(!refused("MfaVerifyRequest", json!({"mfa_token": "t"})).is_empty());
+    assert!(
+        !refused(
+            "MfaVerifyRequest",
+            json!({"mfa_token": "t", "code": "123456", "recovery_code": "r"})
+        )
+        .is_empty()
+    );
+    assert!(
+        refused(
+            "MfaVerifyRequest",
+            json!({"mfa_token": "t", "recovery_code": "r"})
+        )
+        .is_empty()
+    );
+    assert!(
+        !refused(
+            "MfaVerifyRequest",
+            json!({"mfa_token": "", "code": "123456"})
+        )
+        .is_empty()
+    );
+
+    for route in ROUTES {
+        let name = route.function.binary();
+        let route_key = format!("{} {}", route.method, route.path);
+        let operation = &document["paths"][route.path][route.method.to_lowercase()];
+        assert!(
+            operation.is_object(),
+            "{route_key} is not in openapi.yaml (openapi.rs says why)"
+        );
+        let sample: Value = serde_json::from_str(&event(name))
+            .unwrap_or_else(|e| panic!("events/{name}.json is not JSON: {e}"));
+        let schema = &operation["requestBody"]["content"]["application/json"]["schema"];
+        match sample["body"].as_str() {
+            None => assert!(
+                operation.get("requestBody").is_none(),
+                "events/{name}.json has no body, but openapi.yaml says {route_key} takes one"
+            ),
+            Some(body) => {
+                assert!(
+                    schema.is_object(),
+                    "events/{name}.json has a body, but openapi.yaml documents none for \
+                     {route_key} (as application/json)"
+                );
+                let body: Value = serde_json::from_str(body)
+                    .unwrap_or_else(|e| panic!("events/{name}.json: the body is not JSON: {e}"));
+                let mut found = Vec::new();
+                refusals(&document, schema, &body, "body", &mut found);
+                assert!(
+                    found.is_empty(),
+                    "events/{name}.json: openapi.yaml refuses the body of this {route_key} \
+                     sample: {found:#?}"
+                );
+            }
+        }
+    }
 }

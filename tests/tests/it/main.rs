@@ -18,6 +18,7 @@ mod contract;
 mod events;
 mod handlers;
 mod jose;
+mod mfa;
 mod openapi;
 mod outage;
 mod races;

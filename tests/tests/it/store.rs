@@ -124,6 +124,7 @@ async fn a_duplicate_email_leaves_no_orphan_profile() {
             .unwrap(),
         roles: vec![],
         epoch: 0,
+        mfa: false,
     };
     assert!(matches!(
         store.create_user(&user, &credentials).await,

@@ -1,10 +1,12 @@
 //! `template.yaml` deploys what the code defines: one function per binary crate under
 //! `functions/`, exactly the routes of `devserver::ROUTES` with the same protection, inline
 //! policies without wildcard actions, `ses:SendEmail` for the mail-sending functions alone and
-//! only as the configured identity, edge throttling and memory for every route that runs
-//! Argon2id or sends mail, no key material in parameter defaults, only environment variables
-//! `shared::config` reads (with parameter defaults and bounds it accepts), and the table
-//! `shared::store::schema` creates locally.
+//! only as the configured identity, `ssm:GetParameter` on each secret's parameter for exactly
+//! the functions that use it (the signing key, the keys sealing TOTP secrets), edge throttling
+//! and memory for every route that runs Argon2id, checks a two-factor code or sends mail, no key
+//! material in parameter defaults, only environment variables `shared::config` reads (with
+//! parameter defaults and bounds it accepts), and the table `shared::store::schema` creates
+//! locally.
 //!
 //! CloudFormation short forms (`!Ref`, `!GetAtt`, `!If`, `!Sub`) arrive as tagged values;
 //! indexing and `as_str` look through the tag, and the walks below descend into tagged values.
@@ -366,6 +368,7 @@ fn every_table_grant_is_limited_to_the_partitions_its_function_uses() {
         "LOCKOUT#*",
         "LINK#*",
         "MAILQUOTA#*",
+        "MFACHALLENGE#*",
         "PRECONNECT",
     ];
     let mut checked = 0;
@@ -416,7 +419,8 @@ fn every_table_grant_is_limited_to_the_partitions_its_function_uses() {
     );
 }
 
-/// What a private key looks like in text: PEM armour, or a JWK's private member `"d"`.
+/// What a private key looks like in text: PEM armour, a JWK's private member `"d"`, or a key
+/// sealing TOTP secrets (`MFA_KEYS`: `kid:` and 32 bytes in base64url, 43 characters).
 fn key_material(text: &str) -> Option<&'static str> {
     let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
     if text.contains("PRIVATE KEY") {
@@ -425,9 +429,20 @@ fn key_material(text: &str) -> Option<&'static str> {
         Some("BEGIN (PEM armour)")
     } else if compact.contains("\"d\":") || compact.contains("\\\"d\\\":") {
         Some("a JWK \"d\" member (private key)")
+    } else if has_sealing_key(text) {
+        Some("a sealing key (kid:<32 bytes in base64url>, as MFA_KEYS holds)")
     } else {
         None
     }
+}
+
+/// Whether `text` holds a `kid:key` pair whose key is 32 bytes in base64 or base64url (43
+/// characters without padding), the format of `MFA_KEYS`.
+fn has_sealing_key(text: &str) -> bool {
+    let base64 = |c: char| c.is_ascii_alphanumeric() || "-_+/".contains(c);
+    text.split(|c: char| !(base64(c) || c == ':'))
+        .filter_map(|token| token.rsplit_once(':'))
+        .any(|(kid, key)| !kid.is_empty() && key.len() == 43 && key.chars().all(base64))
 }
 
 #[test]
@@ -460,6 +475,28 @@ fn no_parameter_default_or_deploy_setting_holds_key_material() {
     assert!(key_material("-----BEGIN PRIVATE KEY-----").is_some());
     assert!(key_material(r#"{"keys":[{"kty":"OKP","d" : "secret"}]}"#).is_some());
     assert!(key_material(r#"{"keys":[{"kty":"OKP","x":"public"}]}"#).is_none());
+    let sealing_key = "k2:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+    assert!(key_material(sealing_key).is_some());
+    assert!(key_material(&format!("k3:{}=,{sealing_key}", &sealing_key[3..])).is_some());
+    assert!(key_material(&format!("MfaKeysParameter={sealing_key}")).is_some());
+    assert!(key_material("/auth-service/mfa-keys").is_none());
+    assert!(key_material("Issuer=https://auth.example.com").is_none());
+
+    // The sealing keys' parameter defaults to a name, as the signing key's does: same pattern.
+    let names = &template["Parameters"]["SigningKeyParameterName"]["AllowedPattern"];
+    assert!(
+        names.is_string(),
+        "SigningKeyParameterName has no AllowedPattern"
+    );
+    assert_eq!(
+        &template["Parameters"]["MfaKeysParameter"]["AllowedPattern"], names,
+        "MfaKeysParameter takes an SSM parameter name, as SigningKeyParameterName does"
+    );
+    let default = parameter_value(&template, "MfaKeysParameter", "Default");
+    assert!(
+        default.starts_with('/') && !default.contains(':') && !default.contains(','),
+        "MfaKeysParameter must default to a parameter name, not {default:?}"
+    );
 }
 
 #[test]
@@ -572,6 +609,8 @@ fn every_environment_variable_is_one_the_code_reads() {
         cfg::EMAIL_CHANGE_LINK_TTL_SECONDS,
         cfg::RESET_MAX_PER_HOUR,
         cfg::REQUIRE_VERIFIED_EMAIL,
+        cfg::MFA_ISSUER,
+        cfg::MFA_KEYS_PARAMETER,
     ]
     .into();
     let template = template();
@@ -724,8 +763,10 @@ fn only_the_mail_senders_may_send_mail_and_only_as_the_configured_identity() {
 }
 
 /// The routes whose function runs Argon2id (it reads the Argon2 settings) are throttled like
-/// the password routes and get login's memory; the other routes that send mail are throttled
-/// too (each request may cost an SES message).
+/// the password routes and get login's memory; so are, for their throttling, the routes that
+/// check a two-factor code (the functions reading the sealing keys: a six-digit code is
+/// guessable); the other routes that send mail are throttled too (each request may cost an SES
+/// message).
 #[test]
 fn costly_routes_are_throttled_at_the_edge() {
     let template = template();
@@ -740,6 +781,9 @@ fn costly_routes_are_throttled_at_the_edge() {
         let properties = &function["Properties"];
         let hashes = properties["Environment"]["Variables"]
             .get(cfg::ARGON2_MEMORY_KIB)
+            .is_some();
+        let checks_codes = properties["Environment"]["Variables"]
+            .get(cfg::MFA_KEYS_PARAMETER)
             .is_some();
         let sends = MAIL_SENDERS.contains(&binary.as_str());
         if hashes {
@@ -771,6 +815,16 @@ fn costly_routes_are_throttled_at_the_edge() {
                     ),
                     "{route} ({id}) runs Argon2id: RouteSettings must throttle it like the \
                      password routes"
+                );
+            } else if checks_codes {
+                assert_eq!(
+                    (rate, burst),
+                    (
+                        Some("PasswordRouteRateLimit"),
+                        Some("PasswordRouteBurstLimit")
+                    ),
+                    "{route} ({id}) checks a two-factor code: RouteSettings must throttle it like \
+                     the password routes"
                 );
             } else if sends {
                 assert_eq!(
@@ -908,5 +962,259 @@ fn mail_and_link_parameters_are_values_the_code_accepts() {
         cfg::require_verified_email(&source(&[(cfg::REQUIRE_VERIFIED_EMAIL, default)])),
         Ok(false),
         "{parameter} must default to false"
+    );
+}
+
+/// The binaries of the two-factor functions: the only ones that may read the keys sealing TOTP
+/// secrets.
+const MFA_FUNCTIONS: [&str; 5] = [
+    "mfa-enroll",
+    "mfa-confirm",
+    "mfa-disable",
+    "mfa-recovery-codes",
+    "mfa-verify",
+];
+
+/// The binaries that sign access tokens: the only ones that may read the signing key.
+const TOKEN_SIGNERS: [&str; 3] = ["login", "refresh", "mfa-verify"];
+
+/// The secrets in SSM Parameter Store (SecureStrings the deployer creates): the parameter
+/// naming each, the variable passing that name to a function, the condition choosing the ARN's
+/// form, and the binaries that may read it.
+const SECRETS: [(&str, &str, &str, &[&str]); 2] = [
+    (
+        "SigningKeyParameterName",
+        cfg::JWT_SIGNING_KEY_PARAMETER,
+        "SigningKeyNameHasLeadingSlash",
+        &TOKEN_SIGNERS,
+    ),
+    (
+        "MfaKeysParameter",
+        cfg::MFA_KEYS_PARAMETER,
+        "MfaKeysNameHasLeadingSlash",
+        &MFA_FUNCTIONS,
+    ),
+];
+
+/// Which secret's parameter an SSM grant's `Resource` is, if it is exactly
+/// `!If [<condition>, !Sub <arn>:parameter${P}, !Sub <arn>:parameter/${P}]` for one of
+/// [`SECRETS`]: one parameter's ARN, whether its name starts with a slash or not.
+fn secret_of(resource: &Value) -> Option<&'static str> {
+    let Value::Tagged(tagged) = resource else {
+        return None;
+    };
+    if tagged.tag != "If" {
+        return None;
+    }
+    let [condition, with_slash, without_slash] = tagged.value.as_sequence()?.as_slice() else {
+        return None;
+    };
+    let sub = |value: &Value| match value {
+        Value::Tagged(tagged) if tagged.tag == "Sub" => tagged.value.as_str().map(str::to_owned),
+        _ => None,
+    };
+    let arn = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter";
+    SECRETS
+        .iter()
+        .find(|(parameter, _, name_condition, _)| {
+            condition.as_str() == Some(*name_condition)
+                && sub(with_slash) == Some(format!("{arn}${{{parameter}}}"))
+                && sub(without_slash) == Some(format!("{arn}/${{{parameter}}}"))
+        })
+        .map(|(parameter, ..)| *parameter)
+}
+
+/// The parameters every `!Ref` under `value` names.
+fn refs(value: &Value, found: &mut Vec<String>) {
+    match value {
+        Value::Tagged(tagged) if tagged.tag == "Ref" => {
+            found.extend(tagged.value.as_str().map(str::to_owned));
+        }
+        Value::Tagged(tagged) => refs(&tagged.value, found),
+        Value::Sequence(list) => list.iter().for_each(|child| refs(child, found)),
+        Value::Mapping(mapping) => mapping.values().for_each(|child| refs(child, found)),
+        _ => {}
+    }
+}
+
+#[test]
+fn only_the_functions_that_use_a_secret_may_read_it_and_none_holds_it_in_its_environment() {
+    let template = template();
+    let is_ssm = |action: &&str| action.to_ascii_lowercase().starts_with("ssm:");
+    let is_kms = |action: &&str| action.to_ascii_lowercase().starts_with("kms:");
+
+    let mut readers: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    let mut ssm_statements_in_functions = 0;
+    for (id, function) in resources(&template, FUNCTION) {
+        let binary = built_binary(id, function);
+        let variables = &function["Properties"]["Environment"]["Variables"];
+        // On AWS a secret stays in SSM: a function gets its parameter's name, never the value.
+        for inline in [cfg::JWT_SIGNING_KEY, cfg::MFA_KEYS] {
+            assert!(
+                variables.get(inline).is_none(),
+                "{id} sets {inline}: the secret belongs in SSM, the function gets its \
+                 parameter's name"
+            );
+        }
+        let mut told = BTreeSet::new();
+        for (parameter, variable, ..) in SECRETS {
+            if let Some(value) = variables.get(variable) {
+                assert_eq!(
+                    ref_name(value),
+                    Some(parameter),
+                    "{id}: {variable} must be !Ref {parameter}"
+                );
+                told.insert(parameter);
+            }
+        }
+
+        let mut found = Vec::new();
+        statements(&function["Properties"]["Policies"], &mut found);
+        let mut reads = BTreeSet::new();
+        for statement in found {
+            let actions = actions(statement);
+            if !actions.iter().any(is_ssm) {
+                continue;
+            }
+            ssm_statements_in_functions += 1;
+            assert_eq!(
+                actions,
+                ["ssm:GetParameter"],
+                "{id}: an SSM grant is ssm:GetParameter alone, in a statement of its own (no \
+                 GetParameters, no reads by path): {statement:?}"
+            );
+            assert_eq!(
+                statement["Effect"].as_str(),
+                Some("Allow"),
+                "{id}: {statement:?}"
+            );
+            assert!(
+                statement.get("NotResource").is_none() && statement.get("Condition").is_none(),
+                "{id}: an SSM grant names its parameter in Resource, nothing else: {statement:?}"
+            );
+            let parameter = secret_of(&statement["Resource"]).unwrap_or_else(|| {
+                panic!(
+                    "{id}: ssm:GetParameter must be limited to one secret parameter's ARN \
+                     (Resource: !If [<Name>HasLeadingSlash, ...parameter${{P}}, \
+                     ...parameter/${{P}}] for P in {:?}), not {:?}",
+                    SECRETS.map(|(parameter, ..)| parameter),
+                    statement["Resource"]
+                )
+            });
+            assert!(reads.insert(parameter), "{id} is granted {parameter} twice");
+        }
+        assert_eq!(
+            reads, told,
+            "{id}: the secrets a function may read are exactly those whose parameter name it \
+             is given"
+        );
+        for parameter in reads {
+            readers.entry(parameter).or_default().insert(binary.clone());
+        }
+    }
+
+    for (parameter, variable, condition, expected) in SECRETS {
+        assert_eq!(
+            readers.get(parameter).cloned().unwrap_or_default(),
+            expected.iter().map(|b| (*b).to_owned()).collect(),
+            "exactly {expected:?} may read {parameter} (and get {variable})"
+        );
+        // The ARN's form follows the parameter's own name.
+        let chooser = &template["Conditions"][condition];
+        let mut named = Vec::new();
+        refs(chooser, &mut named);
+        assert!(
+            matches!(chooser, Value::Tagged(tagged) if tagged.tag == "Equals")
+                && named == [parameter],
+            "Conditions.{condition} must test whether {parameter} starts with a slash \
+             (!Equals [!Select [0, !Split [\"/\", !Ref {parameter}]], \"\"]): {chooser:?}"
+        );
+    }
+
+    // No SSM grant hides elsewhere (a role or policy resource of its own).
+    let mut all = Vec::new();
+    statements(&template, &mut all);
+    let everywhere = all
+        .iter()
+        .filter(|statement| actions(statement).iter().any(is_ssm))
+        .count();
+    assert_eq!(
+        everywhere, ssm_statements_in_functions,
+        "an SSM grant outside the functions' own policies"
+    );
+    // Both SecureStrings are encrypted with the account's aws/ssm key, which SSM uses for any
+    // reader allowed ssm:GetParameter, without an IAM grant of its own (docs/deploy.md). A
+    // customer managed key would need kms:Decrypt on that key alone, for the same readers.
+    let kms: Vec<_> = all
+        .iter()
+        .filter(|statement| actions(statement).iter().any(is_kms))
+        .collect();
+    assert!(
+        kms.is_empty(),
+        "a KMS grant, while both secrets use the aws/ssm key: if a customer managed key \
+         replaces it, grant kms:Decrypt on that key to the readers above and check it here: \
+         {kms:?}"
+    );
+}
+
+#[test]
+fn two_factor_parameters_are_values_the_code_accepts() {
+    let template = template();
+    let issuer = parameter_of(&template, cfg::MFA_ISSUER);
+    let keys = parameter_of(&template, cfg::MFA_KEYS_PARAMETER);
+    let default = |parameter: &str| parameter_value(&template, parameter, "Default");
+
+    for (id, function) in resources(&template, FUNCTION) {
+        let binary = built_binary(id, function);
+        let variables = &function["Properties"]["Environment"]["Variables"];
+        let two_factor = MFA_FUNCTIONS.contains(&binary.as_str());
+        assert_eq!(
+            variables.get(cfg::MFA_KEYS_PARAMETER).is_some(),
+            two_factor,
+            "{id}: the two-factor functions {MFA_FUNCTIONS:?}, and only they, get {}",
+            cfg::MFA_KEYS_PARAMETER
+        );
+        // The issuer goes where the otpauth URI is made.
+        assert_eq!(
+            variables.get(cfg::MFA_ISSUER).is_some(),
+            binary == "mfa-enroll",
+            "{id}: only mfa-enroll makes otpauth URIs and gets {}",
+            cfg::MFA_ISSUER
+        );
+        if !two_factor {
+            continue;
+        }
+        // Its environment, with the parameters' defaults, makes valid two-factor settings.
+        let mut environment = Vec::new();
+        for variable in [cfg::MFA_ISSUER, cfg::MFA_KEYS_PARAMETER] {
+            if let Some(value) = variables.get(variable) {
+                let parameter = ref_name(value)
+                    .unwrap_or_else(|| panic!("{id}: {variable} must be a !Ref of a parameter"));
+                environment.push((variable, default(parameter)));
+            }
+        }
+        let settings = cfg::MfaSettings::from_source(&source(&environment))
+            .unwrap_or_else(|e| panic!("{id}: the code refuses its two-factor settings: {e}"));
+        assert_eq!(
+            settings.keys,
+            cfg::MfaKeysSource::SsmParameter(default(&keys)),
+            "{id} reads the sealing keys from the parameter {keys} names"
+        );
+    }
+
+    // MfaIssuer defaults to the code's own default, and that default fits its pattern.
+    let code_default =
+        cfg::MfaSettings::from_source(&source(&[(cfg::MFA_KEYS_PARAMETER, default(&keys))]))
+            .unwrap()
+            .issuer;
+    assert_eq!(
+        default(&issuer),
+        code_default,
+        "{issuer}'s Default differs from the code's default of {}",
+        cfg::MFA_ISSUER
+    );
+    assert!(
+        !code_default.contains(':'),
+        "{issuer} allows no colon (the otpauth label's separator), but the code's default has one"
     );
 }

@@ -1,0 +1,403 @@
+//! Two-factor authentication's cryptography: TOTP (RFC 6238: SHA-1, 6 digits, 30 s steps)
+//! through `totp-rs`, the enrolment QR code (`qrcode`, SVG), recovery codes, and the AEAD
+//! (XChaCha20-Poly1305, associated data = the user id) that seals every TOTP secret before
+//! it reaches the table. Which step a code may use is decided in [`crate::policy::totp`].
+
+use std::collections::HashMap;
+use std::fmt;
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use rand::RngCore;
+use subtle::ConstantTimeEq;
+use totp_rs::{Algorithm, TOTP};
+
+use crate::config::MfaKeysSource;
+use crate::keys::KeyError;
+
+/// The step length, in seconds.
+pub const STEP: u64 = 30;
+/// Digits of a code.
+pub const DIGITS: usize = 6;
+/// Bytes of a TOTP secret (160 bits, RFC 4226's recommendation).
+pub const SECRET_BYTES: usize = 20;
+/// Recovery codes per set.
+pub const RECOVERY_CODES: usize = 10;
+
+/// A TOTP secret in the clear: only in memory, never printed.
+pub struct Secret(Vec<u8>);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl Secret {
+    pub fn generate() -> Self {
+        let mut bytes = vec![0u8; SECRET_BYTES];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        Self(bytes)
+    }
+
+    fn totp(&self, issuer: &str, account: &str) -> Result<TOTP, totp_rs::TotpUrlError> {
+        TOTP::new(
+            Algorithm::SHA1,
+            DIGITS,
+            1,
+            STEP,
+            self.0.clone(),
+            Some(issuer.to_owned()),
+            account.to_owned(),
+        )
+    }
+
+    /// The code of one step (`step` = unix time / 30).
+    pub fn code_at(&self, step: i64) -> String {
+        let time = u64::try_from(step).unwrap_or(0) * STEP;
+        // The account and issuer do not enter the code.
+        TOTP::new_unchecked(
+            Algorithm::SHA1,
+            DIGITS,
+            1,
+            STEP,
+            self.0.clone(),
+            None,
+            String::new(),
+        )
+        .generate(time)
+    }
+
+    /// Whether `code` is this secret's code for `step`, compared in constant time.
+    pub fn matches(&self, code: &str, step: i64) -> bool {
+        self.code_at(step).as_bytes().ct_eq(code.as_bytes()).into()
+    }
+
+    /// A secret as an authenticator app holds it (base32), e.g. to compute a code in a test
+    /// or a script.
+    pub fn from_base32(text: &str) -> Option<Self> {
+        totp_rs::Secret::Encoded(text.to_owned())
+            .to_bytes()
+            .ok()
+            .filter(|b| !b.is_empty())
+            .map(Self)
+    }
+
+    /// What the user types into an authenticator app: base32 without padding.
+    pub fn base32(&self) -> String {
+        base32_encode(&self.0)
+    }
+
+    /// The `otpauth://totp/…` URI and its QR code as an SVG document.
+    pub fn enrolment(&self, issuer: &str, account: &str) -> Result<(String, String), BoxedError> {
+        // `:` separates issuer and account in the label; an address could hold one (quoted).
+        let account = account.replace(':', "_");
+        let uri = self
+            .totp(issuer, &account)
+            .map_err(|e| e.to_string())?
+            .get_url();
+        let svg = qrcode::QrCode::new(uri.as_bytes())
+            .map_err(|e| e.to_string())?
+            .render::<qrcode::render::svg::Color<'_>>()
+            .min_dimensions(200, 200)
+            .build();
+        Ok((uri, svg))
+    }
+}
+
+type BoxedError = crate::error::BoxError;
+
+/// RFC 4648 base32, upper case, no padding (what authenticator apps take).
+fn base32_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut out = String::with_capacity(bytes.len().div_ceil(5) * 8);
+    let mut buffer: u32 = 0;
+    let mut bits = 0;
+    for &byte in bytes {
+        buffer = (buffer << 8) | u32::from(byte);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            let index = ((buffer >> bits) & 31) as usize;
+            out.push(char::from(ALPHABET.get(index).copied().unwrap_or(b'A')));
+        }
+    }
+    if bits > 0 {
+        let index = ((buffer << (5 - bits)) & 31) as usize;
+        out.push(char::from(ALPHABET.get(index).copied().unwrap_or(b'A')));
+    }
+    out
+}
+
+/// A sealed TOTP secret as stored: the sealing key's id and `base64(nonce ‖ ciphertext)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sealed {
+    pub key_id: String,
+    pub blob: String,
+}
+
+/// The keys that seal TOTP secrets: the first seals, every one opens (so a new key can be put
+/// first while secrets sealed with an older one still open). Never printed.
+#[derive(Clone)]
+pub struct SealingKeys {
+    current: String,
+    keys: HashMap<String, [u8; 32]>,
+}
+
+impl fmt::Debug for SealingKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SealingKeys")
+            .field("current", &self.current)
+            .field("keys", &self.keys.len())
+            .finish()
+    }
+}
+
+impl SealingKeys {
+    /// `kid:base64url(32 bytes)`, comma-separated; the first seals.
+    pub fn parse(text: &str) -> Result<Self, KeyError> {
+        let mut keys = HashMap::new();
+        let mut current = None;
+        for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let (kid, key) = entry
+                .split_once(':')
+                .ok_or_else(|| KeyError::BadMfaKeys("an entry is not kid:key".into()))?;
+            if kid.is_empty()
+                || !kid
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(KeyError::BadMfaKeys(
+                    "a key id is empty or not [A-Za-z0-9_-]".into(),
+                ));
+            }
+            let bytes: [u8; 32] = URL_SAFE_NO_PAD
+                .decode(key.trim_end_matches('='))
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| {
+                    KeyError::BadMfaKeys(format!("key {kid} is not 32 bytes of base64url"))
+                })?;
+            if keys.insert(kid.to_owned(), bytes).is_some() {
+                return Err(KeyError::BadMfaKeys(format!("key id {kid} appears twice")));
+            }
+            current.get_or_insert_with(|| kid.to_owned());
+        }
+        let current = current.ok_or_else(|| KeyError::BadMfaKeys("no key".into()))?;
+        Ok(Self { current, keys })
+    }
+
+    /// A new random key in the configuration's format (the tests and the benchmarks use it).
+    pub fn generate_entry(kid: &str) -> String {
+        let mut key = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut key);
+        format!("{kid}:{}", URL_SAFE_NO_PAD.encode(key))
+    }
+
+    /// The keys from their configured source (the text itself, or an SSM SecureString).
+    pub async fn load(
+        source: &MfaKeysSource,
+        sdk: &aws_config::SdkConfig,
+    ) -> Result<Self, KeyError> {
+        match source {
+            MfaKeysSource::Inline(text) => Self::parse(text),
+            MfaKeysSource::SsmParameter(name) => {
+                Self::parse(&crate::keys::secure_parameter(sdk, name).await?)
+            }
+        }
+    }
+
+    /// Seals a secret for one user (the user id is the associated data: a sealed secret
+    /// copied to another user's item does not open).
+    pub fn seal(&self, user_id: &str, secret: &Secret) -> Result<Sealed, SealError> {
+        let key = self.keys.get(&self.current).ok_or(SealError)?;
+        let cipher = XChaCha20Poly1305::new(key.into());
+        let mut nonce = [0u8; 24];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let ciphertext = cipher
+            .encrypt(
+                &XNonce::from(nonce),
+                Payload {
+                    msg: &secret.0,
+                    aad: user_id.as_bytes(),
+                },
+            )
+            .map_err(|_| SealError)?;
+        let mut blob = nonce.to_vec();
+        blob.extend_from_slice(&ciphertext);
+        Ok(Sealed {
+            key_id: self.current.clone(),
+            blob: STANDARD.encode(blob),
+        })
+    }
+
+    /// Opens a sealed secret of `user_id`.
+    pub fn open(&self, user_id: &str, sealed: &Sealed) -> Result<Secret, SealError> {
+        let key = self.keys.get(&sealed.key_id).ok_or(SealError)?;
+        let blob = STANDARD.decode(&sealed.blob).map_err(|_| SealError)?;
+        let (nonce, ciphertext) = blob.split_at_checked(24).ok_or(SealError)?;
+        let nonce: [u8; 24] = nonce.try_into().map_err(|_| SealError)?;
+        XChaCha20Poly1305::new(key.into())
+            .decrypt(
+                &XNonce::from(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: user_id.as_bytes(),
+                },
+            )
+            .map(Secret)
+            .map_err(|_| SealError)
+    }
+}
+
+/// A secret could not be sealed or opened (unknown key id, tampered blob, another user's).
+#[derive(Debug, thiserror::Error)]
+#[error("the TOTP secret could not be sealed or opened")]
+pub struct SealError;
+
+/// A set of recovery codes in the clear (shown once) and their hashes (stored).
+pub struct RecoveryCodes {
+    pub codes: Vec<String>,
+    pub hashes: Vec<String>,
+}
+
+impl fmt::Debug for RecoveryCodes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RecoveryCodes(<redacted>)")
+    }
+}
+
+/// The alphabet of recovery codes: lower-case letters and digits without 0/o, 1/l/i.
+const RECOVERY_ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+
+impl RecoveryCodes {
+    /// Ten codes `xxxx-xxxx-xxxx` (12 characters of a 31-letter alphabet: 59 bits each).
+    pub fn generate() -> Self {
+        let mut codes = Vec::with_capacity(RECOVERY_CODES);
+        let mut rng = rand::rngs::OsRng;
+        for _ in 0..RECOVERY_CODES {
+            let chars: Vec<char> = (0..12)
+                .map(|_| {
+                    let i = (rng.next_u32() as usize) % RECOVERY_ALPHABET.len();
+                    char::from(RECOVERY_ALPHABET.get(i).copied().unwrap_or(b'a'))
+                })
+                .collect();
+            let text: String = chars
+                .chunks(4)
+                .map(|c| c.iter().collect::<String>())
+                .collect::<Vec<_>>()
+                .join("-");
+            codes.push(text);
+        }
+        let hashes = codes.iter().map(|c| hash_recovery_code(c)).collect();
+        Self { codes, hashes }
+    }
+}
+
+/// SHA-256 (hex) of a recovery code as typed: case, spaces and dashes do not matter.
+pub fn hash_recovery_code(raw: &str) -> String {
+    let normal: String = raw
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .flat_map(char::to_lowercase)
+        .collect();
+    crate::tokens::hash_refresh_token(&normal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc_6238_test_vectors_sha1() {
+        // RFC 6238 appendix B: the 20-byte ASCII secret "12345678901234567890", 8 digits;
+        // our codes are the last 6 of those.
+        let secret = Secret(b"12345678901234567890".to_vec());
+        for (time, code8) in [
+            (59_i64, "94287082"),
+            (1_111_111_109, "07081804"),
+            (1_111_111_111, "14050471"),
+            (1_234_567_890, "89005924"),
+            (2_000_000_000, "69279037"),
+        ] {
+            assert_eq!(secret.code_at(time / 30), code8[2..], "time {time}");
+            assert!(secret.matches(&code8[2..], time / 30));
+            assert!(!secret.matches(&code8[2..], time / 30 + 1));
+        }
+    }
+
+    #[test]
+    fn base32_is_rfc_4648() {
+        assert_eq!(base32_encode(b"foobar"), "MZXW6YTBOI");
+        assert_eq!(base32_encode(b"f"), "MY");
+        let secret = Secret::generate();
+        assert_eq!(secret.base32().len(), 32);
+        assert_eq!(Secret::from_base32(&secret.base32()).unwrap().0, secret.0);
+    }
+
+    #[test]
+    fn enrolment_gives_an_otpauth_uri_and_an_svg() {
+        let secret = Secret::generate();
+        let (uri, svg) = secret.enrolment("Acme Auth", "ada@example.com").unwrap();
+        assert!(
+            uri.starts_with("otpauth://totp/Acme%20Auth:ada%40example.com?secret="),
+            "{uri}"
+        );
+        assert!(uri.contains(&secret.base32()));
+        assert!(uri.contains("issuer=Acme%20Auth"));
+        assert!(svg.contains("<svg"));
+    }
+
+    #[test]
+    fn sealed_secrets_open_only_for_their_user_and_with_a_known_key() {
+        let k1 = SealingKeys::generate_entry("k1");
+        let old = SealingKeys::parse(&k1).unwrap();
+        let secret = Secret::generate();
+        let sealed = old.seal("user-1", &secret).unwrap();
+        assert_eq!(sealed.key_id, "k1");
+        assert_eq!(old.open("user-1", &sealed).unwrap().0, secret.0);
+        assert!(old.open("user-2", &sealed).is_err());
+        // Rotation: a new key first seals; the old one, kept, still opens.
+        let rotated =
+            SealingKeys::parse(&format!("{},{k1}", SealingKeys::generate_entry("k2"))).unwrap();
+        assert_eq!(rotated.open("user-1", &sealed).unwrap().0, secret.0);
+        assert_eq!(rotated.seal("user-1", &secret).unwrap().key_id, "k2");
+        let without_k1 = SealingKeys::parse(&SealingKeys::generate_entry("k2")).unwrap();
+        assert!(without_k1.open("user-1", &sealed).is_err());
+        let mut tampered = sealed.clone();
+        tampered.blob.replace_range(0..4, "AAAA");
+        assert!(old.open("user-1", &tampered).is_err());
+        let key_text = k1.split_once(':').unwrap().1;
+        assert!(!format!("{old:?}").contains(key_text));
+    }
+
+    #[test]
+    fn keys_parse_strictly() {
+        for bad in ["", "k1", "k1:short", ":AAAA", "k 1:AAAA"] {
+            assert!(SealingKeys::parse(bad).is_err(), "{bad:?}");
+        }
+        let one = SealingKeys::generate_entry("a");
+        assert!(SealingKeys::parse(&format!("{one},{one}")).is_err());
+        let keys =
+            SealingKeys::parse(&format!("{},{one}", SealingKeys::generate_entry("b"))).unwrap();
+        assert_eq!(keys.current, "b");
+    }
+
+    #[test]
+    fn recovery_codes_are_ten_distinct_and_hashed_loosely() {
+        let set = RecoveryCodes::generate();
+        assert_eq!(set.codes.len(), 10);
+        let unique: std::collections::HashSet<_> = set.codes.iter().collect();
+        assert_eq!(unique.len(), 10);
+        let code = &set.codes[0];
+        assert_eq!(code.len(), 14);
+        assert_eq!(hash_recovery_code(code), set.hashes[0]);
+        assert_eq!(
+            hash_recovery_code(&code.to_uppercase().replace('-', " ")),
+            set.hashes[0]
+        );
+        assert!(!format!("{set:?}").contains(code.as_str()));
+    }
+}

@@ -1,0 +1,456 @@
+//! Two-factor authentication (TOTP, RFC 6238): enrolment, confirmation with recovery codes,
+//! turning it off, new recovery codes ([`TwoFactor`]), and the second step of a login
+//! ([`MfaLogins`]). Every code tried is reserved like a password check (the same per-email
+//! lockout); which step a code may spend is [`crate::policy::totp`]; the secret is sealed
+//! ([`crate::mfa::SealingKeys`]) before it is stored.
+
+use serde::Serialize;
+
+use crate::clock::SharedClock;
+use crate::config::{LockoutSettings, MfaSettings, PasswordSettings, Source, StoreSettings};
+use crate::domain::{Credentials, Password, User, UserId};
+use crate::error::{ApiError, StoreError};
+use crate::mfa::{RecoveryCodes, SealingKeys, Secret, hash_recovery_code};
+use crate::password::PasswordHasher;
+use crate::policy::totp::{self, Verdict};
+use crate::runtime::InitError;
+use crate::service::accounts::{Accounts, CheckEvents, EPOCH_ATTEMPTS};
+use crate::service::logins::Logins;
+use crate::service::tokens::TokenPair;
+use crate::service::{Caller, audit, audit_sessions_revoked};
+use crate::store::{EpochChange, KeptSession, MfaRecord, SecondFactor, Store};
+use crate::tokens::hash_refresh_token;
+
+/// What enrolment answers: the secret (base32, for typing), the `otpauth://` URI and its QR
+/// code. Shown once; nothing is on until a code confirms it.
+#[derive(Serialize)]
+pub struct Enrolment {
+    pub secret: String,
+    pub otpauth_uri: String,
+    pub qr_svg: String,
+}
+
+impl std::fmt::Debug for Enrolment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Enrolment(<redacted>)")
+    }
+}
+
+/// A set of recovery codes, shown once.
+#[derive(Serialize)]
+pub struct RecoveryCodesBody {
+    pub recovery_codes: Vec<String>,
+}
+
+impl std::fmt::Debug for RecoveryCodesBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RecoveryCodesBody(<redacted>)")
+    }
+}
+
+const ENROL_EVENTS: CheckEvents = CheckEvents {
+    locked_out: "mfa_enrol_locked_out",
+    failed: "mfa_enrol_failed",
+};
+
+const DISABLE_EVENTS: CheckEvents = CheckEvents {
+    locked_out: "mfa_disable_locked_out",
+    failed: "mfa_disable_failed",
+};
+
+/// Turns two-factor on and off for the signed-in user.
+#[derive(Debug, Clone)]
+pub struct TwoFactor {
+    accounts: Accounts,
+    keys: SealingKeys,
+    issuer: String,
+    clock: SharedClock,
+}
+
+impl TwoFactor {
+    pub async fn from_source(src: &dyn Source, clock: SharedClock) -> Result<Self, InitError> {
+        let (store, sdk) = Store::connect(&StoreSettings::from_source(src)?).await;
+        let hasher = PasswordHasher::new(&PasswordSettings::from_source(src)?)?;
+        let lockout = LockoutSettings::from_source(src)?;
+        let settings = MfaSettings::from_source(src)?;
+        let keys = SealingKeys::load(&settings.keys, &sdk).await?;
+        Ok(Self {
+            accounts: Accounts::new(store, hasher, clock.clone(), lockout),
+            keys,
+            issuer: settings.issuer,
+            clock,
+        })
+    }
+
+    fn store(&self) -> &Store {
+        self.accounts.store()
+    }
+
+    async fn user(&self, user_id: &str) -> Result<User, ApiError> {
+        let id = UserId::parse(user_id).ok_or(ApiError::UserNotFound)?;
+        self.store().user(&id).await?.ok_or(ApiError::UserNotFound)
+    }
+
+    /// `POST /me/mfa/totp`: after the current password (checked like a login's), a new secret
+    /// is sealed and stored as pending (replacing an unconfirmed one). 409 when already on.
+    pub async fn enrol(
+        &self,
+        user_id: &str,
+        current: Password,
+        caller: &Caller,
+    ) -> Result<Enrolment, ApiError> {
+        let user = self.user(user_id).await?;
+        self.accounts
+            .check_current_password(&user, current, caller, ENROL_EVENTS)
+            .await?;
+        self.store().forget_lockout(user.email.as_str()).await?;
+        let secret = Secret::generate();
+        let sealed = self
+            .keys
+            .seal(user.id.as_str(), &secret)
+            .map_err(|e| ApiError::Internal(Box::new(e)))?;
+        // Made before anything is stored, so a failure leaves nothing pending.
+        let (otpauth_uri, qr_svg) = secret
+            .enrolment(&self.issuer, user.email.as_str())
+            .map_err(ApiError::Internal)?;
+        let record = MfaRecord {
+            enabled: false,
+            sealed,
+            last_step: None,
+            created_at: self.clock.unix(),
+        };
+        if !self.store().put_pending_mfa(&user.id, &record).await? {
+            return Err(ApiError::MfaAlreadyEnabled);
+        }
+        audit(
+            "mfa_enrolment_started",
+            caller,
+            Some(user.id.as_str()),
+            None,
+        );
+        Ok(Enrolment {
+            secret: secret.base32(),
+            otpauth_uri,
+            qr_svg,
+        })
+    }
+
+    /// Checks a TOTP code against `record`, reserved like a password check: the step it may
+    /// spend, or 403 `invalid_code` (counted). The reservation is given back on success.
+    async fn check_code(
+        &self,
+        user: &User,
+        record: &MfaRecord,
+        code: &str,
+        caller: &Caller,
+    ) -> Result<i64, ApiError> {
+        let email = user.email.as_str();
+        self.accounts
+            .throttle()
+            .reserve(email, None)
+            .await
+            .inspect_err(|err| {
+                if matches!(err, ApiError::TooManyAttempts { .. }) {
+                    audit("mfa_locked_out", caller, Some(user.id.as_str()), None);
+                }
+            })?;
+        let secret = self
+            .keys
+            .open(user.id.as_str(), &record.sealed)
+            .map_err(|e| ApiError::Internal(Box::new(e)))?;
+        let matched: Vec<i64> = totp::window(self.clock.unix())
+            .into_iter()
+            .filter(|step| secret.matches(code, *step))
+            .collect();
+        match totp::decide(&matched, record.last_step) {
+            Verdict::Accept { step } => {
+                self.store().forget_lockout(email).await?;
+                Ok(step)
+            }
+            Verdict::Replayed | Verdict::Wrong => {
+                audit("mfa_code_failed", caller, Some(user.id.as_str()), None);
+                Err(ApiError::WrongCode)
+            }
+        }
+    }
+
+    /// The caller's session, if it can be carried over an epoch change.
+    async fn kept(&self, user: &User, session_id: &str) -> Result<Option<KeptSession>, ApiError> {
+        let session = self.store().session(&user.id, session_id).await?;
+        Ok(session.and_then(|s| {
+            let token = s.active_token.clone()?;
+            (s.revoked_at.is_none() && s.epoch == user.epoch).then(|| KeptSession {
+                session_id: session_id.to_owned(),
+                token_hash: token,
+            })
+        }))
+    }
+
+    /// `POST /me/mfa/totp/confirm`: a code from the pending secret turns two-factor on;
+    /// recovery codes are made (shown once, stored hashed); every other session ends.
+    pub async fn confirm(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        code: &str,
+        caller: &Caller,
+    ) -> Result<RecoveryCodesBody, ApiError> {
+        let user = self.user(user_id).await?;
+        let record = match self.store().mfa(&user.id).await? {
+            Some(record) if !record.enabled => record,
+            _ => return Err(ApiError::MfaNotEnabled),
+        };
+        let step = self.check_code(&user, &record, code, caller).await?;
+        let codes = RecoveryCodes::generate();
+        let mut user = user;
+        for _ in 0..EPOCH_ATTEMPTS {
+            let keep = self.kept(&user, session_id).await?;
+            match self
+                .store()
+                .enable_mfa(&user, &record, step, &codes.hashes, keep.as_ref())
+                .await?
+            {
+                EpochChange::Advanced { epoch } => {
+                    audit(
+                        "mfa_enabled",
+                        caller,
+                        Some(user.id.as_str()),
+                        Some(session_id),
+                    );
+                    audit_sessions_revoked(caller, user.id.as_str(), epoch);
+                    return Ok(RecoveryCodesBody {
+                        recovery_codes: codes.codes,
+                    });
+                }
+                // The caller's own session rotated its refresh token meanwhile (read it again),
+                // or the pending secret was replaced or confirmed, or the credentials changed.
+                EpochChange::Stale | EpochChange::Conflict => {
+                    let still_pending = self
+                        .store()
+                        .mfa(&user.id)
+                        .await?
+                        .is_some_and(|r| !r.enabled && r.sealed == record.sealed);
+                    if !still_pending {
+                        return Err(ApiError::MfaNotEnabled);
+                    }
+                    user = self.user(user_id).await?;
+                }
+            }
+        }
+        Err(ApiError::ServiceUnavailable(StoreError::Conflict))
+    }
+
+    /// `DELETE /me/mfa/totp`: the current password and a code turn two-factor off; the
+    /// recovery codes go with it; every other session ends.
+    pub async fn disable(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        current: Password,
+        code: &str,
+        caller: &Caller,
+    ) -> Result<(), ApiError> {
+        let user = self.user(user_id).await?;
+        let record = match self.store().mfa(&user.id).await? {
+            Some(record) if record.enabled => record,
+            _ => return Err(ApiError::MfaNotEnabled),
+        };
+        self.accounts
+            .check_current_password(&user, current, caller, DISABLE_EVENTS)
+            .await?;
+        // The password was right: its reservation is given back; the code gets its own.
+        self.store().forget_lockout(user.email.as_str()).await?;
+        let step = self.check_code(&user, &record, code, caller).await?;
+        let mut user = user;
+        for _ in 0..EPOCH_ATTEMPTS {
+            let keep = self.kept(&user, session_id).await?;
+            match self.store().disable_mfa(&user, step, keep.as_ref()).await? {
+                EpochChange::Advanced { epoch } => {
+                    audit(
+                        "mfa_disabled",
+                        caller,
+                        Some(user.id.as_str()),
+                        Some(session_id),
+                    );
+                    audit_sessions_revoked(caller, user.id.as_str(), epoch);
+                    return Ok(());
+                }
+                // The caller's own session rotated its refresh token meanwhile (read it again),
+                // or the step was spent (a replay), or it was turned off already.
+                EpochChange::Stale | EpochChange::Conflict => {
+                    let usable =
+                        self.store().mfa(&user.id).await?.is_some_and(|r| {
+                            r.enabled && r.last_step.is_none_or(|last| last < step)
+                        });
+                    if !usable {
+                        return Err(ApiError::WrongCode);
+                    }
+                    user = self.user(user_id).await?;
+                }
+            }
+        }
+        Err(ApiError::ServiceUnavailable(StoreError::Conflict))
+    }
+
+    /// `POST /me/mfa/recovery-codes`: a code proves the authenticator; a new set replaces the
+    /// old one (which stops working).
+    pub async fn regenerate(
+        &self,
+        user_id: &str,
+        code: &str,
+        caller: &Caller,
+    ) -> Result<RecoveryCodesBody, ApiError> {
+        let user = self.user(user_id).await?;
+        let record = match self.store().mfa(&user.id).await? {
+            Some(record) if record.enabled => record,
+            _ => return Err(ApiError::MfaNotEnabled),
+        };
+        let step = self.check_code(&user, &record, code, caller).await?;
+        let codes = RecoveryCodes::generate();
+        if !self
+            .store()
+            .replace_recovery_codes(&user.id, step, &codes.hashes)
+            .await?
+        {
+            return Err(ApiError::WrongCode);
+        }
+        audit(
+            "recovery_codes_regenerated",
+            caller,
+            Some(user.id.as_str()),
+            None,
+        );
+        Ok(RecoveryCodesBody {
+            recovery_codes: codes.codes,
+        })
+    }
+}
+
+/// The second factor a login answers its challenge with.
+pub enum Factor {
+    Code(String),
+    RecoveryCode(String),
+}
+
+impl std::fmt::Debug for Factor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Code(_) => "Code(<redacted>)",
+            Self::RecoveryCode(_) => "RecoveryCode(<redacted>)",
+        })
+    }
+}
+
+/// `POST /auth/mfa/verify`: the second step of a login.
+#[derive(Debug, Clone)]
+pub struct MfaLogins {
+    logins: Logins,
+    keys: SealingKeys,
+}
+
+impl MfaLogins {
+    pub async fn from_source(src: &dyn Source, clock: SharedClock) -> Result<Self, InitError> {
+        let logins = Logins::from_source(src, clock).await?;
+        let settings = MfaSettings::from_source(src)?;
+        let sdk = crate::store::sdk_config(&StoreSettings::from_source(src)?).await;
+        let keys = SealingKeys::load(&settings.keys, &sdk).await?;
+        Ok(Self { logins, keys })
+    }
+
+    /// The challenge must be alive and still match the account (same user, same credentials
+    /// epoch, two-factor on); each code is reserved like a password; a wrong one counts
+    /// against the challenge too (dead at five). A right one starts the session in the
+    /// transaction that spends the challenge and the code.
+    pub async fn verify(
+        &self,
+        mfa_token: &str,
+        factor: Factor,
+        caller: &Caller,
+    ) -> Result<TokenPair, ApiError> {
+        let store = self.logins.store();
+        if mfa_token.len() > 256 {
+            return Err(ApiError::InvalidChallenge);
+        }
+        let hash = hash_refresh_token(mfa_token);
+        let now = self.logins.clock().unix();
+        let challenge = store
+            .challenge(&hash)
+            .await?
+            .filter(|c| totp::challenge_alive(c.expires_at, c.failures, now))
+            .ok_or(ApiError::InvalidChallenge)?;
+        self.logins
+            .throttle()
+            .reserve(&challenge.email, None)
+            .await
+            .inspect_err(|_| {
+                audit(
+                    "mfa_locked_out",
+                    caller,
+                    Some(challenge.user_id.as_str()),
+                    None,
+                );
+            })?;
+        let credentials: Credentials = store
+            .credentials(&challenge.email)
+            .await?
+            .filter(|c| c.user_id == challenge.user_id && c.epoch == challenge.epoch && c.mfa)
+            .ok_or(ApiError::InvalidChallenge)?;
+        let user_id = challenge.user_id.as_str();
+        let recovery_hash;
+        let accepted = match &factor {
+            Factor::Code(code) => {
+                let record = store
+                    .mfa(&challenge.user_id)
+                    .await?
+                    .filter(|r| r.enabled)
+                    .ok_or(ApiError::InvalidChallenge)?;
+                let secret = self
+                    .keys
+                    .open(user_id, &record.sealed)
+                    .map_err(|e| ApiError::Internal(Box::new(e)))?;
+                let matched: Vec<i64> = totp::window(now)
+                    .into_iter()
+                    .filter(|step| secret.matches(code, *step))
+                    .collect();
+                match totp::decide(&matched, record.last_step) {
+                    Verdict::Accept { step } => Some((
+                        SecondFactor::Totp {
+                            challenge: &hash,
+                            step,
+                        },
+                        vec!["pwd".to_owned(), "otp".to_owned()],
+                    )),
+                    Verdict::Replayed | Verdict::Wrong => None,
+                }
+            }
+            Factor::RecoveryCode(raw) => {
+                let (_, codes) = store.mfa_and_recovery(&challenge.user_id).await?;
+                recovery_hash = hash_recovery_code(raw);
+                codes.contains(&recovery_hash).then(|| {
+                    (
+                        // Spent in the session's transaction.
+                        SecondFactor::Recovery {
+                            challenge: &hash,
+                            code: &recovery_hash,
+                        },
+                        vec!["pwd".to_owned(), "otp".to_owned(), "rec".to_owned()],
+                    )
+                })
+            }
+        };
+        let Some((second, amr)) = accepted else {
+            store.challenge_failed(&hash).await?;
+            audit("mfa_challenge_failed", caller, Some(user_id), None);
+            return Err(ApiError::InvalidCode);
+        };
+        let pair = self
+            .logins
+            .finish_with_factor(&credentials, &amr, &second, caller)
+            .await?;
+        if matches!(factor, Factor::RecoveryCode(_)) {
+            audit("mfa_recovery_code_used", caller, Some(user_id), None);
+        }
+        audit("mfa_verified", caller, Some(user_id), None);
+        Ok(pair)
+    }
+}
