@@ -500,3 +500,43 @@ async fn mail_failures_never_tell_whether_an_account_exists() {
         (503, Some("service_unavailable"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn logins_racing_a_password_reset_never_outlive_it() {
+    let mut config = settings();
+    // Eight parallel password checks: the default lockout (5) would refuse some of them (the
+    // rule working as meant); a higher limit lets every racer reach its check.
+    config.insert(cfg::LOCKOUT_MAX_FAILURES.into(), "20".into());
+    let server = Server::start_with(&config, shared::clock::SystemClock::shared()).await;
+    let email = registered(&server).await;
+    let mut current = PASSWORD.to_owned();
+    for round in 0..3 {
+        assert_eq!(forgot(&server, &email).await.0, 202);
+        let token = newest_token(&email, "Reset").await;
+        let next = format!("round-{round}-a-reset-passphrase");
+        let logins = join_all((0..8).map(|_| login(&server, &email, &current)));
+        let (logins, (status, body)) = tokio::join!(logins, reset(&server, &token, &next));
+        assert_eq!(status, 204, "round {round}: {body}");
+        for (status, body) in &logins {
+            assert!(
+                [200, 401].contains(status),
+                "round {round}: {status} {body}"
+            );
+            if *status != 200 {
+                continue;
+            }
+            let (status, refreshed) =
+                refresh(&server, body["refresh_token"].as_str().unwrap()).await;
+            assert_eq!(
+                (status, refreshed["code"].as_str()),
+                (401, Some("invalid_token")),
+                "round {round}: a refresh token from before the reset still refreshes"
+            );
+            let access = body["access_token"].as_str().unwrap();
+            assert_eq!(me(&server, Some(&format!("Bearer {access}"))).await.0, 403);
+        }
+        assert_eq!(login(&server, &email, &current).await.0, 401);
+        current = next;
+        assert_eq!(login(&server, &email, &current).await.0, 200);
+    }
+}
