@@ -1218,3 +1218,36 @@ fn two_factor_parameters_are_values_the_code_accepts() {
         "{issuer} allows no colon (the otpauth label's separator), but the code's default has one"
     );
 }
+
+#[test]
+fn every_function_that_reads_the_table_may_make_its_preconnect_read() {
+    // With DynamoDbPreconnect=on, every function with a table grant makes one GetItem of the
+    // PRECONNECT partition at cold start; without its grant that read is denied and the
+    // setting does nothing for the function.
+    let template = template();
+    for (id, function) in resources(&template, FUNCTION) {
+        let mut found = Vec::new();
+        statements(&function["Properties"]["Policies"], &mut found);
+        let table = found.iter().any(|s| {
+            s["Action"].as_sequence().is_some_and(|a| {
+                a.iter()
+                    .any(|a| a.as_str().is_some_and(|a| a.starts_with("dynamodb:")))
+            })
+        });
+        if !table {
+            continue;
+        }
+        let preconnect = found.iter().any(|s| {
+            s["Condition"]["ForAllValues:StringEquals"]["dynamodb:LeadingKeys"]
+                .as_sequence()
+                .is_some_and(|keys| keys.iter().any(|k| k.as_str() == Some("PRECONNECT")))
+                && s["Action"]
+                    .as_sequence()
+                    .is_some_and(|a| a.iter().any(|a| a.as_str() == Some("dynamodb:GetItem")))
+        });
+        assert!(
+            preconnect,
+            "{id} reads the table but may not make its preconnect read"
+        );
+    }
+}
