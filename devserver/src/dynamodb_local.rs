@@ -5,9 +5,11 @@
 //! process: when this process exits, however it exits, the pipe closes and the guard stops Java.
 //! Nothing is left running.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use crate::guard::Guarded;
 use std::time::{Duration, Instant};
 
 /// Where `make tools` installs the npm package, relative to the workspace root.
@@ -33,30 +35,12 @@ pub enum StartError {
 
 /// A running DynamoDB Local. Dropping it (or exiting) stops the Java process.
 #[derive(Debug)]
-pub struct DynamoDbLocal {
-    endpoint: String,
-    guard: Child,
-}
+pub struct DynamoDbLocal(Guarded);
 
 impl DynamoDbLocal {
     pub fn endpoint(&self) -> &str {
-        &self.endpoint
+        &self.0.endpoint
     }
-}
-
-impl Drop for DynamoDbLocal {
-    fn drop(&mut self) {
-        // Closing stdin ends the guard's `read`, and its EXIT trap stops Java.
-        drop(self.guard.stdin.take());
-        let _ = self.guard.wait();
-    }
-}
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
 }
 
 /// The folder holding `DynamoDBLocal.jar` and `DynamoDBLocal_lib`.
@@ -69,7 +53,7 @@ pub fn find_install() -> Result<PathBuf, StartError> {
             Err(StartError::NotInstalled(dir))
         };
     }
-    let lib = workspace_root().join(INSTALL_DIR);
+    let lib = crate::guard::workspace_root().join(INSTALL_DIR);
     let found = std::fs::read_dir(&lib).ok().and_then(|entries| {
         entries
             .filter_map(Result::ok)
@@ -78,14 +62,6 @@ pub fn find_install() -> Result<PathBuf, StartError> {
             .max()
     });
     found.ok_or(StartError::NotInstalled(lib))
-}
-
-fn free_port() -> Result<u16, StartError> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(StartError::Port)?;
-    listener
-        .local_addr()
-        .map(|a| a.port())
-        .map_err(StartError::Port)
 }
 
 /// Starts DynamoDB Local in memory and waits until it accepts connections.
@@ -101,7 +77,7 @@ pub fn start() -> Result<DynamoDbLocal, StartError> {
         Ok(status) => return Err(StartError::NoJava(status.to_string())),
         Err(err) => return Err(StartError::NoJava(err.to_string())),
     }
-    let port = free_port()?;
+    let port = crate::guard::free_port().map_err(StartError::Port)?;
     let guard = Command::new("sh")
         .arg("-c")
         .arg(
@@ -118,10 +94,10 @@ read _ignored || true"#,
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| StartError::NoJava(e.to_string()))?;
-    let local = DynamoDbLocal {
+    let local = DynamoDbLocal(Guarded {
         endpoint: format!("http://127.0.0.1:{port}"),
         guard,
-    };
+    });
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let started = Instant::now();
     while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {

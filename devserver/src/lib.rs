@@ -9,6 +9,7 @@
 //! server does not cache authorizer decisions.
 
 pub mod dynamodb_local;
+mod guard;
 pub mod ses_local;
 
 use std::net::SocketAddr;

@@ -14,7 +14,9 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
+
+use crate::guard::Guarded;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -66,39 +68,21 @@ pub enum StartError {
 
 /// A running SES v2 emulator. Dropping it (or exiting) stops the Node process.
 #[derive(Debug)]
-pub struct SesLocal {
-    endpoint: String,
-    guard: Child,
-}
+pub struct SesLocal(Guarded);
 
 impl SesLocal {
     /// The base URL, e.g. `http://127.0.0.1:8005`: the SDK's endpoint, the mail viewer (`/`)
     /// and the JSON of every mail received (`/store`).
     pub fn endpoint(&self) -> &str {
-        &self.endpoint
+        &self.0.endpoint
     }
-}
-
-impl Drop for SesLocal {
-    fn drop(&mut self) {
-        // Closing stdin ends the guard's reader, which stops Node; then the guard exits.
-        drop(self.guard.stdin.take());
-        let _ = self.guard.wait();
-    }
-}
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
 }
 
 /// The package directory (holding `dist/cli.js`).
 pub fn find_install() -> Result<PathBuf, StartError> {
     let dir = match std::env::var(DIR_VARIABLE) {
         Ok(dir) => PathBuf::from(dir),
-        Err(_) => workspace_root().join(INSTALL_DIR),
+        Err(_) => crate::guard::workspace_root().join(INSTALL_DIR),
     };
     if dir.join(CLI).is_file() {
         Ok(dir)
@@ -143,14 +127,6 @@ fn check_node() -> Result<(), StartError> {
     }
 }
 
-fn free_port() -> Result<u16, StartError> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(StartError::Port)?;
-    listener
-        .local_addr()
-        .map(|a| a.port())
-        .map_err(StartError::Port)
-}
-
 /// Starts the emulator on 127.0.0.1:`port` (a free port when `None` or `Some(0)`) and waits
 /// until it listens.
 pub fn start(port: Option<u16>) -> Result<SesLocal, StartError> {
@@ -170,7 +146,7 @@ pub fn start(port: Option<u16>) -> Result<SesLocal, StartError> {
             let mut attempt = 0;
             loop {
                 attempt += 1;
-                match start_on(&dir, free_port()?) {
+                match start_on(&dir, crate::guard::free_port().map_err(StartError::Port)?) {
                     Err(StartError::Exited(..)) if attempt < 3 => continue,
                     result => return result,
                 }
@@ -205,10 +181,10 @@ wait $pid"#,
         .spawn()
         .map_err(StartError::Spawn)?;
     let output = guard.stdout.take();
-    let mut local = SesLocal {
+    let mut local = SesLocal(Guarded {
         endpoint: format!("http://127.0.0.1:{port}"),
         guard,
-    };
+    });
     let Some(output) = output else {
         return Err(StartError::Spawn(std::io::Error::other(
             "no pipe from the guard",
@@ -249,7 +225,7 @@ wait $pid"#,
                 ))));
             }
             Err(RecvTimeoutError::Disconnected) => {
-                let status = local.guard.wait().map_err(StartError::Spawn)?;
+                let status = local.0.guard.wait().map_err(StartError::Spawn)?;
                 let early = early.trim();
                 let early = if early.is_empty() { "no output" } else { early };
                 return Err(StartError::Exited(status, early.to_owned()));
