@@ -511,3 +511,60 @@ async fn a_password_reset_leaves_two_factor_on() {
     let (status, body) = login(&server, &email, "a-brand-new-passphrase-42").await;
     assert_eq!((status, body["code"].as_str()), (401, Some("mfa_required")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn logins_racing_the_confirmation_never_outlive_it() {
+    // Eight parallel password checks: the default lockout (5) would refuse some (the rule
+    // working as meant); a higher limit lets every racer reach its check.
+    let mut config = settings();
+    config.insert(cfg::LOCKOUT_MAX_FAILURES.into(), "20".into());
+    let (server, clock) = server_at_step_start(&config).await;
+    let (email, access, _) = logged_in(&server).await;
+    let (_, body) = with_bearer(
+        &server,
+        Method::POST,
+        "/me/mfa/totp",
+        &access,
+        Some(json!({"current_password": PASSWORD})),
+    )
+    .await;
+    let secret = body["secret"].as_str().unwrap().to_owned();
+    let logins = join_all((0..8).map(|_| login(&server, &email, PASSWORD)));
+    let confirm = with_bearer(
+        &server,
+        Method::POST,
+        "/me/mfa/totp/confirm",
+        &access,
+        Some(json!({"code": code(&secret, clock.unix())})),
+    );
+    let (logins, (status, body)) = tokio::join!(logins, confirm);
+    assert_eq!(status, 200, "{body}");
+    for (status, body) in &logins {
+        match *status {
+            // A password-only session from before the confirmation: ended by it.
+            200 => {
+                let (status, _) = post(
+                    &server,
+                    "/auth/refresh",
+                    json!({"refresh_token": body["refresh_token"]}),
+                )
+                .await;
+                assert_eq!(
+                    status, 401,
+                    "a password-only session outlived the confirmation"
+                );
+                let bearer = format!("Bearer {}", body["access_token"].as_str().unwrap());
+                assert_eq!(me(&server, Some(&bearer)).await.0, 403);
+            }
+            401 => assert!(
+                ["mfa_required", "invalid_credentials"].contains(&body["code"].as_str().unwrap()),
+                "{body}"
+            ),
+            other => panic!("{other} {body}"),
+        }
+    }
+    assert_eq!(
+        login(&server, &email, PASSWORD).await.1["code"],
+        "mfa_required"
+    );
+}
