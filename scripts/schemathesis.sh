@@ -13,11 +13,17 @@ work=$(mktemp -d)
 cargo build -q -p devserver --bins
 target/debug/keygen --private-key-out "$work/key.pem" > "$work/jwks.json" 2>/dev/null
 
+# An administrator (created by the server at start), so the admin operations get past their
+# permission checks and are exercised for real; every other operation accepts any user.
+email="schemathesis-$RANDOM$RANDOM@example.com"
+password="schemathesis-long-passphrase-$RANDOM"
+
 TABLE_NAME=schemathesis \
 JWT_ISSUER=http://127.0.0.1:$port JWT_AUDIENCE=auth-service JWT_CLIENT_ID=schemathesis \
 JWT_SIGNING_KEY="$(cat "$work/key.pem")" JWT_PUBLIC_JWKS="$(cat "$work/jwks.json")" \
 MFA_KEYS="st:$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')" \
 MAIL_FROM=no-reply@schemathesis.invalid APP_BASE_URL=http://127.0.0.1:$port SES_PORT=0 \
+BOOTSTRAP_ADMIN_EMAIL="$email" BOOTSTRAP_ADMIN_PASSWORD="$password" \
 PORT=$port LOG_LEVEL=warn \
   target/debug/devserver > "$work/server.log" 2>&1 &
 server=$!
@@ -29,13 +35,27 @@ for _ in $(seq 1 300); do
   sleep 0.1
 done
 
-# A real user and token, so the protected operations get past the authorizer.
-email="schemathesis-$RANDOM$RANDOM@example.com"
-password="schemathesis-long-passphrase-$RANDOM"
-curl -fsS -X POST "http://127.0.0.1:$port/auth/register" -H 'Content-Type: application/json' \
-  -d "{\"email\":\"$email\",\"password\":\"$password\"}" >/dev/null
-access=$(curl -fsS -X POST "http://127.0.0.1:$port/auth/login" -H 'Content-Type: application/json' \
-  -d "{\"email\":\"$email\",\"password\":\"$password\"}" | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+# The administrator's token, so the protected operations get past the authorizer.
+fresh_token() {
+  curl -fsS -X POST "http://127.0.0.1:$port/auth/login" -H 'Content-Type: application/json' \
+    -d "{\"email\":\"$email\",\"password\":\"$password\"}" | sed -E 's/.*"access_token":"([^"]+)".*/\1/'
+}
+# One session per run below, minted now: the runs try wrong current passwords, which lock the
+# administrator's email out of logging in again.
+access=$(fresh_token)
+declare -A minted
+for operation in endSession adminEndUserSessions; do
+  minted[$operation]=$(fresh_token)
+done
+
+# Sign-out everywhere needs no permission: it runs as a user registered just before, whom no
+# administrator operation can have disabled (they reuse the ids the user list shows).
+plain_user_token() {
+  email="schemathesis-user-$RANDOM$RANDOM@example.com"
+  curl -fsS -X POST "http://127.0.0.1:$port/auth/register" -H 'Content-Type: application/json' \
+    -d "{\"email\":\"$email\",\"password\":\"$password\"}" >/dev/null
+  fresh_token
+}
 
 run() {
   "$st" run openapi.yaml \
@@ -50,7 +70,13 @@ run() {
     --no-color "$@"
 }
 
-# Sign-out everywhere ends the token's session, after which every other protected operation
-# would only ever see the gateway's 403: it runs last, on its own.
-run --exclude-operation-id revokeSessions
-run --include-operation-id revokeSessions
+# Sign-out everywhere, ending one session, and an administrator ending a user's sessions can
+# each end the token's own session (schemathesis reuses ids it reads from responses, the
+# administrator's own included), after which every other protected operation would only ever
+# see the gateway's 403: they run last, on their own.
+ending="endSession adminEndUserSessions revokeSessions"
+run $(printf -- '--exclude-operation-id %s ' $ending)
+for operation in $ending; do
+  if [ "$operation" = revokeSessions ]; then access=$(plain_user_token); else access=${minted[$operation]}; fi
+  run --include-operation-id "$operation"
+done

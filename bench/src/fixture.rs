@@ -178,6 +178,8 @@ impl Fixture {
                 created_at: now,
                 epoch: 0,
                 email_verified: false,
+                active: true,
+                last_login_at: None,
             };
             let credentials = Credentials {
                 email,
@@ -186,6 +188,7 @@ impl Fixture {
                 roles: user.roles.clone(),
                 epoch: 0,
                 mfa: false,
+                active: true,
             };
             out.push(SeedUser {
                 id: user.id.clone(),
@@ -229,13 +232,14 @@ impl Fixture {
             revoked_at: None,
             amr: vec!["pwd".to_owned()],
             active_token: None,
+            user_agent: None,
+            source_ip: None,
         };
-        let token = RefreshToken::generate();
+        let token = RefreshToken::for_user(&user.id);
         let record = RefreshRecord {
             token_hash: token.hash(),
             user_id: user.id.clone(),
             session_id: session.id.clone(),
-            roles: Vec::new(),
             session_expires_at: session.expires_at,
             issued_at: now,
             epoch: 0,

@@ -5,8 +5,13 @@
 //!
 //! Gateway answers keep API Gateway's bodies: 401 `{"message":"Unauthorized"}` when the
 //! `Authorization` header is missing, 403 `{"message":"Forbidden"}` when the authorizer denies,
-//! 404 `{"message":"Not Found"}` for an unknown route or method. Unlike API Gateway, the local
-//! server does not cache authorizer decisions.
+//! 404 `{"message":"Not Found"}` for an unknown route or method.
+//!
+//! Authorizer decisions are cached the way API Gateway caches them when
+//! `AUTHORIZER_CACHE_TTL_SECONDS` is above 0 (default 0, as in the template): keyed by the
+//! identity sources `template.yaml` declares, the `Authorization` header and the route key, so
+//! an Allow cached for one route is never reused for another (with `ROUTE_PERMISSIONS` the
+//! decision depends on the route).
 
 pub mod dynamodb_local;
 mod guard;
@@ -65,6 +70,7 @@ macro_rules! functions {
         pub struct App {
             $( pub $krate: $krate::State, )*
             pub authorizer: authorizer::State,
+            pub gateway: Gateway,
         }
 
         impl App {
@@ -77,7 +83,7 @@ macro_rules! functions {
                     Box::pin(authorizer::state(src, clock.clone())),
                     $( Box::pin($krate::state(src, clock.clone())), )*
                 )?;
-                Ok(Self { authorizer, $( $krate, )* })
+                Ok(Self { authorizer, gateway: Gateway::from_source(src)?, $( $krate, )* })
             }
         }
 
@@ -114,6 +120,78 @@ functions! {
     MfaDisable => mfa_disable ("mfa-disable"): "DELETE" "/me/mfa/totp", true;
     MfaRecoveryCodes => mfa_recovery_codes ("mfa-recovery-codes"): "POST" "/me/mfa/recovery-codes", true;
     MfaVerify => mfa_verify ("mfa-verify"): "POST" "/auth/mfa/verify", false;
+    ListSessions => list_sessions ("list-sessions"): "GET" "/me/sessions", true;
+    EndSession => end_session ("end-session"): "DELETE" "/me/sessions/{sid}", true;
+    AdminListUsers => admin_list_users ("admin-list-users"): "GET" "/admin/users", true;
+    AdminGetUser => admin_get_user ("admin-get-user"): "GET" "/admin/users/{id}", true;
+    AdminUpdateUser => admin_update_user ("admin-update-user"): "PATCH" "/admin/users/{id}", true;
+    AdminDeleteUser => admin_delete_user ("admin-delete-user"): "DELETE" "/admin/users/{id}", true;
+    AdminEndSessions => admin_end_sessions ("admin-end-sessions"): "DELETE" "/admin/users/{id}/sessions", true;
+    AdminListRoles => admin_list_roles ("admin-list-roles"): "GET" "/admin/roles", true;
+    AdminPutRole => admin_put_role ("admin-put-role"): "PUT" "/admin/roles/{name}", true;
+    AdminDeleteRole => admin_delete_role ("admin-delete-role"): "DELETE" "/admin/roles/{name}", true;
+}
+
+/// What API Gateway itself does around the authorizer: its result cache.
+#[derive(Debug)]
+pub struct Gateway {
+    cache_ttl: std::time::Duration,
+    cache: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, Value)>>,
+}
+
+impl Gateway {
+    pub fn from_source(src: &dyn Source) -> Result<Self, InitError> {
+        Ok(Self {
+            cache_ttl: std::time::Duration::from_secs(shared::config::authorizer_cache_ttl(src)?),
+            cache: std::sync::Mutex::new(std::collections::HashMap::new()),
+        })
+    }
+
+    /// The cache key: the identity sources' values (`$request.header.Authorization` and
+    /// `$context.routeKey`, as the template declares them).
+    fn key(&self, authorization: &str, route_key: &str) -> String {
+        format!("{authorization}\n{route_key}")
+    }
+
+    fn cached(&self, key: &str) -> Option<Value> {
+        if self.cache_ttl.is_zero() {
+            return None;
+        }
+        let cache = self.cache.lock().ok()?;
+        let (at, context) = cache.get(key)?;
+        (at.elapsed() < self.cache_ttl).then(|| context.clone())
+    }
+
+    fn remember(&self, key: String, context: Value) {
+        if self.cache_ttl.is_zero() {
+            return;
+        }
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.insert(key, (std::time::Instant::now(), context));
+        }
+    }
+}
+
+/// The path parameters of `path` under a route pattern with `{name}` segments (`None`: no match).
+fn match_path(pattern: &str, path: &str) -> Option<Map<String, Value>> {
+    let mut params = Map::new();
+    let (mut want, mut have) = (pattern.split('/'), path.split('/'));
+    loop {
+        match (want.next(), have.next()) {
+            (None, None) => return Some(params),
+            (Some(w), Some(h)) => {
+                if let Some(name) = w.strip_prefix('{').and_then(|w| w.strip_suffix('}')) {
+                    if h.is_empty() {
+                        return None;
+                    }
+                    params.insert(name.to_owned(), Value::String(h.to_owned()));
+                } else if w != h {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+    }
 }
 
 /// One API Gateway route.
@@ -200,14 +278,15 @@ async fn dispatch(
     if parts.method == axum::http::Method::GET && path == "/openapi.yaml" {
         return ([(header::CONTENT_TYPE, "application/yaml")], OPENAPI).into_response();
     }
-    let Some(route) = ROUTES
+    let Some((route, params)) = ROUTES
         .iter()
-        .find(|r| r.path == path && r.method == parts.method.as_str())
+        .filter(|r| r.method == parts.method.as_str())
+        .find_map(|r| match_path(r.path, path).map(|p| (r, p)))
     else {
         return gateway(StatusCode::NOT_FOUND, "Not Found");
     };
     let headers = edge_headers(&parts.headers, peer, edge.local);
-    let context = RequestContext::new(route, &parts, &headers, peer);
+    let context = RequestContext::new(route, &parts, &headers, peer, params);
     let mut authorizer_context = None;
     if route.protected {
         let Some(authorization) = parts
@@ -218,15 +297,26 @@ async fn dispatch(
         else {
             return gateway(StatusCode::UNAUTHORIZED, "Unauthorized");
         };
-        let decision = authorizer::handle(
-            &app.authorizer,
-            context.authorizer_event(&headers, authorization),
-        )
-        .await;
-        if !decision.is_authorized {
+        let key = app.gateway.key(authorization, &context.route_key);
+        let lambda = match app.gateway.cached(&key) {
+            Some(cached) => Some(cached),
+            None => {
+                let decision = authorizer::handle(
+                    &app.authorizer,
+                    context.authorizer_event(&headers, authorization),
+                )
+                .await;
+                // API Gateway caches denials too; only an Allow matters to the routes here.
+                decision.is_authorized.then(|| {
+                    app.gateway.remember(key, decision.context.clone());
+                    decision.context
+                })
+            }
+        };
+        let Some(lambda) = lambda else {
             return gateway(StatusCode::FORBIDDEN, "Forbidden");
-        }
-        authorizer_context = Some(decision.context);
+        };
+        authorizer_context = Some(lambda);
     }
     let event = context.http_event(&headers, &bytes, authorizer_context);
     // `lambda_http` panics on some header values API Gateway would never pass on; the headers
@@ -282,6 +372,7 @@ struct RequestContext {
     route_key: String,
     raw_path: String,
     raw_query: String,
+    path_parameters: Map<String, Value>,
     context: Value,
 }
 
@@ -291,6 +382,7 @@ impl RequestContext {
         parts: &axum::http::request::Parts,
         headers: &HeaderMap,
         peer: SocketAddr,
+        path_parameters: Map<String, Value>,
     ) -> Self {
         let now = OffsetDateTime::now_utc();
         let route_key = format!("{} {}", route.method, route.path);
@@ -305,7 +397,7 @@ impl RequestContext {
             "domainPrefix": "local",
             "http": {
                 "method": route.method,
-                "path": route.path,
+                "path": parts.uri.path(),
                 "protocol": "HTTP/1.1",
                 "sourceIp": peer.ip().to_string(),
                 "userAgent": user_agent,
@@ -318,8 +410,9 @@ impl RequestContext {
         });
         Self {
             route_key,
-            raw_path: route.path.to_owned(),
+            raw_path: parts.uri.path().to_owned(),
             raw_query: parts.uri.query().unwrap_or_default().to_owned(),
+            path_parameters,
             context,
         }
     }
@@ -335,6 +428,8 @@ impl RequestContext {
             "rawPath": self.raw_path,
             "rawQueryString": self.raw_query,
             "headers": gateway_headers(headers),
+            "queryStringParameters": self.query_parameters(),
+            "pathParameters": self.path_parameters,
             "requestContext": self.context,
         })
     }
@@ -361,12 +456,43 @@ impl RequestContext {
             "requestContext": context,
             "isBase64Encoded": base64,
         });
+        if let Some(e) = event.as_object_mut() {
+            let query = self.query_parameters();
+            if !query.is_empty() {
+                e.insert("queryStringParameters".into(), Value::Object(query));
+            }
+            if !self.path_parameters.is_empty() {
+                e.insert(
+                    "pathParameters".into(),
+                    Value::Object(self.path_parameters.clone()),
+                );
+            }
+        }
         if !body.is_empty()
             && let Some(e) = event.as_object_mut()
         {
             e.insert("body".into(), Value::String(body));
         }
         event
+    }
+}
+
+impl RequestContext {
+    /// The query string as API Gateway passes it: decoded, repeated names joined by commas.
+    fn query_parameters(&self) -> Map<String, Value> {
+        let mut out: Map<String, Value> = Map::new();
+        for (name, value) in form_urlencoded::parse(self.raw_query.as_bytes()) {
+            match out.get_mut(name.as_ref()) {
+                Some(Value::String(existing)) => {
+                    existing.push(',');
+                    existing.push_str(&value);
+                }
+                _ => {
+                    out.insert(name.into_owned(), Value::String(value.into_owned()));
+                }
+            }
+        }
+        out
     }
 }
 

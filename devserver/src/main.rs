@@ -5,6 +5,11 @@
 //! created when missing. When `SES_ENDPOINT_URL` is not set, it starts the SES v2 emulator
 //! (`aws-ses-v2-local`) on 127.0.0.1:`SES_PORT` (default 8005) the same way: mail the service
 //! sends is shown there. Ctrl-C stops everything it started.
+//!
+//! While it runs against a DynamoDB Local, it writes the endpoint and table to
+//! `.dev/local-endpoints.json` (removed at exit), where `authctl` finds them. With
+//! `BOOTSTRAP_ADMIN_EMAIL` and `BOOTSTRAP_ADMIN_PASSWORD` it creates that administrator at
+//! start (an existing account with that email just gets the `admin` role).
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -102,6 +107,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         schema::ensure_table(store.client(), store.table()).await?;
     }
     let app = Arc::new(App::from_source(&overlay, SystemClock::shared()).await?);
+    bootstrap_admin(&overlay).await?;
+    let _endpoints = match &settings.endpoint_url {
+        Some(url) => Some(LocalEndpoints::write(url, &settings.table_name)?),
+        None => None,
+    };
     let port = dev_port(&overlay)?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     eprintln!(
@@ -126,5 +136,70 @@ fn ses_port(src: &dyn Source) -> Result<u16, String> {
                 ses_local::PORT_VARIABLE
             )
         }),
+    }
+}
+
+/// `BOOTSTRAP_ADMIN_EMAIL` and `BOOTSTRAP_ADMIN_PASSWORD`: an administrator at start.
+async fn bootstrap_admin(src: &dyn Source) -> Result<(), Box<dyn std::error::Error>> {
+    use shared::config::{BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD};
+    let (email, password) = match (
+        src.get(BOOTSTRAP_ADMIN_EMAIL),
+        src.get(BOOTSTRAP_ADMIN_PASSWORD),
+    ) {
+        (None, None) => return Ok(()),
+        (Some(email), Some(password)) if !email.trim().is_empty() && !password.is_empty() => {
+            (email, password)
+        }
+        _ => {
+            return Err(format!(
+                "set both {BOOTSTRAP_ADMIN_EMAIL} and {BOOTSTRAP_ADMIN_PASSWORD}, or neither"
+            )
+            .into());
+        }
+    };
+    let email = shared::domain::Email::parse(&email)
+        .map_err(|m| format!("{BOOTSTRAP_ADMIN_EMAIL} {email:?}: {m}"))?;
+    let clock = SystemClock::shared();
+    let accounts = shared::service::Accounts::from_source(src, clock.clone()).await?;
+    let admin = shared::service::Admin::from_source(src, clock).await?;
+    let (id, created) = shared::service::ensure_admin(
+        &accounts,
+        &admin,
+        email.clone(),
+        shared::domain::Password::new(password),
+        &shared::service::Caller::default(),
+    )
+    .await
+    .map_err(|e| format!("bootstrap administrator: {}", e.parts().detail))?;
+    eprintln!(
+        "Administrator {} ({id}) {}",
+        email.as_str(),
+        if created {
+            "created"
+        } else {
+            "holds the admin role"
+        }
+    );
+    Ok(())
+}
+
+/// `.dev/local-endpoints.json` while the server runs (for `authctl`); removed on drop.
+struct LocalEndpoints(std::path::PathBuf);
+
+impl LocalEndpoints {
+    fn write(endpoint: &str, table: &str) -> std::io::Result<Self> {
+        let path = std::path::PathBuf::from(".dev/local-endpoints.json");
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let body = serde_json::json!({ "dynamodb": endpoint, "table": table });
+        std::fs::write(&path, body.to_string())?;
+        Ok(Self(path))
+    }
+}
+
+impl Drop for LocalEndpoints {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }

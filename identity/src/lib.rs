@@ -25,12 +25,16 @@ pub const ROLES: &str = "roles";
 pub const SESSION_ID: &str = "sid";
 pub const TOKEN_ID: &str = "jti";
 pub const AMR: &str = "amr";
+pub const ENTITLEMENTS: &str = "entitlements";
 
-/// Who is calling: the verified access token's `sub`, `roles`, `sid` and `jti`.
+/// Who is calling: the verified access token's `sub`, `roles`, `entitlements`, `sid` and `jti`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
     pub user_id: String,
     pub roles: Vec<String>,
+    /// The permissions the roles give (RFC 9068 §2.2.3.1), as of the token's issue (a role
+    /// change reaches tokens at the next refresh, within the access-token lifetime).
+    pub entitlements: Vec<String>,
     pub session_id: String,
     pub token_id: String,
     /// How the caller authenticated (RFC 8176): `["pwd"]`, or `["pwd","otp"]` (and `"rec"`
@@ -69,18 +73,27 @@ impl Identity {
         Ok(Self {
             user_id: text(USER_ID)?,
             roles: fields.get(ROLES).map(parse_roles).unwrap_or_default(),
+            entitlements: fields
+                .get(ENTITLEMENTS)
+                .map(parse_roles)
+                .unwrap_or_default(),
             session_id: text(SESSION_ID)?,
             token_id: text(TOKEN_ID)?,
             amr: fields.get(AMR).map(parse_roles).unwrap_or_default(),
         })
     }
 
-    /// The authorizer context for this identity. Roles travel as one comma-separated string,
-    /// because API Gateway only promises to pass scalar context values through.
+    /// The authorizer context for this identity. Roles and entitlements travel as one
+    /// comma-separated string each (neither may contain a comma), because API Gateway only
+    /// promises to pass scalar context values through.
     pub fn to_context(&self) -> Map<String, Value> {
         let mut map = Map::new();
         map.insert(USER_ID.into(), Value::String(self.user_id.clone()));
         map.insert(ROLES.into(), Value::String(self.roles.join(",")));
+        map.insert(
+            ENTITLEMENTS.into(),
+            Value::String(self.entitlements.join(",")),
+        );
         map.insert(SESSION_ID.into(), Value::String(self.session_id.clone()));
         map.insert(TOKEN_ID.into(), Value::String(self.token_id.clone()));
         map.insert(AMR.into(), Value::String(self.amr.join(",")));
@@ -89,6 +102,29 @@ impl Identity {
 
     pub fn has_role(&self, role: &str) -> bool {
         self.roles.iter().any(|r| r == role)
+    }
+
+    /// Whether the caller's roles give `permission` (Django's `user.has_perm`).
+    pub fn has_permission(&self, permission: &str) -> bool {
+        self.entitlements.iter().any(|p| p == permission)
+    }
+
+    /// For a route that needs a permission (Django's `@permission_required`): `Ok` when the
+    /// caller has it, otherwise the response to send, 403 `application/problem+json` with
+    /// `code: "forbidden"`.
+    #[allow(clippy::result_large_err)]
+    pub fn require_permission(
+        &self,
+        permission: &str,
+    ) -> Result<(), lambda_http::Response<lambda_http::Body>> {
+        if self.has_permission(permission) {
+            return Ok(());
+        }
+        Err(problem(
+            "forbidden",
+            "Forbidden",
+            &format!("this route needs the permission {permission}"),
+        ))
     }
 
     /// Whether the caller gave a second factor (a TOTP or recovery code) at login.
@@ -105,21 +141,30 @@ impl Identity {
         if self.has_mfa() {
             return Ok(());
         }
-        let body = serde_json::json!({
-            "type": "urn:problem:auth:mfa_required",
-            "title": "Second factor required",
-            "status": 403,
-            "detail": "this route needs a session that gave a second factor at login",
-            "code": "mfa_required",
-        });
-        let mut response = lambda_http::Response::new(lambda_http::Body::Text(body.to_string()));
-        *response.status_mut() = lambda_http::http::StatusCode::FORBIDDEN;
-        response.headers_mut().insert(
-            lambda_http::http::header::CONTENT_TYPE,
-            lambda_http::http::HeaderValue::from_static("application/problem+json"),
-        );
-        Err(response)
+        Err(problem(
+            "mfa_required",
+            "Second factor required",
+            "this route needs a session that gave a second factor at login",
+        ))
     }
+}
+
+/// A 403 `application/problem+json` with a stable `code`, shaped like the service's own.
+fn problem(code: &str, title: &str, detail: &str) -> lambda_http::Response<lambda_http::Body> {
+    let body = serde_json::json!({
+        "type": format!("urn:problem:auth:{code}"),
+        "title": title,
+        "status": 403,
+        "detail": detail,
+        "code": code,
+    });
+    let mut response = lambda_http::Response::new(lambda_http::Body::Text(body.to_string()));
+    *response.status_mut() = lambda_http::http::StatusCode::FORBIDDEN;
+    response.headers_mut().insert(
+        lambda_http::http::header::CONTENT_TYPE,
+        lambda_http::http::HeaderValue::from_static("application/problem+json"),
+    );
+    response
 }
 
 fn parse_roles(value: &Value) -> Vec<String> {
@@ -161,6 +206,7 @@ mod tests {
         let me = Identity {
             user_id: "u".into(),
             roles: vec!["user".into(), "admin".into()],
+            entitlements: vec!["auth.users.read".into(), "articles.publish".into()],
             session_id: "s".into(),
             token_id: "j".into(),
             amr: vec!["pwd".into()],
@@ -168,6 +214,12 @@ mod tests {
         let req = event(serde_json::json!({ "lambda": me.to_context() }));
         assert_eq!(Identity::from_request(&req).unwrap(), me);
         assert!(me.has_role("admin"));
+        assert!(me.has_permission("articles.publish") && !me.has_permission("articles"));
+        assert!(me.require_permission("auth.users.read").is_ok());
+        let denied = me.require_permission("auth.users.write").unwrap_err();
+        assert_eq!(denied.status(), 403);
+        let body = String::from_utf8(denied.body().to_vec()).unwrap();
+        assert!(body.contains("\"code\":\"forbidden\""), "{body}");
         let denied = me.requires_mfa().unwrap_err();
         assert_eq!(denied.status(), 403);
         let with_otp = Identity {

@@ -75,6 +75,10 @@ pub const REQUIRE_VERIFIED_EMAIL: &str = "REQUIRE_VERIFIED_EMAIL";
 pub const MFA_ISSUER: &str = "MFA_ISSUER";
 pub const MFA_KEYS: &str = "MFA_KEYS";
 pub const MFA_KEYS_PARAMETER: &str = "MFA_KEYS_PARAMETER";
+pub const ROUTE_PERMISSIONS: &str = "ROUTE_PERMISSIONS";
+pub const AUTHORIZER_CACHE_TTL_SECONDS: &str = "AUTHORIZER_CACHE_TTL_SECONDS";
+pub const BOOTSTRAP_ADMIN_EMAIL: &str = "BOOTSTRAP_ADMIN_EMAIL";
+pub const BOOTSTRAP_ADMIN_PASSWORD: &str = "BOOTSTRAP_ADMIN_PASSWORD";
 
 fn required(src: &dyn Source, name: &'static str) -> Result<String, ConfigError> {
     match src.get(name) {
@@ -530,6 +534,48 @@ impl MfaSettings {
 /// `JWT_PUBLIC_JWKS` alone (the key-set function needs nothing else).
 pub fn public_jwks(src: &dyn Source) -> Result<String, ConfigError> {
     required(src, JWT_PUBLIC_JWKS)
+}
+
+/// `SESSION_IDLE_SECONDS` alone (what decides which sessions are live, for the lists).
+pub fn session_idle(src: &dyn Source) -> Result<i64, ConfigError> {
+    bounded(src, SESSION_IDLE_SECONDS, 604_800, 300, 31_536_000)
+}
+
+/// `ROUTE_PERMISSIONS`: a JSON object from API Gateway route key (`"POST /articles"`) to the
+/// permission a token must carry in `entitlements` for the authorizer to allow it. Empty or
+/// unset: no route needs a permission. A malformed value stops the cold start.
+pub fn route_permissions(
+    src: &dyn Source,
+) -> Result<std::collections::BTreeMap<String, String>, ConfigError> {
+    let Some(raw) = optional(src, ROUTE_PERMISSIONS) else {
+        return Ok(Default::default());
+    };
+    let map: std::collections::BTreeMap<String, String> =
+        serde_json::from_str(&raw).map_err(|e| ConfigError::Invalid {
+            name: ROUTE_PERMISSIONS,
+            reason: format!("not a JSON object of strings: {e}"),
+        })?;
+    for (route, permission) in &map {
+        let well_formed = route
+            .split_once(' ')
+            .is_some_and(|(method, path)| !method.is_empty() && path.starts_with('/'))
+            || route == "$default";
+        if !well_formed || !crate::policy::roles::valid_permission(permission) {
+            return Err(ConfigError::Invalid {
+                name: ROUTE_PERMISSIONS,
+                reason: format!(
+                    "{route:?} → {permission:?}: expected \"METHOD /path\" → a permission"
+                ),
+            });
+        }
+    }
+    Ok(map)
+}
+
+/// `AUTHORIZER_CACHE_TTL_SECONDS` of the local server (API Gateway's authorizer result cache),
+/// default 0 (off, as the template's default), at most 3600.
+pub fn authorizer_cache_ttl(src: &dyn Source) -> Result<u64, ConfigError> {
+    bounded(src, AUTHORIZER_CACHE_TTL_SECONDS, 0, 0, 3_600)
 }
 
 /// `PORT` of the local development server, default 3000.

@@ -185,6 +185,11 @@ pub struct User {
     /// reset, which is mailed there too). False at registration and after an email change
     /// until the new address's link is used (the change itself is confirmed from it, so true).
     pub email_verified: bool,
+    /// Django's `is_active`: a disabled account cannot log in or refresh (an administrator's
+    /// `PATCH /admin/users/{id}`). Accounts from before the flag existed are active.
+    pub active: bool,
+    /// The last session start (epoch seconds), `None` before the first login.
+    pub last_login_at: Option<i64>,
 }
 
 /// What `/auth/register` and `/me` answer.
@@ -225,6 +230,8 @@ pub struct Credentials {
     pub epoch: i64,
     /// Whether two-factor is on (written with the epoch when it is turned on or off).
     pub mfa: bool,
+    /// A copy of the profile's `active`, written in the same transactions.
+    pub active: bool,
 }
 
 impl fmt::Debug for Credentials {
@@ -236,6 +243,7 @@ impl fmt::Debug for Credentials {
             .field("roles", &self.roles)
             .field("epoch", &self.epoch)
             .field("mfa", &self.mfa)
+            .field("active", &self.active)
             .finish()
     }
 }
@@ -295,6 +303,7 @@ mod tests {
             roles: vec![],
             epoch: 0,
             mfa: false,
+            active: true,
         };
         assert!(!format!("{creds:?}").contains("SECRET"));
     }

@@ -109,6 +109,30 @@ pub enum ApiError {
     MfaAlreadyEnabled,
     #[error("two-factor authentication is not on")]
     MfaNotEnabled,
+    /// A valid token without the permission the route needs.
+    #[error("the caller lacks the permission {0}")]
+    Forbidden(&'static str),
+    /// The right password for an account an administrator disabled (403, only after the
+    /// password check, so it tells nothing to anyone without the password).
+    #[error("the account is disabled")]
+    AccountDisabled,
+    #[error("no role is named {0:?}")]
+    UnknownRole(String),
+    #[error("no role is named {0:?}")]
+    RoleNotFound(String),
+    #[error("the role {0:?} is held by users")]
+    RoleInUse(String),
+    /// The built-in `admin` role cannot be deleted or lose its built-in permissions.
+    #[error("the built-in role {0:?} cannot be deleted or emptied")]
+    BuiltinRole(String),
+    /// The change would leave no active user holding `admin`.
+    #[error("the change would leave no active administrator")]
+    LastAdmin,
+    /// An administrator disabling, deleting or demoting themselves.
+    #[error("an administrator cannot disable, delete or demote themselves")]
+    SelfLockout,
+    #[error("no such session")]
+    SessionNotFound,
     #[error("the database is unavailable")]
     ServiceUnavailable(#[source] StoreError),
     #[error("internal error")]
@@ -310,6 +334,69 @@ impl ApiError {
                 "mfa_not_enabled",
                 "Two-factor not on",
                 "two-factor authentication is not on (or nothing is waiting for confirmation)".to_owned(),
+                None,
+            ),
+            Self::Forbidden(permission) => (
+                403,
+                "forbidden",
+                "Forbidden",
+                format!("this route needs the permission {permission}"),
+                None,
+            ),
+            Self::AccountDisabled => (
+                403,
+                "account_disabled",
+                "Account disabled",
+                "this account has been disabled by an administrator".to_owned(),
+                None,
+            ),
+            Self::UnknownRole(name) => (
+                400,
+                "unknown_role",
+                "Unknown role",
+                format!("no role is named {name:?}; create it first (PUT /admin/roles/{{name}})"),
+                Some(vec![FieldError::new("roles", format!("unknown role {name:?}"))]),
+            ),
+            Self::RoleNotFound(_) => (
+                404,
+                "role_not_found",
+                "Role not found",
+                self.to_string(),
+                None,
+            ),
+            Self::RoleInUse(name) => (
+                409,
+                "role_in_use",
+                "Role in use",
+                format!("users still hold the role {name:?}; take it from them first"),
+                None,
+            ),
+            Self::BuiltinRole(name) => (
+                409,
+                "builtin_role",
+                "Built-in role",
+                format!("the built-in role {name:?} cannot be deleted and keeps its built-in permissions"),
+                None,
+            ),
+            Self::LastAdmin => (
+                409,
+                "last_admin",
+                "Last administrator",
+                "the change would leave no active user with the admin role".to_owned(),
+                None,
+            ),
+            Self::SelfLockout => (
+                409,
+                "self_lockout",
+                "Cannot change yourself",
+                "an administrator cannot disable, delete or remove the admin role from their own account; ask another administrator".to_owned(),
+                None,
+            ),
+            Self::SessionNotFound => (
+                404,
+                "session_not_found",
+                "Session not found",
+                "no live session of yours has this id".to_owned(),
                 None,
             ),
             Self::ServiceUnavailable(_) => (

@@ -104,6 +104,58 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// A member that may be absent or `null`, and otherwise must be a boolean.
+    pub fn optional_bool(&mut self, name: &str) -> Option<bool> {
+        match self.object.get(name) {
+            Some(Value::Bool(b)) => Some(*b),
+            None | Some(Value::Null) => None,
+            Some(_) => {
+                self.errors
+                    .push(FieldError::new(name, "must be true or false"));
+                None
+            }
+        }
+    }
+
+    /// A member that may be absent or `null`, and otherwise must be an array of strings.
+    pub fn optional_str_list(&mut self, name: &str) -> Option<Vec<String>> {
+        match self.object.get(name) {
+            None | Some(Value::Null) => None,
+            Some(Value::Array(items)) if items.iter().all(Value::is_string) => Some(
+                items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect(),
+            ),
+            Some(_) => {
+                self.errors
+                    .push(FieldError::new(name, "must be an array of strings"));
+                None
+            }
+        }
+    }
+
+    /// Whether the object has a member `name` (even `null`).
+    pub fn has(&self, name: &str) -> bool {
+        self.object.contains_key(name)
+    }
+
+    /// Rejects every member not in `known` (a typo in an administrator's change must not pass
+    /// silently as "nothing to change").
+    pub fn only(&mut self, known: &[&str]) {
+        let unknown: Vec<String> = self
+            .object
+            .keys()
+            .filter(|k| !known.contains(&k.as_str()))
+            .cloned()
+            .collect();
+        for name in unknown {
+            self.errors
+                .push(FieldError::new(name, "is not a known member"));
+        }
+    }
+
     /// Records a problem found by a later check (for example a parse).
     pub fn reject(&mut self, name: &str, message: impl Into<String>) {
         self.errors.push(FieldError::new(name, message));
@@ -133,6 +185,20 @@ fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Body> {
         Ok(text) => with_body(status, JSON, text),
         Err(err) => problem(&ApiError::Internal(Box::new(err)), None),
     }
+}
+
+/// A path parameter (`{id}` of the route), as API Gateway passes it.
+pub fn path_param(req: &Request, name: &str) -> Option<String> {
+    req.path_parameters_ref()
+        .and_then(|p| p.first(name))
+        .map(str::to_owned)
+}
+
+/// A query-string parameter (its first value).
+pub fn query_param(req: &Request, name: &str) -> Option<String> {
+    req.query_string_parameters_ref()
+        .and_then(|p| p.first(name))
+        .map(str::to_owned)
 }
 
 /// 200 with a JSON body.

@@ -1,6 +1,7 @@
 //! Tokens. Access tokens are RFC 9068 JWTs (`typ: at+jwt`) signed with Ed25519; refresh tokens
-//! are opaque 256-bit random strings that are stored only as their SHA-256 and leave the service
-//! only in a response body.
+//! are 256-bit random strings prefixed with their user's id (`<user id>.<random>`, so refresh
+//! reads the token and the user in one round trip), stored only as the SHA-256 of the whole
+//! string, and leave the service only in a response body.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -37,6 +38,9 @@ pub struct AccessClaims {
     pub jti: String,
     #[serde(default)]
     pub roles: Vec<String>,
+    /// The union of the roles' permissions (RFC 9068 §2.2.3.1).
+    #[serde(default)]
+    pub entitlements: Vec<String>,
     pub sid: String,
     /// How the user authenticated (RFC 8176 §2): `["pwd"]`, `["pwd","otp"]` after a TOTP
     /// code, `["pwd","otp","rec"]` after a recovery code. Tokens from before it read `[]`.
@@ -101,6 +105,7 @@ impl TokenIssuer {
             nbf: None,
             jti: uuid::Uuid::new_v4().to_string(),
             roles: roles.to_vec(),
+            entitlements: Vec::new(),
             sid: session_id.to_owned(),
             amr: vec!["pwd".to_owned()],
         }
@@ -123,18 +128,37 @@ impl TokenIssuer {
         self.sign(&self.claims(user_id, roles, session_id, now))
     }
 
-    /// [`Self::issue`] for a session whose `amr` is `amr`.
+    /// An access token for a session whose `amr` is `amr`, with the user's roles and
+    /// their permissions.
     pub fn issue_for(
         &self,
         user_id: &str,
-        roles: &[String],
+        grants: &Grants,
         session_id: &str,
         amr: &[String],
         now: i64,
     ) -> Result<String, SignError> {
-        let mut claims = self.claims(user_id, roles, session_id, now);
+        let mut claims = self.claims(user_id, &grants.roles, session_id, now);
+        claims.entitlements = grants.entitlements.clone();
         claims.amr = amr.to_vec();
         self.sign(&claims)
+    }
+}
+
+/// What a token grants: the user's roles and the union of their permissions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Grants {
+    pub roles: Vec<String>,
+    pub entitlements: Vec<String>,
+}
+
+impl Grants {
+    /// The grants of `roles` under the current roles catalog.
+    pub fn of(roles: &[String], catalog: &crate::policy::roles::Catalog) -> Self {
+        Self {
+            roles: roles.to_vec(),
+            entitlements: catalog.entitlements(roles),
+        }
     }
 }
 
@@ -226,11 +250,24 @@ impl fmt::Debug for RefreshToken {
 }
 
 impl RefreshToken {
-    /// 256 bits from the operating system's CSPRNG, base64url (43 characters).
+    /// 256 bits from the operating system's CSPRNG, base64url (43 characters). Used alone for
+    /// single-use tokens looked up by their hash (the two-factor challenge).
     pub fn generate() -> Self {
         let mut bytes = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut bytes);
         Self(URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    /// A refresh token of `user`: `<user id>.<256 random bits>`. The hash covers the whole
+    /// string, so altering the id finds nothing.
+    pub fn for_user(user: &crate::domain::UserId) -> Self {
+        Self(format!("{user}.{}", Self::generate().0))
+    }
+
+    /// The user a presented refresh token names (`None`: not one of ours).
+    pub fn user_of(presented: &str) -> Option<crate::domain::UserId> {
+        let (user, random) = presented.split_once('.')?;
+        (random.len() == 43).then(|| crate::domain::UserId::parse(user))?
     }
 
     pub fn expose(&self) -> &str {
@@ -335,5 +372,13 @@ mod tests {
         assert_eq!(token.hash().len(), 64);
         assert!(!token.hash().contains(token.expose()));
         assert!(!format!("{token:?}").contains(token.expose()));
+        let user = crate::domain::UserId::random();
+        let token = RefreshToken::for_user(&user);
+        assert_eq!(RefreshToken::user_of(token.expose()), Some(user));
+        assert_eq!(RefreshToken::user_of("x.y"), None);
+        assert_eq!(
+            RefreshToken::user_of(RefreshToken::generate().expose()),
+            None
+        );
     }
 }

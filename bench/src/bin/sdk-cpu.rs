@@ -53,6 +53,8 @@ async fn measure(endpoint: &str, label: &str, tweak: bool) {
         created_at: time::OffsetDateTime::now_utc(),
         epoch: 0,
         email_verified: false,
+        active: true,
+        last_login_at: None,
     };
     let creds = Credentials {
         email: user.email.clone(),
@@ -61,6 +63,7 @@ async fn measure(endpoint: &str, label: &str, tweak: bool) {
         roles: vec![],
         epoch: 0,
         mfa: false,
+        active: true,
     };
     let _ = store.create_user(&user, &creds).await;
     for _ in 0..300 {

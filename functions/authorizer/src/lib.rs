@@ -11,6 +11,14 @@
 //! or has ended, or was started under an older credentials epoch (a password change, sign-out
 //! everywhere), or whose user is gone. When that read fails, it denies: a revocation check that
 //! cannot run fails closed. With `REVOCATION_CHECK=off` it never touches DynamoDB.
+//!
+//! With `ROUTE_PERMISSIONS` (a JSON map from route key, `"POST /articles"`, to a permission) it
+//! denies a valid token whose `entitlements` lack the permission its route needs, so a route is
+//! protected by configuration alone. The decision then depends on the route: the template adds
+//! `$context.routeKey` to the identity sources, so a cached Allow is never reused for another
+//! route.
+
+use std::collections::BTreeMap;
 
 use lambda_http::aws_lambda_events::apigw::{
     ApiGatewayV2CustomAuthorizerSimpleResponse, ApiGatewayV2CustomAuthorizerV2Request,
@@ -33,6 +41,8 @@ pub struct State {
     clock: SharedClock,
     /// The store sessions are checked in; `None` when `REVOCATION_CHECK=off`.
     sessions: Option<Store>,
+    /// `ROUTE_PERMISSIONS`: route key → the permission it needs.
+    route_permissions: BTreeMap<String, String>,
 }
 
 impl State {
@@ -41,7 +51,14 @@ impl State {
             verifier,
             clock,
             sessions,
+            route_permissions: BTreeMap::new(),
         }
+    }
+
+    /// Routes that need a permission (route key → permission).
+    pub fn with_route_permissions(mut self, permissions: BTreeMap<String, String>) -> Self {
+        self.route_permissions = permissions;
+        self
     }
 
     pub async fn from_source(src: &dyn Source, clock: SharedClock) -> Result<Self, InitError> {
@@ -55,7 +72,8 @@ impl State {
             }
             RevocationCheck::Off => None,
         };
-        Ok(Self::new(verifier, clock, sessions))
+        Ok(Self::new(verifier, clock, sessions)
+            .with_route_permissions(shared::config::route_permissions(src)?))
     }
 }
 
@@ -99,10 +117,20 @@ pub async fn authorize(state: &State, request: &ApiGatewayV2CustomAuthorizerV2Re
                 tracing::info!(reason, "deny");
                 return deny();
             }
+            if let Some(permission) = request
+                .route_key
+                .as_deref()
+                .and_then(|route| state.route_permissions.get(route))
+                && !claims.entitlements.iter().any(|p| p == permission)
+            {
+                tracing::info!(reason = "missing the route's permission", permission = %permission, "deny");
+                return deny();
+            }
             tracing::debug!(user_id = %claims.sub, session_id = %claims.sid, "allow");
             let identity = Identity {
                 user_id: claims.sub,
                 roles: claims.roles,
+                entitlements: claims.entitlements,
                 session_id: claims.sid,
                 token_id: claims.jti,
                 amr: claims.amr,

@@ -66,7 +66,6 @@ mod tests {
             token_hash: "h".into(),
             user_id: UserId::random(),
             session_id: SessionId::random(),
-            roles: vec![],
             session_expires_at: 10_000,
             issued_at,
             epoch: 0,

@@ -42,6 +42,8 @@ mod tests {
             revoked_at: None,
             amr: vec!["pwd".into()],
             active_token: None,
+            user_agent: None,
+            source_ip: None,
         }
     }
 

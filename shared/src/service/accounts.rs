@@ -73,6 +73,8 @@ impl Accounts {
             created_at: now.replace_nanosecond(0).unwrap_or(now),
             epoch: 0,
             email_verified: false,
+            active: true,
+            last_login_at: None,
         };
         let credentials = Credentials {
             email: user.email.clone(),
@@ -81,6 +83,7 @@ impl Accounts {
             roles: user.roles.clone(),
             epoch: user.epoch,
             mfa: false,
+            active: true,
         };
         Ok((user, credentials))
     }

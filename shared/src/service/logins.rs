@@ -16,7 +16,7 @@ use crate::store::keys::password_amr;
 use crate::store::{
     Challenge, HashUpgrade, RefreshRecord, SecondFactor, Session, StartOutcome, Store, TokenState,
 };
-use crate::tokens::{RefreshToken, TokenIssuer};
+use crate::tokens::{Grants, RefreshToken, TokenIssuer};
 
 /// Attempts of the session transaction when another transaction holds one of its items (a
 /// reservation landing on the email's counter at the same moment).
@@ -86,9 +86,12 @@ impl Logins {
         caller: &Caller,
     ) -> Result<TokenPair, ApiError> {
         let email = Email::normalise(email);
-        let (credentials, reserved) = tokio::join!(
+        // The roles catalog is read in the same round trip: the token needs the permissions
+        // of the roles the credentials name.
+        let (credentials, reserved, catalog) = tokio::join!(
             self.store.credentials(&email),
-            self.throttle.reserve(&email, None)
+            self.throttle.reserve(&email, None),
+            self.store.catalog()
         );
         let credentials = credentials?;
         let user_id = credentials.as_ref().map(|c| c.user_id.as_str().to_owned());
@@ -133,6 +136,14 @@ impl Logins {
                 return Err(ApiError::InvalidCredentials);
             }
         };
+        if !credentials.active {
+            // Only now, after the right password: the answer tells nothing to anyone else.
+            self.store
+                .forget_lockout(credentials.email.as_str())
+                .await?;
+            audit("login_account_disabled", caller, user_id.as_deref(), None);
+            return Err(ApiError::AccountDisabled);
+        }
         if self.require_verified {
             // Only now, after the right password: the answer tells nothing to anyone else.
             let verified = self
@@ -156,8 +167,9 @@ impl Logins {
         if credentials.mfa {
             return Err(self.challenge(&credentials, caller).await?);
         }
+        let grants = Grants::of(&credentials.roles, &catalog?);
         let pair = self
-            .start_session(&credentials, &password_amr(), None, caller)
+            .start_session(&credentials, &grants, &password_amr(), None, caller)
             .await?;
         self.enforce_session_cap(&credentials).await;
         Ok(pair)
@@ -217,8 +229,15 @@ impl Logins {
         factor: &SecondFactor<'_>,
         caller: &Caller,
     ) -> Result<TokenPair, ApiError> {
+        let catalog = self.store.catalog().await?;
         let pair = self
-            .start_session(credentials, amr, Some(factor), caller)
+            .start_session(
+                credentials,
+                &Grants::of(&credentials.roles, &catalog),
+                amr,
+                Some(factor),
+                caller,
+            )
             .await?;
         self.enforce_session_cap(credentials).await;
         Ok(pair)
@@ -227,6 +246,7 @@ impl Logins {
     async fn start_session(
         &self,
         credentials: &Credentials,
+        grants: &Grants,
         amr: &[String],
         factor: Option<&SecondFactor<'_>>,
         caller: &Caller,
@@ -242,13 +262,14 @@ impl Logins {
             revoked_at: None,
             amr: amr.to_vec(),
             active_token: None,
+            user_agent: caller.user_agent.clone(),
+            source_ip: caller.source_ip.clone(),
         };
-        let refresh = RefreshToken::generate();
+        let refresh = RefreshToken::for_user(&session.user_id);
         let record = RefreshRecord {
             token_hash: refresh.hash(),
             user_id: session.user_id.clone(),
             session_id: session.id.clone(),
-            roles: credentials.roles.clone(),
             session_expires_at: session.expires_at,
             issued_at: now,
             epoch: session.epoch,
@@ -263,7 +284,7 @@ impl Logins {
             .issuer
             .issue_for(
                 session.user_id.as_str(),
-                &record.roles,
+                grants,
                 session.id.as_str(),
                 amr,
                 now,

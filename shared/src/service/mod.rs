@@ -6,6 +6,7 @@
 //! ([`crate::policy::lockout`]), and which sessions are live ([`crate::policy::sessions`]).
 
 mod accounts;
+pub mod admin;
 mod logins;
 mod mfa;
 mod profiles;
@@ -17,6 +18,7 @@ mod throttle;
 mod tokens;
 
 pub use accounts::Accounts;
+pub use admin::{Actor, Admin, RolePut, UserPatch, caller_with, ensure_admin};
 pub use logins::Logins;
 pub use mfa::{Enrolment, Factor, MfaLogins, RecoveryCodesBody, TwoFactor};
 pub use profiles::Profiles;
@@ -27,7 +29,7 @@ pub use requests::{
     Registration, code_from_body, current_password_from_body, email_from_body,
     link_token_from_body, refresh_token_from_body,
 };
-pub use sessions::Sessions;
+pub use sessions::{SessionBody, Sessions, SessionsBody};
 pub use tokens::TokenPair;
 
 use tracing::info;
@@ -39,13 +41,25 @@ use crate::error::ApiError;
 pub struct Caller {
     pub request_id: Option<String>,
     pub source_ip: Option<String>,
+    /// The `User-Agent` (at most 256 characters), recorded on the sessions a login starts.
+    pub user_agent: Option<String>,
 }
+
+/// The longest `User-Agent` kept on a session.
+const MAX_USER_AGENT: usize = 256;
 
 impl Caller {
     pub fn of(req: &lambda_http::Request) -> Self {
+        let user_agent = req
+            .headers()
+            .get(lambda_http::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(MAX_USER_AGENT).collect::<String>())
+            .filter(|ua| !ua.trim().is_empty());
         Self {
             request_id: crate::http::request_id(req),
             source_ip: crate::http::source_ip(req),
+            user_agent,
         }
     }
 }

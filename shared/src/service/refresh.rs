@@ -8,7 +8,7 @@ use crate::runtime::InitError;
 use crate::service::tokens::{TokenPair, issuer, pair, sign_error};
 use crate::service::{Caller, audit};
 use crate::store::{RefreshRecord, RotateOutcome, Store, TokenState};
-use crate::tokens::{RefreshToken, TokenIssuer, hash_refresh_token};
+use crate::tokens::{Grants, RefreshToken, TokenIssuer, hash_refresh_token};
 
 /// Exchanges refresh tokens (rotation with reuse detection; see the module docs).
 #[derive(Debug, Clone)]
@@ -46,15 +46,24 @@ impl Refresher {
         Ok(Self::new(store, issuer, clock, settings.rotation()))
     }
 
-    /// One read and one transaction on the happy path.
+    /// One read (the token, its user and the roles catalog in one `BatchGetItem`) and one
+    /// transaction on the happy path. The new access token carries the user's roles and
+    /// permissions as they are now; a disabled or deleted user gets 401 `invalid_token`.
     pub async fn refresh(&self, presented: &str, caller: &Caller) -> Result<TokenPair, ApiError> {
         if presented.is_empty() || presented.len() > MAX_REFRESH_TOKEN_LEN {
             return Err(ApiError::InvalidToken);
         }
+        let Some(user_id) = RefreshToken::user_of(presented) else {
+            return Err(ApiError::InvalidToken);
+        };
         let hash = hash_refresh_token(presented);
         for _ in 0..ROTATE_ATTEMPTS {
             let now = self.clock.unix();
-            let Some(record) = self.store.refresh_record(&hash).await? else {
+            let (record, user, catalog) = self.store.refresh_lookup(&user_id, &hash).await?;
+            let Some(record) = record else {
+                return Err(ApiError::InvalidToken);
+            };
+            let Some(user) = user.filter(|u| u.active) else {
                 return Err(ApiError::InvalidToken);
             };
             match rotation::decide(&self.settings, &record, now) {
@@ -62,7 +71,7 @@ impl Refresher {
                 Decision::Reuse => return self.reused(&record, now, caller).await,
                 Decision::Rotate => {}
             }
-            let refresh = RefreshToken::generate();
+            let refresh = RefreshToken::for_user(&record.user_id);
             let next = RefreshRecord {
                 token_hash: refresh.hash(),
                 issued_at: now,
@@ -73,7 +82,7 @@ impl Refresher {
                 .issuer
                 .issue_for(
                     record.user_id.as_str(),
-                    &record.roles,
+                    &Grants::of(&user.roles, &catalog),
                     record.session_id.as_str(),
                     &record.amr,
                     now,

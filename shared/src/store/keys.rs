@@ -2,10 +2,11 @@
 //!
 //! | entity | PK | SK | other attributes |
 //! |---|---|---|---|
-//! | user profile | `USER#<user id>` | `PROFILE` | id, email, name, roles, created_at, epoch |
-//! | credentials (email uniqueness) | `EMAIL#<email>` | `CREDENTIALS` | user_id, email, password_hash, roles, epoch |
-//! | refresh session | `USER#<user id>` | `SESSION#<sid>` | created_at, expires_at, last_used_at, epoch, revoked_at?, ttl |
-//! | refresh token | `REFRESH#<sha256 of token>` | `REFRESH` | user_id, sid, roles, session_expires_at, issued_at, epoch, state, rotated_at?, ttl |
+//! | user profile | `USER#<user id>` | `PROFILE` | id, email, name, roles, created_at, epoch, active, rev, last_login_at?, `GSI1PK`=`USERS`, `GSI1SK`=`<created, 12 digits>#<id>` |
+//! | credentials (email uniqueness) | `EMAIL#<email>` | `CREDENTIALS` | user_id, email, password_hash, roles, epoch, active |
+//! | refresh session | `USER#<user id>` | `SESSION#<sid>` | created_at, expires_at, last_used_at, epoch, revoked_at?, user_agent?, source_ip?, ttl |
+//! | refresh token | `USER#<user id>` | `REFRESH#<sha256 of token>` | user_id, sid, session_expires_at, issued_at, epoch, state, rotated_at?, ttl |
+//! | roles catalog | `ROLES` | `CATALOG` | roles (map: name → description, permissions), holders (map: name → count), admins, version |
 //! | password-check reservations | `LOCKOUT#<email>` | `LOCKOUT` | attempts, window_start, locked_until?, version, ttl |
 //! | emailed link | `LINK#<sha256 of token>` | `LINK` | purpose, user_id, email, epoch, created_at, expires_at, ttl |
 //! | mails sent to one address | `MAILQUOTA#<purpose>#<email>` | `MAILQUOTA` | count, window_start, ttl |
@@ -15,6 +16,15 @@
 //!
 //! The profile also holds `email_verified` and, per link purpose, the hash of the newest link
 //! sent (`reset_link`, `verify_link`, `change_link`): an older link no longer matches it.
+//!
+//! Every item of a user but the credentials (keyed by email), the password-check counter and
+//! the mail counters (keyed by email too) and the emailed links (keyed by their token) lives in
+//! the user's partition, so deleting a user is one query of that partition plus those few keys.
+//! A refresh token names its user (`<user id>.<256 random bits>`), so refresh reads the token
+//! and the profile in one `BatchGetItem`.
+//!
+//! Only profiles carry `GSI1PK`/`GSI1SK`: the sparse index `GSI1` lists users newest first
+//! without a `Scan`.
 //!
 //! `epoch` is the user's credentials epoch: the profile holds the current one and the
 //! credentials item a copy written in the same transactions; a session records the epoch it
@@ -30,6 +40,7 @@ use crate::domain::{Credentials, DisplayName, Email, SessionId, User, UserId};
 use crate::error::StoreError;
 use crate::policy::links::{Link, Purpose};
 use crate::policy::quota::Quota;
+use crate::policy::roles::{Catalog, RoleDef};
 use crate::store::schema::{PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -42,6 +53,28 @@ pub const LINK: &str = "LINK";
 pub const MAILQUOTA: &str = "MAILQUOTA";
 pub const EMAIL_VERIFIED: &str = "email_verified";
 pub const SESSION_PREFIX: &str = "SESSION#";
+pub const REFRESH_PREFIX: &str = "REFRESH#";
+/// The sparse index of profiles, newest first.
+pub const USERS_INDEX: &str = "GSI1";
+pub const USERS_INDEX_PK: &str = "GSI1PK";
+pub const USERS_INDEX_SK: &str = "GSI1SK";
+/// The one partition value of [`USERS_INDEX`].
+pub const USERS_INDEX_PARTITION: &str = "USERS";
+/// The attributes the index projects besides its keys (what a page of users shows).
+pub const USERS_INDEX_PROJECTION: &[&str] = &[
+    "id",
+    "email",
+    "name",
+    "roles",
+    "created_at",
+    "active",
+    EMAIL_VERIFIED,
+];
+pub const ROLES_PK: &str = "ROLES";
+pub const CATALOG: &str = "CATALOG";
+pub const ACTIVE: &str = "active";
+/// The profile's administration revision: every administrator's change is conditioned on it.
+pub const REV: &str = "rev";
 /// The credentials-epoch attribute (profile, credentials, session, refresh token).
 pub const EPOCH: &str = "epoch";
 
@@ -74,8 +107,21 @@ pub fn mail_quota_pk(purpose: Purpose, email: &str) -> String {
     format!("MAILQUOTA#{}#{email}", purpose.as_str())
 }
 
-pub fn refresh_pk(token_hash: &str) -> String {
-    format!("REFRESH#{token_hash}")
+pub fn refresh_sk(token_hash: &str) -> String {
+    format!("{REFRESH_PREFIX}{token_hash}")
+}
+
+/// The index sort key of a profile: creation second, then id (newest first when descending).
+pub fn users_index_sk(created_at: i64, user_id: &str) -> String {
+    format!("{:012}#{user_id}", created_at.max(0))
+}
+
+/// The user id in an index sort key built by [`users_index_sk`] (`None` for anything else).
+pub fn user_of_index_sk(sk: &str) -> Option<UserId> {
+    let (created, id) = sk.split_once('#')?;
+    (created.len() == 12 && created.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| UserId::parse(id))
+        .flatten()
 }
 
 /// The primary key of an item, as a map for `GetItem`/`UpdateItem`.
@@ -98,8 +144,12 @@ pub fn session_key(user_id: &str, session_id: &str) -> Item {
     key(user_pk(user_id), &session_sk(session_id))
 }
 
-pub fn refresh_key(token_hash: &str) -> Item {
-    key(refresh_pk(token_hash), REFRESH)
+pub fn refresh_key(user_id: &str, token_hash: &str) -> Item {
+    key(user_pk(user_id), &refresh_sk(token_hash))
+}
+
+pub fn catalog_key() -> Item {
+    key(ROLES_PK.to_owned(), CATALOG)
 }
 
 pub fn lockout_key(email: &str) -> Item {
@@ -267,6 +317,19 @@ pub fn user_item(user: &User) -> Item {
         EMAIL_VERIFIED.into(),
         AttributeValue::Bool(user.email_verified),
     );
+    item.insert(ACTIVE.into(), AttributeValue::Bool(user.active));
+    item.insert(REV.into(), n(0));
+    if let Some(at) = user.last_login_at {
+        item.insert("last_login_at".into(), n(at));
+    }
+    item.insert(USERS_INDEX_PK.into(), s(USERS_INDEX_PARTITION));
+    item.insert(
+        USERS_INDEX_SK.into(),
+        s(users_index_sk(
+            user.created_at.unix_timestamp(),
+            user.id.as_str(),
+        )),
+    );
     item
 }
 
@@ -288,7 +351,22 @@ pub fn user_from_item(item: &Item) -> Result<User, StoreError> {
             .and_then(|v| v.as_bool().ok())
             .copied()
             .unwrap_or(false),
+        active: get_active(item),
+        last_login_at: get_opt_n(item, "last_login_at")?,
     })
+}
+
+/// `active`, true when absent (accounts from before the flag).
+fn get_active(item: &Item) -> bool {
+    item.get(ACTIVE)
+        .and_then(|v| v.as_bool().ok())
+        .copied()
+        .unwrap_or(true)
+}
+
+/// The profile's administration revision (0 when never changed by an administrator).
+pub fn rev_of(item: &Item) -> Result<i64, StoreError> {
+    Ok(get_opt_n(item, REV)?.unwrap_or(0))
 }
 
 pub fn credentials_item(creds: &Credentials) -> Item {
@@ -300,6 +378,7 @@ pub fn credentials_item(creds: &Credentials) -> Item {
     item.insert("roles".into(), list(&creds.roles));
     item.insert(EPOCH.into(), n(creds.epoch));
     item.insert(MFA_FLAG.into(), AttributeValue::Bool(creds.mfa));
+    item.insert(ACTIVE.into(), AttributeValue::Bool(creds.active));
     item
 }
 
@@ -312,6 +391,7 @@ pub fn credentials_from_item(item: &Item) -> Result<Credentials, StoreError> {
         roles: get_list(item, "roles"),
         epoch: epoch_of(item)?,
         mfa: get_bool(item, MFA_FLAG),
+        active: get_active(item),
     })
 }
 
@@ -452,6 +532,10 @@ pub struct Session {
     /// The hash of the session's current refresh token (set by login and every rotation), so
     /// the session can be carried over an epoch change that must keep it (two-factor on).
     pub active_token: Option<String>,
+    /// The `User-Agent` of the login (at most 256 characters), for the sessions list.
+    pub user_agent: Option<String>,
+    /// The address the login came from, for the sessions list.
+    pub source_ip: Option<String>,
 }
 
 /// The `amr` of sessions and tokens from before two-factor existed.
@@ -476,6 +560,12 @@ pub fn session_item(session: &Session) -> Item {
     if let Some(token) = &session.active_token {
         item.insert("active_token".into(), s(token.clone()));
     }
+    if let Some(agent) = &session.user_agent {
+        item.insert("user_agent".into(), s(agent.clone()));
+    }
+    if let Some(ip) = &session.source_ip {
+        item.insert("source_ip".into(), s(ip.clone()));
+    }
     item
 }
 
@@ -494,6 +584,8 @@ pub fn session_from_item(item: &Item) -> Result<Session, StoreError> {
         revoked_at: get_opt_n(item, "revoked_at")?,
         amr: amr_of(item),
         active_token: get_opt_s(item, "active_token"),
+        user_agent: get_opt_s(item, "user_agent"),
+        source_ip: get_opt_s(item, "source_ip"),
     })
 }
 
@@ -517,7 +609,6 @@ pub struct RefreshRecord {
     pub token_hash: String,
     pub user_id: UserId,
     pub session_id: SessionId,
-    pub roles: Vec<String>,
     pub session_expires_at: i64,
     /// When this token was issued (login or the exchange that made it).
     pub issued_at: i64,
@@ -532,11 +623,10 @@ pub const STATE_ACTIVE: &str = "active";
 pub const STATE_ROTATED: &str = "rotated";
 
 pub fn refresh_item(record: &RefreshRecord) -> Item {
-    let mut item = refresh_key(&record.token_hash);
+    let mut item = refresh_key(record.user_id.as_str(), &record.token_hash);
     item.insert("type".into(), s("refresh_token"));
     item.insert("user_id".into(), s(record.user_id.as_str()));
     item.insert("sid".into(), s(record.session_id.as_str()));
-    item.insert("roles".into(), list(&record.roles));
     item.insert("session_expires_at".into(), n(record.session_expires_at));
     item.insert("issued_at".into(), n(record.issued_at));
     item.insert(EPOCH.into(), n(record.epoch));
@@ -571,7 +661,6 @@ pub fn refresh_from_item(token_hash: &str, item: &Item) -> Result<RefreshRecord,
         user_id: UserId::parse(&get_s(item, "user_id")?)
             .ok_or_else(|| StoreError::Corrupt("refresh user_id is not a UUID".into()))?,
         session_id: SessionId::from_stored(get_s(item, "sid")?),
-        roles: get_list(item, "roles"),
         session_expires_at: get_n(item, "session_expires_at")?,
         // Tokens issued before these attributes existed: as old as their session allows.
         issued_at: get_opt_n(item, "issued_at")?.unwrap_or(0),
@@ -579,6 +668,63 @@ pub fn refresh_from_item(token_hash: &str, item: &Item) -> Result<RefreshRecord,
         state,
         amr: amr_of(item),
     })
+}
+
+/// The roles catalog (see [`crate::policy::roles`]) as stored at `version`.
+pub fn catalog_item(catalog: &Catalog, version: i64) -> Item {
+    let mut item = catalog_key();
+    item.insert("type".into(), s("roles_catalog"));
+    let roles = catalog
+        .roles
+        .iter()
+        .map(|(name, role)| {
+            let mut def = HashMap::from([(
+                "permissions".to_owned(),
+                list(&role.permissions.iter().cloned().collect::<Vec<_>>()),
+            )]);
+            if let Some(description) = &role.description {
+                def.insert("description".to_owned(), s(description.clone()));
+            }
+            (name.clone(), AttributeValue::M(def))
+        })
+        .collect();
+    item.insert("roles".into(), AttributeValue::M(roles));
+    let holders = catalog
+        .holders
+        .iter()
+        .map(|(name, count)| (name.clone(), n(*count)))
+        .collect();
+    item.insert("holders".into(), AttributeValue::M(holders));
+    item.insert("admins".into(), n(catalog.active_admins));
+    item.insert("version".into(), n(version));
+    item
+}
+
+pub fn catalog_from_item(item: &Item) -> Result<Catalog, StoreError> {
+    let mut catalog = Catalog::builtin();
+    catalog.roles.clear();
+    if let Some(roles) = item.get("roles").and_then(|v| v.as_m().ok()) {
+        for (name, def) in roles {
+            let def = def
+                .as_m()
+                .map_err(|_| StoreError::Corrupt(format!("role {name:?} is not a map")))?;
+            catalog.roles.insert(
+                name.clone(),
+                RoleDef {
+                    description: get_opt_s(def, "description"),
+                    permissions: get_list(def, "permissions").into_iter().collect(),
+                },
+            );
+        }
+    }
+    if let Some(holders) = item.get("holders").and_then(|v| v.as_m().ok()) {
+        for name in holders.keys() {
+            catalog.holders.insert(name.clone(), get_n(holders, name)?);
+        }
+    }
+    catalog.active_admins = get_opt_n(item, "admins")?.unwrap_or(0);
+    catalog.version = get_n(item, "version")?;
+    Ok(catalog)
 }
 
 #[cfg(test)]
@@ -595,6 +741,8 @@ mod tests {
             created_at: OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
             epoch: 4,
             email_verified: true,
+            active: false,
+            last_login_at: Some(1_700_000_500),
         };
         let item = user_item(&user);
         assert_eq!(item["PK"].as_s().unwrap(), &format!("USER#{}", user.id));
@@ -604,7 +752,6 @@ mod tests {
             token_hash: "ab".repeat(32),
             user_id: user.id.clone(),
             session_id: SessionId::random(),
-            roles: vec![],
             session_expires_at: 1_800_000_000,
             issued_at: 1_700_000_000,
             epoch: 4,
@@ -628,6 +775,8 @@ mod tests {
             revoked_at: Some(3),
             amr: password_amr(),
             active_token: Some(record.token_hash.clone()),
+            user_agent: Some("curl/8".into()),
+            source_ip: Some("192.0.2.1".into()),
         };
         let item = session_item(&session);
         assert_eq!(
@@ -665,6 +814,33 @@ mod tests {
         assert!(!format!("{item:?}").contains(token.expose()));
         assert_eq!(link_from_item(&link.hash, &item).unwrap(), link);
 
+        let catalog = crate::policy::roles::put_role(
+            &Catalog::builtin(),
+            "editor",
+            Some("Writes".into()),
+            &["articles.publish".into()],
+        )
+        .unwrap();
+        let mut catalog = Catalog {
+            active_admins: 2,
+            ..catalog
+        };
+        catalog.holders.insert("editor".into(), 3);
+        let item = catalog_item(&catalog, 7);
+        assert_eq!(item["PK"].as_s().unwrap(), "ROLES");
+        assert_eq!(
+            catalog_from_item(&item).unwrap(),
+            Catalog {
+                version: 7,
+                ..catalog
+            }
+        );
+        assert_eq!(
+            user_of_index_sk(&users_index_sk(5, user.id.as_str())),
+            Some(user.id.clone())
+        );
+        assert_eq!(user_of_index_sk("5#x"), None);
+
         let quota = Quota {
             count: 2,
             window_start: 5,
@@ -695,7 +871,7 @@ mod tests {
         let mut item = user_key("nope");
         item.insert("id".into(), s("not-a-uuid"));
         assert!(matches!(user_from_item(&item), Err(StoreError::Corrupt(_))));
-        let mut item = refresh_key("h");
+        let mut item = refresh_key(&UserId::random().to_string(), "h");
         item.insert("state".into(), s("weird"));
         assert!(refresh_from_item("h", &item).is_err());
     }

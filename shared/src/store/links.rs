@@ -297,6 +297,7 @@ impl Store {
             epoch: next,
             // Two-factor moves with the account.
             mfa: credentials.mfa,
+            active: credentials.active,
         };
         let result = self
             .client

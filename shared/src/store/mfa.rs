@@ -207,7 +207,7 @@ impl Store {
             items.push(Self::update_item(built(
                 Update::builder()
                     .table_name(&self.table)
-                    .set_key(Some(keys::refresh_key(&keep.token_hash)))
+                    .set_key(Some(keys::refresh_key(user.id.as_str(), &keep.token_hash)))
                     .update_expression("SET #epoch = :next")
                     .condition_expression(format!(
                         "#state = :active AND sid = :sid AND {}",

@@ -1,6 +1,7 @@
 //! The DynamoDB store: one table, keys built in [`keys`], every invariant enforced by a
 //! condition or a transaction in DynamoDB itself (never read-then-write).
 
+mod admin;
 pub mod keys;
 mod links;
 mod mfa;
@@ -24,6 +25,8 @@ use aws_sdk_dynamodb::types::{
 use crate::config::StoreSettings;
 use crate::domain::{Credentials, DisplayName, User, UserId};
 use crate::error::StoreError;
+use crate::policy::roles::Catalog;
+pub use admin::{AdminUser, CatalogWrite, UsersPage, decode_cursor};
 pub use keys::{Challenge, MfaRecord};
 pub use keys::{Lockout, RefreshRecord, Session, TokenState};
 pub use links::{Consumed, LinkIssue, QuotaWrite};
@@ -395,6 +398,33 @@ impl Store {
         Ok(TransactWriteItem::builder().condition_check(check).build())
     }
 
+    /// The profile records a login at `now`, only while it holds `epoch` and is active (a
+    /// transaction item).
+    fn login_mark(
+        &self,
+        user_id: &UserId,
+        epoch: i64,
+        now: i64,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let update = built(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(keys::user_key(user_id.as_str())))
+                .update_expression("SET last_login_at = :now")
+                .condition_expression(format!(
+                    "attribute_exists(PK) AND (attribute_not_exists(#active) OR #active = :true) AND {}",
+                    epoch_is(epoch)
+                ))
+                .expression_attribute_names("#epoch", keys::EPOCH)
+                .expression_attribute_names("#active", keys::ACTIVE)
+                .expression_attribute_values(":epoch", n(epoch))
+                .expression_attribute_values(":true", AttributeValue::Bool(true))
+                .expression_attribute_values(":now", n(now))
+                .build(),
+        )?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
     fn delete(&self, key: keys::Item) -> Result<TransactWriteItem, StoreError> {
         let delete = built(
             Delete::builder()
@@ -423,7 +453,11 @@ impl Store {
             .transact_write_items()
             .transact_items(self.put(keys::session_item(session), NOT_EXISTS)?)
             .transact_items(self.put(keys::refresh_item(token), NOT_EXISTS)?)
-            .transact_items(self.epoch_check(&session.user_id, session.epoch)?);
+            .transact_items(self.login_mark(
+                &session.user_id,
+                session.epoch,
+                session.created_at,
+            )?);
         let mut items = 3;
         if let Some(email) = give_back_of {
             request = request.transact_items(self.delete(keys::lockout_key(email))?);
@@ -613,13 +647,48 @@ impl Store {
     /// The stored record of a presented refresh token (strongly consistent).
     pub async fn refresh_record(
         &self,
+        user_id: &UserId,
         token_hash: &str,
     ) -> Result<Option<RefreshRecord>, StoreError> {
-        self.get_consistent(keys::refresh_key(token_hash))
+        self.get_consistent(keys::refresh_key(user_id.as_str(), token_hash))
             .await?
             .as_ref()
             .map(|item| keys::refresh_from_item(token_hash, item))
             .transpose()
+    }
+
+    /// What refresh needs in one round trip: the token's record, its user's profile and the
+    /// roles catalog (a strongly consistent `BatchGetItem` of three keys).
+    pub async fn refresh_lookup(
+        &self,
+        user_id: &UserId,
+        token_hash: &str,
+    ) -> Result<(Option<RefreshRecord>, Option<User>, Catalog), StoreError> {
+        let items = self
+            .batch_get(vec![
+                keys::refresh_key(user_id.as_str(), token_hash),
+                keys::user_key(user_id.as_str()),
+                keys::catalog_key(),
+            ])
+            .await?;
+        let (mut record, mut user, mut catalog) = (None, None, Catalog::builtin());
+        for item in &items {
+            match sort_key(item) {
+                Some(keys::PROFILE) => user = Some(keys::user_from_item(item)?),
+                Some(keys::CATALOG) => catalog = keys::catalog_from_item(item)?,
+                Some(_) => record = Some(keys::refresh_from_item(token_hash, item)?),
+                None => {}
+            }
+        }
+        Ok((record, user, catalog))
+    }
+
+    /// The roles catalog (strongly consistent); the built-in one while none is stored.
+    pub async fn catalog(&self) -> Result<Catalog, StoreError> {
+        self.get_consistent(keys::catalog_key())
+            .await?
+            .as_ref()
+            .map_or_else(|| Ok(Catalog::builtin()), keys::catalog_from_item)
     }
 
     /// Exchanges `old` for `new` in one transaction that holds only if `old` is still active,
@@ -634,7 +703,10 @@ impl Store {
         let mark_rotated = built(
             Update::builder()
                 .table_name(&self.table)
-                .set_key(Some(keys::refresh_key(&old.token_hash)))
+                .set_key(Some(keys::refresh_key(
+                    old.user_id.as_str(),
+                    &old.token_hash,
+                )))
                 .update_expression("SET #state = :rotated, rotated_at = :now")
                 .condition_expression("#state = :active")
                 .expression_attribute_names("#state", "state")

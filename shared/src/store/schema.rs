@@ -2,12 +2,13 @@
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, CreateGlobalSecondaryIndexAction, GlobalSecondaryIndex,
+    GlobalSecondaryIndexUpdate, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, TimeToLiveSpecification,
 };
 
 use crate::error::StoreError;
-use crate::store::classify;
+use crate::store::{classify, keys};
 
 /// Partition key: a string such as `USER#<id>`.
 pub const PARTITION_KEY: &str = "PK";
@@ -15,41 +16,97 @@ pub const PARTITION_KEY: &str = "PK";
 pub const SORT_KEY: &str = "SK";
 /// Epoch seconds after which DynamoDB may delete an item. Expiry is always also checked in code.
 pub const TTL_ATTRIBUTE: &str = "ttl";
-/// The table has no secondary indexes: every access pattern is a key lookup.
-pub const GLOBAL_SECONDARY_INDEXES: &[&str] = &[];
+/// One sparse global secondary index: only profiles carry its keys (`GSI1PK` = `USERS`,
+/// `GSI1SK` = creation time and id), so `GET /admin/users` pages through users newest first
+/// without a `Scan`. It projects the few attributes a page shows
+/// ([`keys::USERS_INDEX_PROJECTION`]), so a profile write that changes none of them (a login's
+/// `last_login_at`, the epoch, a link pointer) costs no index write. Every other access
+/// pattern is a key lookup or a query of one partition.
+pub const GLOBAL_SECONDARY_INDEXES: &[&str] = &[keys::USERS_INDEX];
+
+fn users_index() -> Result<GlobalSecondaryIndex, StoreError> {
+    GlobalSecondaryIndex::builder()
+        .index_name(keys::USERS_INDEX)
+        .key_schema(key(keys::USERS_INDEX_PK, KeyType::Hash)?)
+        .key_schema(key(keys::USERS_INDEX_SK, KeyType::Range)?)
+        .projection(projection())
+        .build()
+        .map_err(|e| StoreError::Invalid(e.to_string()))
+}
+
+fn projection() -> Projection {
+    Projection::builder()
+        .projection_type(ProjectionType::Include)
+        .set_non_key_attributes(Some(
+            keys::USERS_INDEX_PROJECTION
+                .iter()
+                .map(|a| (*a).to_owned())
+                .collect(),
+        ))
+        .build()
+}
+
+fn attr(name: &str) -> Result<AttributeDefinition, StoreError> {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(ScalarAttributeType::S)
+        .build()
+        .map_err(|e| StoreError::Invalid(e.to_string()))
+}
+
+fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement, StoreError> {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kind)
+        .build()
+        .map_err(|e| StoreError::Invalid(e.to_string()))
+}
 
 /// Creates the table (on-demand, `PK`/`SK`, TTL on `ttl`) unless it exists. Used by the local
 /// server and the tests; on AWS the SAM template creates it.
 pub async fn ensure_table(client: &Client, table: &str) -> Result<(), StoreError> {
-    let exists = client
-        .describe_table()
-        .table_name(table)
-        .send()
-        .await
-        .is_ok();
-    if !exists {
-        let attr = |name: &str| {
-            AttributeDefinition::builder()
-                .attribute_name(name)
-                .attribute_type(ScalarAttributeType::S)
+    let existing = client.describe_table().table_name(table).send().await.ok();
+    if let Some(described) = existing {
+        // A table from before the index (a developer's `.dev` data): add it.
+        let has_index = described
+            .table()
+            .map(|t| t.global_secondary_indexes())
+            .is_some_and(|gsis| {
+                gsis.iter()
+                    .any(|g| g.index_name() == Some(keys::USERS_INDEX))
+            });
+        if !has_index {
+            let create = CreateGlobalSecondaryIndexAction::builder()
+                .index_name(keys::USERS_INDEX)
+                .key_schema(key(keys::USERS_INDEX_PK, KeyType::Hash)?)
+                .key_schema(key(keys::USERS_INDEX_SK, KeyType::Range)?)
+                .projection(projection())
                 .build()
-                .map_err(|e| StoreError::Invalid(e.to_string()))
-        };
-        let key = |name: &str, kind: KeyType| {
-            KeySchemaElement::builder()
-                .attribute_name(name)
-                .key_type(kind)
-                .build()
-                .map_err(|e| StoreError::Invalid(e.to_string()))
-        };
+                .map_err(|e| StoreError::Invalid(e.to_string()))?;
+            client
+                .update_table()
+                .table_name(table)
+                .attribute_definitions(attr(keys::USERS_INDEX_PK)?)
+                .attribute_definitions(attr(keys::USERS_INDEX_SK)?)
+                .global_secondary_index_updates(
+                    GlobalSecondaryIndexUpdate::builder().create(create).build(),
+                )
+                .send()
+                .await
+                .map_err(classify)?;
+        }
+    } else {
         client
             .create_table()
             .table_name(table)
             .billing_mode(BillingMode::PayPerRequest)
             .attribute_definitions(attr(PARTITION_KEY)?)
             .attribute_definitions(attr(SORT_KEY)?)
+            .attribute_definitions(attr(keys::USERS_INDEX_PK)?)
+            .attribute_definitions(attr(keys::USERS_INDEX_SK)?)
             .key_schema(key(PARTITION_KEY, KeyType::Hash)?)
             .key_schema(key(SORT_KEY, KeyType::Range)?)
+            .global_secondary_indexes(users_index()?)
             .send()
             .await
             .map_err(classify)?;

@@ -219,7 +219,8 @@ async fn login_answers_unknown_emails_like_wrong_passwords() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["expires_in"], 900);
-    assert_eq!(body["refresh_token"].as_str().unwrap().len(), 43);
+    // `<user id>.<256 random bits, base64url>`.
+    assert_eq!(body["refresh_token"].as_str().unwrap().len(), 36 + 1 + 43);
 
     let strip = |mut body: Value| {
         body.as_object_mut().unwrap().remove("request_id");

@@ -1,11 +1,13 @@
 //! The sample events (`events/<binary>.json`, the files `sam local invoke -e` and
 //! `cargo lambda invoke --data-file` use): one per route of `devserver::ROUTES`, shaped as API
-//! Gateway sends that route, with a body exactly where `openapi.yaml` documents one and one it
-//! accepts (`DELETE /me/mfa/totp` has one, `DELETE /me/sessions` none); and those of the
-//! session, profile and account functions run through the real handlers, first as written,
-//! then carrying a real user or token, so the samples cannot rot.
+//! Gateway sends that route (a concrete path with its `pathParameters`, the query string and
+//! `queryStringParameters` agreeing, the authorizer's whole context on protected routes), with
+//! a body exactly where `openapi.yaml` documents one and one it accepts (`DELETE /me/mfa/totp`
+//! has one, `DELETE /me/sessions` none), and path and query parameters it documents; and those
+//! of the session, profile, account and administration functions run through the real
+//! handlers, first as written, then carrying a real user or token, so the samples cannot rot.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use devserver::ROUTES;
@@ -13,8 +15,9 @@ use integration_tests::{
     PASSWORD, event, link_token, mails_to, settings, unique_email, wait_for_mail,
 };
 use lambda_http::{Body, Request, Response};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use shared::clock::SystemClock;
+use shared::identity::Identity;
 
 fn body(response: &Response<Body>) -> Value {
     serde_json::from_slice(response.body().as_ref()).expect("JSON body")
@@ -39,6 +42,83 @@ fn edited(name: &str, body: Option<&Value>, user_id: Option<&str>) -> Request {
         event["requestContext"]["authorizer"]["lambda"]["user_id"] = user_id.into();
     }
     lambda_http::request::from_str(&event.to_string()).expect("payload 2.0 event")
+}
+
+/// A sample event changed by `change` (which sees the parsed JSON).
+fn edit(name: &str, change: impl FnOnce(&mut Value)) -> Request {
+    let mut event: Value = serde_json::from_str(&event(name)).expect("event JSON");
+    change(&mut event);
+    lambda_http::request::from_str(&event.to_string()).expect("payload 2.0 event")
+}
+
+/// The authorizer context of a sample event, to change.
+fn caller(event: &mut Value) -> &mut Value {
+    &mut event["requestContext"]["authorizer"]["lambda"]
+}
+
+/// Sets a path parameter of a sample event (and its paths).
+fn set_path_parameter(event: &mut Value, name: &str, value: &str) {
+    event["pathParameters"][name] = value.into();
+    let route_key = event["routeKey"].as_str().expect("routeKey").to_owned();
+    let (_, pattern) = route_key.split_once(' ').expect("METHOD /path");
+    let path = concrete_path(pattern, &event["pathParameters"]);
+    event["rawPath"] = path.clone().into();
+    event["requestContext"]["http"]["path"] = path.into();
+}
+
+/// The names of a route pattern's `{parameters}`.
+fn path_names(pattern: &str) -> BTreeSet<&str> {
+    pattern
+        .split('/')
+        .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .collect()
+}
+
+/// The pattern with each `{name}` replaced by its value in `parameters`.
+fn concrete_path(pattern: &str, parameters: &Value) -> String {
+    pattern
+        .split('/')
+        .map(
+            |segment| match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(name) => parameters[name].as_str().unwrap_or_default().to_owned(),
+                None => segment.to_owned(),
+            },
+        )
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// A raw query string as name → value (the samples need no percent-encoding).
+fn query_pairs(raw: &str) -> Map<String, Value> {
+    raw.split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (name.to_owned(), Value::String(value.to_owned()))
+        })
+        .collect()
+}
+
+/// What `openapi.yaml` says of `body` under `#/components/schemas/{schema}`, one line each.
+fn refused_by_document(schema: &str, body: &Value) -> Vec<String> {
+    let document: Value = serde_norway::from_str(devserver::OPENAPI).expect("openapi.yaml is YAML");
+    let mut found = Vec::new();
+    let schema = json!({ "$ref": format!("#/components/schemas/{schema}") });
+    refusals(&document, &schema, body, "body", &mut found);
+    found
+}
+
+/// Asserts a 200 whose JSON body `openapi.yaml` documents as `schema`; returns the body.
+fn assert_documented(response: &Response<Body>, schema: &str) -> Value {
+    assert_eq!(response.status(), 200, "{:?}", response.body());
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let answer = body(response);
+    let refused = refused_by_document(schema, &answer);
+    assert!(
+        refused.is_empty(),
+        "not a {schema}: {refused:#?}\n{answer:#}"
+    );
+    answer
 }
 
 /// Asserts a problem response with this status and code.
@@ -426,6 +506,277 @@ async fn two_factor_events_are_refused_as_written_and_enrolment_runs_for_a_real_
     );
 }
 
+#[tokio::test]
+async fn session_list_and_end_events_are_404_for_their_unknown_user_and_run_for_a_real_one() {
+    let settings = settings();
+    let (list, end) = tokio::try_join!(
+        list_sessions::state(&settings, SystemClock::shared()),
+        end_session::state(&settings, SystemClock::shared()),
+    )
+    .unwrap();
+    // The samples as written: their user (from the authorizer context) was never registered.
+    assert_problem(
+        &list_sessions::handle(&list, sample("list-sessions")).await,
+        404,
+        "user_not_found",
+    );
+    assert_problem(
+        &end_session::handle(&end, sample("end-session")).await,
+        404,
+        "user_not_found",
+    );
+
+    // A real user with two sessions (logins through the login sample, so with its user agent
+    // and address), listing them from the second one.
+    let (email, id) = register().await;
+    let tokens = |response: Response<Body>| {
+        assert_eq!(response.status(), 200, "{:?}", response.body());
+        let pair = body(&response);
+        let access = pair["access_token"].as_str().unwrap();
+        let now = shared::clock::Clock::unix(&SystemClock);
+        let sid = integration_tests::verifier()
+            .verify(access, now)
+            .expect("a valid access token")
+            .sid;
+        (sid, pair["refresh_token"].as_str().unwrap().to_owned())
+    };
+    let (first_sid, first_refresh) = tokens(login(&email, PASSWORD).await);
+    let (second_sid, _) = tokens(login(&email, PASSWORD).await);
+    let as_second = |name: &str| {
+        edit(name, |event| {
+            caller(event)["user_id"] = id.as_str().into();
+            caller(event)["sid"] = second_sid.as_str().into();
+        })
+    };
+    let listed = assert_documented(
+        &list_sessions::handle(&list, as_second("list-sessions")).await,
+        "SessionList",
+    );
+    let sessions = listed["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 2, "{listed:#}");
+    let login_sample: Value = serde_json::from_str(&event("login")).unwrap();
+    for session in sessions {
+        assert_eq!(
+            session["current"],
+            session["id"] == second_sid.as_str(),
+            "{session}"
+        );
+        assert_eq!(session["user_agent"], login_sample["headers"]["user-agent"]);
+        assert_eq!(
+            session["source_ip"],
+            login_sample["requestContext"]["http"]["sourceIp"]
+        );
+        assert_eq!(session["amr"], json!(["pwd"]));
+    }
+
+    // Ending the first session from the second: its refresh token is dead; twice is 404.
+    let end_first = || {
+        edit("end-session", |event| {
+            caller(event)["user_id"] = id.as_str().into();
+            caller(event)["sid"] = second_sid.as_str().into();
+            set_path_parameter(event, "sid", &first_sid);
+        })
+    };
+    assert_no_content(&end_session::handle(&end, end_first()).await);
+    assert_problem(&refresh(&first_refresh).await, 401, "invalid_token");
+    assert_problem(
+        &end_session::handle(&end, end_first()).await,
+        404,
+        "session_not_found",
+    );
+    let listed = assert_documented(
+        &list_sessions::handle(&list, as_second("list-sessions")).await,
+        "SessionList",
+    );
+    assert_eq!(
+        listed["sessions"].as_array().unwrap().len(),
+        1,
+        "{listed:#}"
+    );
+    assert_eq!(listed["sessions"][0]["id"], second_sid.as_str());
+}
+
+#[tokio::test]
+async fn admin_events_answer_as_documented_as_written_and_for_a_real_user() {
+    // Every administration function has the same state; each crate builds it the same way.
+    let admin = admin_get_user::state(&settings(), SystemClock::shared())
+        .await
+        .unwrap();
+    // The samples as written: an administrator's context; their target user (the other
+    // samples' user) was never registered here.
+    for (name, response) in [
+        (
+            "admin-get-user",
+            admin_get_user::handle(&admin, sample("admin-get-user")).await,
+        ),
+        (
+            "admin-update-user",
+            admin_update_user::handle(&admin, sample("admin-update-user")).await,
+        ),
+        (
+            "admin-end-sessions",
+            admin_end_sessions::handle(&admin, sample("admin-end-sessions")).await,
+        ),
+        (
+            "admin-delete-user",
+            admin_delete_user::handle(&admin, sample("admin-delete-user")).await,
+        ),
+    ] {
+        assert_eq!(response.status(), 404, "{name}: {:?}", response.body());
+        assert_eq!(body(&response)["code"], "user_not_found", "{name}");
+    }
+    let roles = assert_documented(
+        &admin_list_roles::handle(&admin, sample("admin-list-roles")).await,
+        "RoleList",
+    );
+    let builtin = roles["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|role| role["name"] == "admin")
+        .unwrap_or_else(|| panic!("no admin role: {roles:#}"));
+    assert_eq!(builtin["builtin"], true);
+    // The sample's entitlements are exactly the built-in role's permissions.
+    let sample_event: Value = serde_json::from_str(&event("admin-list-roles")).unwrap();
+    let entitlements = sample_event["requestContext"]["authorizer"]["lambda"]["entitlements"]
+        .as_str()
+        .unwrap()
+        .split(',')
+        .map(|p| Value::String(p.to_owned()))
+        .collect::<Vec<_>>();
+    assert_eq!(builtin["permissions"], Value::Array(entitlements));
+    let page = assert_documented(
+        &admin_list_users::handle(&admin, sample("admin-list-users")).await,
+        "UsersPage",
+    );
+    assert!(page["users"].as_array().unwrap().len() <= 20, "{page:#}");
+
+    // Without the permission the route needs: 403 `forbidden`, whatever else is asked.
+    let without = |name: &str, entitlements: &str| {
+        let entitlements = entitlements.to_owned();
+        edit(name, move |event| {
+            caller(event)["entitlements"] = entitlements.into();
+        })
+    };
+    assert_problem(
+        &admin_get_user::handle(&admin, without("admin-get-user", "auth.users.write")).await,
+        403,
+        "forbidden",
+    );
+    assert_problem(
+        &admin_list_roles::handle(&admin, without("admin-list-roles", "")).await,
+        403,
+        "forbidden",
+    );
+    assert_problem(
+        &admin_update_user::handle(&admin, without("admin-update-user", "auth.users.read")).await,
+        403,
+        "forbidden",
+    );
+    assert_problem(
+        &admin_put_role::handle(&admin, without("admin-put-role", "auth.users.write")).await,
+        403,
+        "forbidden",
+    );
+
+    // A real user: found by id and by email, then disabled by the update sample.
+    let (email, id) = register().await;
+    assert_eq!(login(&email, PASSWORD).await.status(), 200);
+    let on_user = |name: &str| edit(name, |event| set_path_parameter(event, "id", &id));
+    let user = assert_documented(
+        &admin_get_user::handle(&admin, on_user("admin-get-user")).await,
+        "AdminUser",
+    );
+    assert_eq!(user["id"], id.as_str());
+    assert_eq!(user["email"], email.as_str());
+    assert_eq!(user["active"], true);
+    assert_eq!(user["sessions"], 1);
+    assert!(user["last_login_at"].is_string(), "{user:#}");
+    let by_email = edit("admin-list-users", |event| {
+        event["rawQueryString"] = format!("email={email}").into();
+        event["queryStringParameters"] = json!({ "email": email });
+    });
+    let page = assert_documented(
+        &admin_list_users::handle(&admin, by_email).await,
+        "UsersPage",
+    );
+    assert_eq!(page["users"].as_array().unwrap().len(), 1, "{page:#}");
+    assert_eq!(page["users"][0]["id"], id.as_str());
+    assert_eq!(page["next_cursor"], Value::Null);
+    let bad_limit = edit("admin-list-users", |event| {
+        event["rawQueryString"] = "limit=0".into();
+        event["queryStringParameters"] = json!({ "limit": "0" });
+    });
+    assert_problem(
+        &admin_list_users::handle(&admin, bad_limit).await,
+        400,
+        "validation_failed",
+    );
+
+    assert_eq!(sample_body("admin-update-user"), json!({"active": false}));
+    let user = assert_documented(
+        &admin_update_user::handle(&admin, on_user("admin-update-user")).await,
+        "AdminUser",
+    );
+    assert_eq!(user["active"], false);
+    assert_eq!(user["sessions"], 0);
+    assert_problem(&login(&email, PASSWORD).await, 403, "account_disabled");
+
+    assert_no_content(&admin_end_sessions::handle(&admin, on_user("admin-end-sessions")).await);
+    assert_no_content(&admin_delete_user::handle(&admin, on_user("admin-delete-user")).await);
+    assert_problem(
+        &admin_get_user::handle(&admin, on_user("admin-get-user")).await,
+        404,
+        "user_not_found",
+    );
+    assert_problem(&login(&email, PASSWORD).await, 401, "invalid_credentials");
+}
+
+#[tokio::test]
+async fn role_events_save_and_delete_the_sample_role() {
+    let admin = admin_put_role::state(&settings(), SystemClock::shared())
+        .await
+        .unwrap();
+    let name = path_parameter("admin-put-role", "name");
+    assert_eq!(name, path_parameter("admin-delete-role", "name"));
+    let role = assert_documented(
+        &admin_put_role::handle(&admin, sample("admin-put-role")).await,
+        "Role",
+    );
+    let sent = sample_body("admin-put-role");
+    assert_eq!(role["name"], name.as_str());
+    assert_eq!(role["permissions"], sent["permissions"]);
+    assert_eq!(role["description"], sent["description"]);
+    assert_eq!(
+        (role["users"].as_i64(), &role["builtin"]),
+        (Some(0), &json!(false))
+    );
+    assert_no_content(&admin_delete_role::handle(&admin, sample("admin-delete-role")).await);
+    assert_problem(
+        &admin_delete_role::handle(&admin, sample("admin-delete-role")).await,
+        404,
+        "role_not_found",
+    );
+    // The built-in role stays.
+    let builtin = edit("admin-delete-role", |event| {
+        set_path_parameter(event, "name", "admin")
+    });
+    assert_problem(
+        &admin_delete_role::handle(&admin, builtin).await,
+        409,
+        "builtin_role",
+    );
+}
+
+/// A path parameter of a sample event.
+fn path_parameter(name: &str, parameter: &str) -> String {
+    let sample: Value = serde_json::from_str(&event(name)).expect("event JSON");
+    sample["pathParameters"][parameter]
+        .as_str()
+        .unwrap_or_else(|| panic!("events/{name}.json: no path parameter {parameter}"))
+        .to_owned()
+}
+
 #[test]
 fn every_route_has_a_sample_event_shaped_as_api_gateway_sends_it() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events");
@@ -436,6 +787,19 @@ fn every_route_has_a_sample_event_shaped_as_api_gateway_sends_it() {
         .collect();
     // The authorizer is behind no route: its sample is an authorizer request.
     assert!(files.remove("authorizer"), "no events/authorizer.json");
+    // The keys of the context the authorizer hands every protected route.
+    let context_keys: BTreeSet<String> = Identity {
+        user_id: "u".into(),
+        roles: Vec::new(),
+        entitlements: Vec::new(),
+        session_id: "s".into(),
+        token_id: "j".into(),
+        amr: Vec::new(),
+    }
+    .to_context()
+    .keys()
+    .cloned()
+    .collect();
 
     for route in ROUTES {
         let name = route.function.binary();
@@ -448,17 +812,62 @@ fn every_route_has_a_sample_event_shaped_as_api_gateway_sends_it() {
             .unwrap_or_else(|e| panic!("events/{name}.json is not JSON: {e}"));
         let context = &sample["requestContext"];
         assert_eq!(sample["version"], "2.0", "events/{name}.json: payload 2.0");
+        // A concrete path: the route's pattern with its `pathParameters` filled in.
+        let names = path_names(route.path);
+        match sample.get("pathParameters") {
+            None => assert!(
+                names.is_empty(),
+                "events/{name}.json: {route_key} has path parameters {names:?}, the sample none"
+            ),
+            Some(parameters) => {
+                let given: BTreeSet<&str> = parameters
+                    .as_object()
+                    .unwrap_or_else(|| panic!("events/{name}.json: pathParameters is no object"))
+                    .keys()
+                    .map(String::as_str)
+                    .collect();
+                assert_eq!(
+                    given, names,
+                    "events/{name}.json: pathParameters are not {route_key}'s"
+                );
+                for (parameter, value) in parameters.as_object().unwrap() {
+                    assert!(
+                        value
+                            .as_str()
+                            .is_some_and(|v| !v.is_empty() && !v.contains('/')),
+                        "events/{name}.json: path parameter {parameter} is not one path segment"
+                    );
+                }
+            }
+        }
+        let path = concrete_path(route.path, &sample["pathParameters"]);
         for (field, value) in [
             (&sample["routeKey"], route_key.as_str()),
             (&context["routeKey"], route_key.as_str()),
-            (&sample["rawPath"], route.path),
-            (&context["http"]["path"], route.path),
+            (&sample["rawPath"], path.as_str()),
+            (&context["http"]["path"], path.as_str()),
             (&context["http"]["method"], route.method),
         ] {
             assert_eq!(
                 field, value,
                 "events/{name}.json is not a {route_key} event"
             );
+        }
+        // The query string, raw and parsed, agree.
+        let raw_query = sample["rawQueryString"]
+            .as_str()
+            .unwrap_or_else(|| panic!("events/{name}.json: no rawQueryString"));
+        let query = query_pairs(raw_query);
+        match sample.get("queryStringParameters") {
+            None => assert!(
+                query.is_empty(),
+                "events/{name}.json: a query string without queryStringParameters"
+            ),
+            Some(parameters) => assert_eq!(
+                parameters,
+                &Value::Object(query),
+                "events/{name}.json: queryStringParameters are not the rawQueryString's"
+            ),
         }
         let headers = &sample["headers"];
         let authorized = context["authorizer"]["lambda"]["user_id"].is_string();
@@ -467,6 +876,19 @@ fn every_route_has_a_sample_event_shaped_as_api_gateway_sends_it() {
             "events/{name}.json: a protected route's event carries the authorizer's context \
              (requestContext.authorizer.lambda), a public one's does not"
         );
+        if authorized {
+            let lambda = context["authorizer"]["lambda"].as_object().unwrap();
+            let keys: BTreeSet<String> = lambda.keys().cloned().collect();
+            assert_eq!(
+                keys, context_keys,
+                "events/{name}.json: the authorizer's context has other keys than it sends"
+            );
+            assert!(
+                lambda.values().all(Value::is_string),
+                "events/{name}.json: the authorizer's context values are strings \
+                 (comma-separated lists)"
+            );
+        }
         assert_eq!(
             headers["authorization"].is_string(),
             route.protected,
@@ -499,10 +921,11 @@ fn every_route_has_a_sample_event_shaped_as_api_gateway_sends_it() {
 }
 
 /// What `schema` (in `document`) refuses in `value`, one line each: a small JSON Schema check,
-/// enough for the request bodies of `openapi.yaml` (`$ref`, `oneOf`, `type`, `required`,
-/// `properties`, string lengths; `pattern` and `format` are not checked). Stricter than JSON
-/// Schema in one way: a member an object schema does not list is refused, so a sample carries
-/// only what its route reads.
+/// enough for the request bodies, parameters and the answers of `openapi.yaml` checked here
+/// (`$ref`, `oneOf`, `type`, `const`, `enum`, `required`, `properties`, `items`, `maxItems`,
+/// string lengths; `pattern` and `format` are not checked). Stricter than JSON Schema in one
+/// way: a member an object schema does not list is refused, so a sample carries only what its
+/// route reads (and an answer only what the document says).
 fn refusals(document: &Value, schema: &Value, value: &Value, at: &str, found: &mut Vec<String>) {
     if let Some(reference) = schema["$ref"].as_str() {
         let pointer = reference
@@ -573,6 +996,34 @@ fn refusals(document: &Value, schema: &Value, value: &Value, at: &str, found: &m
             }
         }
     }
+    if let Some(expected) = schema.get("const")
+        && expected != value
+    {
+        found.push(format!("{at}: {value}, not {expected}"));
+    }
+    if let Some(allowed) = schema["enum"].as_array()
+        && !allowed.contains(value)
+    {
+        found.push(format!("{at}: {value} is not one of {allowed:?}"));
+    }
+    if let Some(items) = value.as_array() {
+        if let Some(max) = schema["maxItems"].as_u64()
+            && items.len() as u64 > max
+        {
+            found.push(format!("{at}: {} items, more than {max}", items.len()));
+        }
+        if schema["items"].is_object() {
+            for (i, item) in items.iter().enumerate() {
+                refusals(
+                    document,
+                    &schema["items"],
+                    item,
+                    &format!("{at}[{i}]"),
+                    found,
+                );
+            }
+        }
+    }
     if let Some(text) = value.as_str() {
         let length = text.chars().count() as u64;
         if let Some(min) = schema["minLength"].as_u64()
@@ -586,6 +1037,46 @@ fn refusals(document: &Value, schema: &Value, value: &Value, at: &str, found: &m
             found.push(format!("{at}: {length} characters, more than {max}"));
         }
     }
+}
+
+/// `value`, or what its `$ref` points at.
+fn resolved<'a>(document: &'a Value, value: &'a Value) -> &'a Value {
+    match value["$ref"].as_str().and_then(|r| r.strip_prefix('#')) {
+        Some(pointer) => document
+            .pointer(pointer)
+            .unwrap_or_else(|| panic!("{pointer} resolves to nothing")),
+        None => value,
+    }
+}
+
+/// The parameters `openapi.yaml` documents for an operation (its path item's and its own):
+/// (location, name) → schema.
+fn parameters(
+    document: &Value,
+    path: &str,
+    method: &str,
+) -> BTreeMap<(&'static str, String), Value> {
+    let item = &document["paths"][path];
+    let mut found = BTreeMap::new();
+    for parameter in item["parameters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain(item[method]["parameters"].as_array().into_iter().flatten())
+    {
+        let parameter = resolved(document, parameter);
+        let location = match parameter["in"].as_str() {
+            Some("path") => "path",
+            Some("query") => "query",
+            _ => continue,
+        };
+        let name = parameter["name"]
+            .as_str()
+            .expect("a parameter's name")
+            .to_owned();
+        found.insert((location, name), parameter["schema"].clone());
+    }
+    found
 }
 
 #[test]
@@ -634,6 +1125,38 @@ fn every_sample_body_is_one_the_openapi_document_accepts() {
         );
         let sample: Value = serde_json::from_str(&event(name))
             .unwrap_or_else(|e| panic!("events/{name}.json is not JSON: {e}"));
+        // Every path and query parameter of the sample is documented, with a value it allows.
+        let documented = parameters(&document, route.path, &route.method.to_lowercase());
+        for location in ["path", "query"] {
+            let given = match location {
+                "path" => &sample["pathParameters"],
+                _ => &sample["queryStringParameters"],
+            };
+            for (parameter, value) in given.as_object().into_iter().flatten() {
+                let schema = documented
+                    .get(&(location, parameter.clone()))
+                    .unwrap_or_else(|| {
+                        panic!(
+                            "events/{name}.json: openapi.yaml documents no {location} parameter \
+                             {parameter} for {route_key}"
+                        )
+                    });
+                let raw = value.as_str().unwrap_or_default();
+                // Parameters travel as text; a number's schema sees the number.
+                let value = match resolved(&document, schema)["type"].as_str() {
+                    Some("integer" | "number" | "boolean") => {
+                        serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_owned()))
+                    }
+                    _ => Value::String(raw.to_owned()),
+                };
+                let mut found = Vec::new();
+                refusals(&document, schema, &value, parameter, &mut found);
+                assert!(
+                    found.is_empty(),
+                    "events/{name}.json: openapi.yaml refuses its {location} parameter: {found:#?}"
+                );
+            }
+        }
         let schema = &operation["requestBody"]["content"]["application/json"]["schema"];
         match sample["body"].as_str() {
             None => assert!(

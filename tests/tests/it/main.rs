@@ -11,6 +11,7 @@
 )]
 
 mod account;
+mod admin;
 mod attacks;
 mod audit;
 mod concurrency;

@@ -64,7 +64,7 @@ async fn an_unreachable_database_is_a_503_not_a_crash() {
     let (status, body) = post(
         &server,
         "/auth/refresh",
-        json!({"refresh_token": "a".repeat(43)}),
+        json!({"refresh_token": format!("{}.{}", uuid::Uuid::new_v4(), "a".repeat(43))}),
     )
     .await;
     assert_eq!(

@@ -9,7 +9,7 @@ use shared::error::StoreError;
 use shared::password::PasswordHasher;
 use shared::store::keys;
 use shared::store::{RefreshRecord, RotateOutcome, TokenState};
-use shared::tokens::hash_refresh_token;
+use shared::tokens::{RefreshToken, hash_refresh_token};
 
 #[tokio::test]
 async fn refresh_tokens_are_stored_only_as_hashes() {
@@ -17,7 +17,10 @@ async fn refresh_tokens_are_stored_only_as_hashes() {
     let (_, _, refresh) = logged_in(&server).await;
     let store = store().await;
     let record = store
-        .refresh_record(&hash_refresh_token(&refresh))
+        .refresh_record(
+            &RefreshToken::user_of(&refresh).unwrap(),
+            &hash_refresh_token(&refresh),
+        )
         .await
         .unwrap()
         .unwrap();
@@ -48,7 +51,10 @@ async fn refresh_tokens_are_stored_only_as_hashes() {
         .client()
         .get_item()
         .table_name(store.table())
-        .set_key(Some(keys::refresh_key(&record.token_hash)))
+        .set_key(Some(keys::refresh_key(
+            record.user_id.as_str(),
+            &record.token_hash,
+        )))
         .send()
         .await
         .unwrap();
@@ -64,7 +70,10 @@ async fn a_rotated_token_cannot_be_rotated_again() {
     let (_, _, refresh) = logged_in(&server).await;
     let store = store().await;
     let old = store
-        .refresh_record(&hash_refresh_token(&refresh))
+        .refresh_record(
+            &RefreshToken::user_of(&refresh).unwrap(),
+            &hash_refresh_token(&refresh),
+        )
         .await
         .unwrap()
         .unwrap();
@@ -115,6 +124,8 @@ async fn a_duplicate_email_leaves_no_orphan_profile() {
         created_at: time::OffsetDateTime::now_utc(),
         epoch: 0,
         email_verified: false,
+        active: true,
+        last_login_at: None,
     };
     let credentials = Credentials {
         email: user.email.clone(),
@@ -125,6 +136,7 @@ async fn a_duplicate_email_leaves_no_orphan_profile() {
         roles: vec![],
         epoch: 0,
         mfa: false,
+        active: true,
     };
     assert!(matches!(
         store.create_user(&user, &credentials).await,

@@ -5,8 +5,10 @@
 //! the functions that use it (the signing key, the keys sealing TOTP secrets), edge throttling
 //! and memory for every route that runs Argon2id, checks a two-factor code or sends mail, no key
 //! material in parameter defaults, only environment variables `shared::config` reads (with
-//! parameter defaults and bounds it accepts), and the table `shared::store::schema` creates
-//! locally.
+//! parameter defaults and bounds it accepts), the table `shared::store::schema` creates
+//! locally (with its sparse users index), the administration functions' narrow grants (no
+//! password-hash reads, deletes for admin-delete-user alone) and an authorizer whose cached
+//! decisions are kept per route (`RoutePermissions`).
 //!
 //! CloudFormation short forms (`!Ref`, `!GetAtt`, `!If`, `!Sub`) arrive as tagged values;
 //! indexing and `as_str` look through the tag, and the walks below descend into tagged values.
@@ -17,7 +19,7 @@ use std::path::{Path, PathBuf};
 use devserver::ROUTES;
 use serde_norway::Value;
 use shared::config as cfg;
-use shared::store::schema;
+use shared::store::{keys, schema};
 
 const FUNCTION: &str = "AWS::Serverless::Function";
 
@@ -361,16 +363,21 @@ fn leading_keys(statement: &Value) -> Vec<String> {
 #[test]
 fn every_table_grant_is_limited_to_the_partitions_its_function_uses() {
     let template = template();
+    // Refresh tokens live in their user's partition (`USER#<id>`, `REFRESH#<hash>`): no
+    // function reaches a `REFRESH#` partition any more. `USERS` is the users index's one
+    // partition, `ROLES` the roles catalog's.
     let known_partitions = [
         "USER#*",
         "EMAIL#*",
-        "REFRESH#*",
         "LOCKOUT#*",
         "LINK#*",
         "MAILQUOTA#*",
         "MFACHALLENGE#*",
         "PRECONNECT",
+        "ROLES",
+        keys::USERS_INDEX_PARTITION,
     ];
+    let users_index = format!("${{Table.Arn}}/index/{}", keys::USERS_INDEX);
     let mut checked = 0;
     for (id, function) in resources(&template, FUNCTION) {
         let mut found = Vec::new();
@@ -395,8 +402,34 @@ fn every_table_grant_is_limited_to_the_partitions_its_function_uses() {
                     "{id}: unknown partition pattern {key:?}"
                 );
             }
-            // The functions in front of every request never read password hashes.
-            if ["MeFunction", "AuthorizerFunction", "UpdateProfileFunction"].contains(&id) {
+            // The users index is read by a Query of that index, its one partition only.
+            let on_index = match &statement["Resource"] {
+                Value::Tagged(tagged) if tagged.tag == "Sub" => {
+                    tagged.value.as_str() == Some(users_index.as_str())
+                }
+                _ => false,
+            };
+            if on_index || keys.iter().any(|k| k == keys::USERS_INDEX_PARTITION) {
+                assert!(
+                    on_index
+                        && keys == [keys::USERS_INDEX_PARTITION]
+                        && actions == ["dynamodb:Query"],
+                    "{id}: the users index is read with dynamodb:Query alone, on Resource \
+                     !Sub {users_index}, LeadingKeys [{}]: {statement:?}",
+                    keys::USERS_INDEX_PARTITION
+                );
+            }
+            // The functions in front of every request, and those showing a caller their own
+            // sessions, never read password hashes.
+            if [
+                "MeFunction",
+                "AuthorizerFunction",
+                "UpdateProfileFunction",
+                "ListSessionsFunction",
+                "EndSessionFunction",
+            ]
+            .contains(&id)
+            {
                 assert!(
                     keys.iter().all(|k| k == "USER#*" || k == "PRECONNECT"),
                     "{id} may reach {keys:?}: only its users' partitions"
@@ -528,7 +561,8 @@ fn the_table_matches_the_schema_the_code_uses() {
         "{id}: KeySchema differs from shared::store::schema"
     );
 
-    // ensure_table declares both key attributes as strings, and nothing else.
+    // ensure_table declares the key attributes of the table and of its index as strings, and
+    // nothing else.
     let attributes: BTreeMap<&str, &str> = properties["AttributeDefinitions"]
         .as_sequence()
         .unwrap_or_else(|| panic!("{id}: no AttributeDefinitions"))
@@ -542,7 +576,12 @@ fn the_table_matches_the_schema_the_code_uses() {
         .collect();
     assert_eq!(
         attributes,
-        BTreeMap::from([(schema::PARTITION_KEY, "S"), (schema::SORT_KEY, "S")]),
+        BTreeMap::from([
+            (schema::PARTITION_KEY, "S"),
+            (schema::SORT_KEY, "S"),
+            (keys::USERS_INDEX_PK, "S"),
+            (keys::USERS_INDEX_SK, "S"),
+        ]),
         "{id}: AttributeDefinitions differ from shared::store::schema"
     );
 
@@ -565,6 +604,51 @@ fn the_table_matches_the_schema_the_code_uses() {
         indexes,
         schema::GLOBAL_SECONDARY_INDEXES,
         "{id}: GlobalSecondaryIndexes differ from shared::store::schema"
+    );
+    // The users index: its keys and the attributes it projects, as ensure_table makes it.
+    let index = properties["GlobalSecondaryIndexes"]
+        .as_sequence()
+        .and_then(|list| {
+            list.iter()
+                .find(|index| index["IndexName"].as_str() == Some(keys::USERS_INDEX))
+        })
+        .unwrap_or_else(|| panic!("{id}: no index {}", keys::USERS_INDEX));
+    let index_keys: Vec<(&str, &str)> = index["KeySchema"]
+        .as_sequence()
+        .unwrap_or_else(|| panic!("{id}: {} has no KeySchema", keys::USERS_INDEX))
+        .iter()
+        .map(|k| {
+            (
+                k["AttributeName"].as_str().unwrap_or("?"),
+                k["KeyType"].as_str().unwrap_or("?"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        index_keys,
+        [
+            (keys::USERS_INDEX_PK, "HASH"),
+            (keys::USERS_INDEX_SK, "RANGE")
+        ],
+        "{id}: {}'s KeySchema differs from shared::store::schema",
+        keys::USERS_INDEX
+    );
+    let projection = &index["Projection"];
+    let projected: Vec<&str> = projection["NonKeyAttributes"]
+        .as_sequence()
+        .map(|list| list.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        (projection["ProjectionType"].as_str(), projected.as_slice()),
+        (Some("INCLUDE"), keys::USERS_INDEX_PROJECTION),
+        "{id}: {} must project (INCLUDE) exactly shared::store::keys::USERS_INDEX_PROJECTION, \
+         in its order",
+        keys::USERS_INDEX
+    );
+    assert!(
+        index.get("ProvisionedThroughput").is_none()
+            && properties["BillingMode"].as_str() == Some("PAY_PER_REQUEST"),
+        "{id}: an on-demand table, its index without throughput of its own"
     );
     assert!(
         properties.get("LocalSecondaryIndexes").is_none(),
@@ -611,6 +695,7 @@ fn every_environment_variable_is_one_the_code_reads() {
         cfg::REQUIRE_VERIFIED_EMAIL,
         cfg::MFA_ISSUER,
         cfg::MFA_KEYS_PARAMETER,
+        cfg::ROUTE_PERMISSIONS,
     ]
     .into();
     let template = template();
@@ -1250,4 +1335,193 @@ fn every_function_that_reads_the_table_may_make_its_preconnect_read() {
             "{id} reads the table but may not make its preconnect read"
         );
     }
+}
+
+/// The DynamoDB actions a function's policies grant, each with the partitions (its
+/// statement's `dynamodb:LeadingKeys`) it is granted on.
+fn table_grants(function: &Value) -> Vec<(String, Vec<String>)> {
+    let mut found = Vec::new();
+    statements(&function["Properties"]["Policies"], &mut found);
+    found
+        .into_iter()
+        .flat_map(|statement| {
+            let keys = leading_keys(statement);
+            actions(statement)
+                .into_iter()
+                .filter(|action| action.starts_with("dynamodb:"))
+                .map(move |action| (action.to_owned(), keys.clone()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The administration functions (`Admin…Function`), with their resources.
+fn admin_functions(template: &Value) -> Vec<(&str, &Value)> {
+    let admins: Vec<_> = resources(template, FUNCTION)
+        .into_iter()
+        .filter(|(id, _)| id.starts_with("Admin"))
+        .collect();
+    assert!(
+        admins.len() >= 8,
+        "found only {} Admin*Function resources; the walk is broken",
+        admins.len()
+    );
+    admins
+}
+
+#[test]
+fn only_admin_delete_user_may_batch_write_and_only_it_among_the_admin_functions_may_delete() {
+    // BatchWriteItem writes or deletes any item of the partitions it is granted without a
+    // condition: only the erasure of a user needs it. Among the administration functions,
+    // which change accounts and the roles catalog by conditional updates and whole-catalog
+    // Puts, only the erasure deletes an item.
+    let template = template();
+    let mut batch_writers = BTreeSet::new();
+    for (id, function) in resources(&template, FUNCTION) {
+        for (action, keys) in table_grants(function) {
+            if action == "dynamodb:BatchWriteItem" {
+                assert!(
+                    !keys.iter().any(|k| k == "EMAIL#*" || k == "ROLES"),
+                    "{id}: BatchWriteItem must not reach the credentials or the roles catalog \
+                     (they change in conditional transactions): {keys:?}"
+                );
+                batch_writers.insert(id);
+            }
+        }
+    }
+    assert_eq!(
+        batch_writers,
+        BTreeSet::from(["AdminDeleteUserFunction"]),
+        "exactly AdminDeleteUserFunction may use dynamodb:BatchWriteItem"
+    );
+
+    let mut deleters = BTreeSet::new();
+    for (id, function) in admin_functions(&template) {
+        for (action, keys) in table_grants(function) {
+            if action == "dynamodb:DeleteItem" {
+                assert!(
+                    !keys.iter().any(|k| k == "ROLES"),
+                    "{id}: the roles catalog is never deleted, only replaced: {keys:?}"
+                );
+                deleters.insert(id);
+            }
+        }
+    }
+    assert_eq!(
+        deleters,
+        BTreeSet::from(["AdminDeleteUserFunction"]),
+        "among the administration functions only AdminDeleteUserFunction may use \
+         dynamodb:DeleteItem"
+    );
+}
+
+#[test]
+fn the_admin_functions_never_read_password_hashes_but_for_the_lookup_by_email() {
+    // EMAIL# items hold the password hashes. An administrator's read of a user goes through
+    // the profile and the users index, which hold none; only `GET /admin/users?email=` reads
+    // an address's credentials (for its user id), with GetItem. Writes to EMAIL# items (the
+    // credentials' copy of roles, active flag and epoch) return nothing of them.
+    let reads = [
+        "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:Query",
+        "dynamodb:Scan",
+    ];
+    let template = template();
+    let mut hash_reads = BTreeSet::new();
+    for (id, function) in admin_functions(&template) {
+        for (action, keys) in table_grants(function) {
+            assert_ne!(
+                action, "dynamodb:Scan",
+                "{id}: no administration function scans the table"
+            );
+            if reads.contains(&action.as_str()) && keys.iter().any(|k| k == "EMAIL#*") {
+                hash_reads.insert((id, action));
+            }
+        }
+    }
+    assert_eq!(
+        hash_reads,
+        BTreeSet::from([("AdminListUsersFunction", "dynamodb:GetItem".to_owned())]),
+        "the administration functions may read EMAIL# items (password hashes) only for \
+         admin-list-users' lookup by email, with GetItem"
+    );
+}
+
+#[test]
+fn the_authorizer_gets_the_route_permissions_and_caches_per_route() {
+    let template = template();
+
+    // The parameter defaults to no route permissions, a value the code accepts as such.
+    let default = parameter_value(&template, "RoutePermissions", "Default");
+    assert_eq!(
+        cfg::route_permissions(&source(&[(cfg::ROUTE_PERMISSIONS, default.clone())])),
+        Ok(BTreeMap::new()),
+        "RoutePermissions must default to none ({default:?})"
+    );
+
+    // The authorizer, and nothing else, gets it.
+    for (id, function) in resources(&template, FUNCTION) {
+        let value = function["Properties"]["Environment"]["Variables"].get(cfg::ROUTE_PERMISSIONS);
+        if id == "AuthorizerFunction" {
+            assert_eq!(
+                value.and_then(ref_name),
+                Some("RoutePermissions"),
+                "AuthorizerFunction must set {}: !Ref RoutePermissions",
+                cfg::ROUTE_PERMISSIONS
+            );
+        } else {
+            assert!(
+                value.is_none(),
+                "{id} sets {}: only the authorizer reads it",
+                cfg::ROUTE_PERMISSIONS
+            );
+        }
+    }
+
+    // With route permissions the authorizer's decision depends on the route: its cached
+    // decisions must be kept per route ($context.routeKey among the identity sources), or an
+    // Allow cached for one route would be reused for another that needs a permission the token
+    // lacks. SAM builds the identity sources from these lists at transform time (no intrinsic
+    // function there), so routeKey is always one; without route permissions it only keys the
+    // cache per route. The Authorization header stays one: without it API Gateway answers 401
+    // before invoking the authorizer.
+    let apis = resources(&template, "AWS::Serverless::HttpApi");
+    let (api_id, api) = apis[0];
+    let authorizers = api["Properties"]["Auth"]["Authorizers"]
+        .as_mapping()
+        .unwrap_or_else(|| panic!("{api_id} defines no Auth.Authorizers"));
+    let mut checked = 0;
+    for (name, authorizer) in authorizers {
+        let identity = &authorizer["Identity"];
+        let list = |field: &str| -> Vec<&str> {
+            match &identity[field] {
+                Value::Sequence(list) => list
+                    .iter()
+                    .map(|v| {
+                        v.as_str().unwrap_or_else(|| {
+                            panic!("{name:?}: Identity.{field} must list plain strings: {v:?}")
+                        })
+                    })
+                    .collect(),
+                Value::Null => Vec::new(),
+                other => panic!(
+                    "{name:?}: Identity.{field} must be a list (SAM refuses an intrinsic \
+                     function there): {other:?}"
+                ),
+            }
+        };
+        assert_eq!(
+            list("Headers"),
+            ["Authorization"],
+            "{name:?}: the Authorization header is an identity source"
+        );
+        assert!(
+            list("Context").contains(&"routeKey"),
+            "{name:?}: $context.routeKey must be an identity source (Identity.Context: \
+             [routeKey]), so a cached decision is never reused for another route"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 1, "{api_id} defines one authorizer");
 }

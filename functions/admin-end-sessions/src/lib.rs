@@ -1,0 +1,35 @@
+//! `DELETE /admin/users/{id}/sessions` (behind the authorizer; needs `auth.users.write`): ends every session of the user → 204.
+//!
+//! The permission is checked here, from the token's `entitlements`, whatever the gateway's
+//! `ROUTE_PERMISSIONS` say.
+
+use lambda_http::{Body, Request, Response};
+use shared::http;
+use shared::policy::roles;
+use shared::service::{Actor, Caller, caller_with};
+
+pub use shared::service::Admin as State;
+
+/// The permission this route needs.
+pub const PERMISSION: &str = roles::USERS_WRITE;
+
+/// Builds the state once per cold start (the same signature in every function crate).
+pub async fn state(
+    src: &dyn shared::config::Source,
+    clock: shared::clock::SharedClock,
+) -> Result<State, shared::runtime::InitError> {
+    State::from_source(src, clock).await
+}
+
+pub async fn handle(state: &State, req: Request) -> Response<Body> {
+    let result = async {
+        let me = caller_with(&req, PERMISSION)?;
+        let id = http::path_param(&req, "id").unwrap_or_default();
+        state
+            .end_sessions(Actor::Admin(&me.user_id), &id, &Caller::of(&req))
+            .await?;
+        Ok(http::no_content())
+    }
+    .await;
+    http::respond(&req, result)
+}

@@ -1,0 +1,36 @@
+//! `PATCH /admin/users/{id}` (behind the authorizer; needs `auth.users.write`): `{name?, active?, roles?}`: rename, disable or enable, set roles.
+//!
+//! The permission is checked here, from the token's `entitlements`, whatever the gateway's
+//! `ROUTE_PERMISSIONS` say.
+
+use lambda_http::{Body, Request, Response};
+use shared::http;
+use shared::policy::roles;
+use shared::service::{Actor, Caller, UserPatch, caller_with};
+
+pub use shared::service::Admin as State;
+
+/// The permission this route needs.
+pub const PERMISSION: &str = roles::USERS_WRITE;
+
+/// Builds the state once per cold start (the same signature in every function crate).
+pub async fn state(
+    src: &dyn shared::config::Source,
+    clock: shared::clock::SharedClock,
+) -> Result<State, shared::runtime::InitError> {
+    State::from_source(src, clock).await
+}
+
+pub async fn handle(state: &State, req: Request) -> Response<Body> {
+    let result = async {
+        let me = caller_with(&req, PERMISSION)?;
+        let patch = UserPatch::from_body(&http::json_object(&req)?)?;
+        let id = http::path_param(&req, "id").unwrap_or_default();
+        let user = state
+            .update_user(Actor::Admin(&me.user_id), &id, &patch, &Caller::of(&req))
+            .await?;
+        Ok(http::ok(&user))
+    }
+    .await;
+    http::respond(&req, result)
+}

@@ -1,0 +1,430 @@
+//! Administration: the roles catalog, administrators' changes to accounts, listing users
+//! through the sparse index, and erasing a user.
+//!
+//! Every change to the catalog is a whole-item `Put` conditioned on the version it was
+//! computed from ([`crate::policy::roles`] computes it); a change to an account writes the
+//! profile (conditioned on its revision and epoch), the credentials copy and the catalog in one
+//! transaction, so the counts the rules rely on never drift from the accounts.
+
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, DeleteRequest, Put, TransactWriteItem, Update, WriteRequest,
+};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use super::{NOT_EXISTS, Store, built, classify, classify_transaction, epoch_is, keys, n};
+use crate::domain::{DisplayName, User, UserId};
+use crate::error::StoreError;
+use crate::policy::links::Purpose;
+use crate::policy::roles::{Catalog, Holder};
+
+/// A user as an administrator reads it: the profile, and the revision changes are
+/// conditioned on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminUser {
+    pub user: User,
+    pub rev: i64,
+}
+
+impl AdminUser {
+    pub fn holder(&self) -> Holder {
+        Holder {
+            roles: self.user.roles.clone(),
+            active: self.user.active,
+        }
+    }
+}
+
+/// A page of users, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsersPage {
+    pub users: Vec<User>,
+    /// Where the next page starts (opaque to the caller); `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// What a conditional write of the catalog (alone or with an account) did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CatalogWrite {
+    Written,
+    /// The catalog or the account changed since they were read: read again and decide again.
+    Stale,
+}
+
+/// Items of one `BatchWriteItem` at most.
+const BATCH_WRITE: usize = 25;
+/// Rounds of retrying what `BatchWriteItem` left unprocessed.
+const BATCH_ROUNDS: usize = 5;
+
+impl Store {
+    /// The user id an email belongs to (only that attribute of the credentials item is read).
+    pub async fn user_id_of_email(&self, email: &str) -> Result<Option<UserId>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::credentials_key(email)))
+            .projection_expression("user_id")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(output
+            .item
+            .as_ref()
+            .and_then(|item| item.get("user_id"))
+            .and_then(|v| v.as_s().ok())
+            .and_then(|id| UserId::parse(id)))
+    }
+
+    /// A user and the roles catalog, in one strongly consistent `BatchGetItem`.
+    pub async fn admin_user(
+        &self,
+        id: &UserId,
+    ) -> Result<(Option<AdminUser>, Catalog), StoreError> {
+        let items = self
+            .batch_get(vec![keys::user_key(id.as_str()), keys::catalog_key()])
+            .await?;
+        let (mut user, mut catalog) = (None, Catalog::builtin());
+        for item in &items {
+            match super::sort_key(item) {
+                Some(keys::PROFILE) => {
+                    user = Some(AdminUser {
+                        user: keys::user_from_item(item)?,
+                        rev: keys::rev_of(item)?,
+                    });
+                }
+                Some(keys::CATALOG) => catalog = keys::catalog_from_item(item)?,
+                _ => {}
+            }
+        }
+        Ok((user, catalog))
+    }
+
+    fn catalog_put(&self, next: &Catalog) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(keys::catalog_item(next, next.version + 1)));
+        let put = if next.version == 0 {
+            put.condition_expression(NOT_EXISTS)
+        } else {
+            put.condition_expression("version = :v")
+                .expression_attribute_values(":v", n(next.version))
+        };
+        Ok(TransactWriteItem::builder()
+            .put(built(put.build())?)
+            .build())
+    }
+
+    /// Writes `next` (computed from the catalog at `next.version`) only if it is still there.
+    pub async fn write_catalog(&self, next: &Catalog) -> Result<CatalogWrite, StoreError> {
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(self.catalog_put(next)?)
+            .send()
+            .await
+            .map_err(classify_transaction);
+        catalog_write(result)
+    }
+
+    /// An administrator's change: the profile (only at the revision and epoch read) and the
+    /// credentials copy take `after` (and `name` when given); with `end_sessions` the epoch
+    /// moves on in both; with `catalog` the catalog's counts move in the same transaction.
+    pub async fn change_account(
+        &self,
+        before: &AdminUser,
+        after: &Holder,
+        name: Option<Option<&DisplayName>>,
+        end_sessions: bool,
+        catalog: Option<&Catalog>,
+    ) -> Result<CatalogWrite, StoreError> {
+        let user = &before.user;
+        let roles = AttributeValue::L(after.roles.iter().cloned().map(AttributeValue::S).collect());
+        let epoch = if end_sessions {
+            user.epoch + 1
+        } else {
+            user.epoch
+        };
+        let mut set =
+            "SET #roles = :roles, #active = :active, #epoch = :next, #rev = :nextrev".to_owned();
+        let mut remove = String::new();
+        let mut profile = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(keys::user_key(user.id.as_str())))
+            .condition_expression(format!(
+                "attribute_exists(PK) AND (attribute_not_exists(#rev) OR #rev = :rev) AND {}",
+                epoch_is(user.epoch)
+            ))
+            .expression_attribute_names("#roles", "roles")
+            .expression_attribute_names("#active", keys::ACTIVE)
+            .expression_attribute_names("#epoch", keys::EPOCH)
+            .expression_attribute_names("#rev", keys::REV)
+            .expression_attribute_values(":roles", roles.clone())
+            .expression_attribute_values(":active", AttributeValue::Bool(after.active))
+            .expression_attribute_values(":next", n(epoch))
+            .expression_attribute_values(":epoch", n(user.epoch))
+            .expression_attribute_values(":rev", n(before.rev))
+            .expression_attribute_values(":nextrev", n(before.rev + 1));
+        match name {
+            Some(Some(name)) => {
+                set.push_str(", #name = :name");
+                profile = profile
+                    .expression_attribute_names("#name", "name")
+                    .expression_attribute_values(
+                        ":name",
+                        AttributeValue::S(name.as_str().to_owned()),
+                    );
+            }
+            Some(None) => {
+                remove.push_str(" REMOVE #name");
+                profile = profile.expression_attribute_names("#name", "name");
+            }
+            None => {}
+        }
+        let profile = built(profile.update_expression(format!("{set}{remove}")).build())?;
+        let credentials = built(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(keys::credentials_key(user.email.as_str())))
+                .update_expression("SET #roles = :roles, #active = :active, #epoch = :next")
+                .condition_expression("user_id = :uid")
+                .expression_attribute_names("#roles", "roles")
+                .expression_attribute_names("#active", keys::ACTIVE)
+                .expression_attribute_names("#epoch", keys::EPOCH)
+                .expression_attribute_values(":roles", roles)
+                .expression_attribute_values(":active", AttributeValue::Bool(after.active))
+                .expression_attribute_values(":next", n(epoch))
+                .expression_attribute_values(":uid", AttributeValue::S(user.id.to_string()))
+                .build(),
+        )?;
+        let mut request = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(profile).build())
+            .transact_items(TransactWriteItem::builder().update(credentials).build());
+        if let Some(catalog) = catalog {
+            request = request.transact_items(self.catalog_put(catalog)?);
+        }
+        catalog_write(request.send().await.map_err(classify_transaction))
+    }
+
+    /// A page of users, newest first, from the sparse index `GSI1` (one `Query` of `limit`
+    /// + 1 items: the cost of a page follows the page, never the table).
+    pub async fn users_page(
+        &self,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<UsersPage, StoreError> {
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::USERS_INDEX)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", keys::USERS_INDEX_PK)
+            .expression_attribute_values(
+                ":pk",
+                AttributeValue::S(keys::USERS_INDEX_PARTITION.into()),
+            )
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX));
+        if let Some(cursor) = cursor {
+            let sk = decode_cursor(cursor).ok_or(StoreError::Invalid("bad cursor".into()))?;
+            let user =
+                keys::user_of_index_sk(&sk).ok_or(StoreError::Invalid("bad cursor".into()))?;
+            let mut start = keys::user_key(user.as_str());
+            start.insert(
+                keys::USERS_INDEX_PK.into(),
+                AttributeValue::S(keys::USERS_INDEX_PARTITION.into()),
+            );
+            start.insert(keys::USERS_INDEX_SK.into(), AttributeValue::S(sk));
+            query = query.set_exclusive_start_key(Some(start));
+        }
+        let output = query.send().await.map_err(classify)?;
+        let items = output.items.unwrap_or_default();
+        let more = items.len() > limit;
+        let users = items
+            .iter()
+            .take(limit)
+            .map(keys::user_from_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next_cursor = if more {
+            items
+                .get(limit.saturating_sub(1))
+                .and_then(|item| item.get(keys::USERS_INDEX_SK))
+                .and_then(|v| v.as_s().ok())
+                .map(|sk| URL_SAFE_NO_PAD.encode(sk))
+        } else {
+            None
+        };
+        Ok(UsersPage { users, next_cursor })
+    }
+
+    /// Deletes every item of a disabled user except the profile and the credentials: the
+    /// user's partition (sessions, refresh tokens, two-factor), the email's password-check
+    /// and mail counters, and the pending emailed links the profile points at. Idempotent.
+    pub async fn purge_user(&self, user: &User) -> Result<(), StoreError> {
+        let pk = keys::user_pk(user.id.as_str());
+        let partition: Vec<keys::Item> = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(pk))
+            .projection_expression("PK, SK, #email, reset_link, verify_link, change_link")
+            .expression_attribute_names("#email", "email")
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(classify)?;
+        let mut doomed: Vec<keys::Item> = Vec::new();
+        let email = user.email.as_str();
+        doomed.push(keys::lockout_key(email));
+        for purpose in [Purpose::Reset, Purpose::Verify, Purpose::EmailChange] {
+            doomed.push(keys::mail_quota_key(purpose, email));
+        }
+        for item in &partition {
+            let sk = item
+                .get(super::schema::SORT_KEY)
+                .and_then(|v| v.as_s().ok());
+            if sk.map(String::as_str) == Some(keys::PROFILE) {
+                for purpose in [Purpose::Reset, Purpose::Verify, Purpose::EmailChange] {
+                    if let Some(hash) = keys::newest_link(item, purpose) {
+                        if let Some(link) = self.link(&hash).await? {
+                            // A pending change counts mails to the new address.
+                            doomed.push(keys::mail_quota_key(purpose, &link.email));
+                            doomed.push(keys::lockout_key(&link.email));
+                        }
+                        doomed.push(keys::link_key(&hash));
+                    }
+                }
+            } else if let Some(sk) = sk {
+                doomed.push(keys::key(keys::user_pk(user.id.as_str()), sk));
+            }
+        }
+        self.delete_all(doomed).await
+    }
+
+    /// `BatchWriteItem` deletes, 25 at a time, retrying what DynamoDB leaves unprocessed.
+    async fn delete_all(&self, keys: Vec<keys::Item>) -> Result<(), StoreError> {
+        let mut seen = std::collections::BTreeSet::new();
+        let unique: Vec<keys::Item> = keys
+            .into_iter()
+            .filter(|key| {
+                let text = |name: &str| {
+                    key.get(name)
+                        .and_then(|v| v.as_s().ok())
+                        .cloned()
+                        .unwrap_or_default()
+                };
+                seen.insert((
+                    text(super::schema::PARTITION_KEY),
+                    text(super::schema::SORT_KEY),
+                ))
+            })
+            .collect();
+        for chunk in unique.chunks(BATCH_WRITE) {
+            let mut requests = chunk
+                .iter()
+                .map(|key| {
+                    built(DeleteRequest::builder().set_key(Some(key.clone())).build())
+                        .map(|d| WriteRequest::builder().delete_request(d).build())
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            for round in 0..BATCH_ROUNDS {
+                if round > 0 {
+                    // DynamoDB asks for a retry with backoff when it leaves items unprocessed.
+                    tokio::time::sleep(std::time::Duration::from_millis(50 << round)).await;
+                }
+                let output = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, requests)
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                requests = output
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.table))
+                    .unwrap_or_default();
+                if requests.is_empty() {
+                    break;
+                }
+            }
+            if !requests.is_empty() {
+                return Err(StoreError::Unavailable(
+                    "BatchWriteItem left items unprocessed".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Erases a disabled, purged user: the profile (only at the revision read and still
+    /// disabled), the credentials item, and the catalog's counts, in one transaction.
+    pub async fn erase_user(
+        &self,
+        before: &AdminUser,
+        catalog: &Catalog,
+    ) -> Result<CatalogWrite, StoreError> {
+        let user = &before.user;
+        let profile = built(
+            Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(keys::user_key(user.id.as_str())))
+                .condition_expression(
+                    "attribute_exists(PK) AND #active = :false AND (attribute_not_exists(#rev) OR #rev = :rev)",
+                )
+                .expression_attribute_names("#active", keys::ACTIVE)
+                .expression_attribute_names("#rev", keys::REV)
+                .expression_attribute_values(":false", AttributeValue::Bool(false))
+                .expression_attribute_values(":rev", n(before.rev))
+                .build(),
+        )?;
+        let credentials = built(
+            Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(keys::credentials_key(user.email.as_str())))
+                .condition_expression("attribute_not_exists(PK) OR user_id = :uid")
+                .expression_attribute_values(":uid", AttributeValue::S(user.id.to_string()))
+                .build(),
+        )?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().delete(profile).build())
+            .transact_items(TransactWriteItem::builder().delete(credentials).build())
+            .transact_items(self.catalog_put(catalog)?)
+            .send()
+            .await
+            .map_err(classify_transaction);
+        catalog_write(result)
+    }
+}
+
+fn catalog_write(
+    result: Result<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsOutput,
+        StoreError,
+    >,
+) -> Result<CatalogWrite, StoreError> {
+    match result {
+        Ok(_) => Ok(CatalogWrite::Written),
+        Err(StoreError::ConditionFailed { .. } | StoreError::Conflict) => Ok(CatalogWrite::Stale),
+        Err(err) => Err(err),
+    }
+}
+
+/// The index sort key a cursor names, if it is one this service made.
+pub fn decode_cursor(cursor: &str) -> Option<String> {
+    if cursor.len() > 128 {
+        return None;
+    }
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    let sk = String::from_utf8(bytes).ok()?;
+    keys::user_of_index_sk(&sk).map(|_| sk)
+}
