@@ -21,6 +21,7 @@ NPM_FLAGS := --no-audit --no-fund --loglevel=error --engine-strict=false
 
 include mk/sam.mk
 include mk/bench.mk
+include mk/sam-local.mk
 
 .PHONY: help tools check-prereqs dev test fmt lint unit robustness clean-dev
 

@@ -130,6 +130,12 @@ fn check_node() -> Result<(), StartError> {
 /// Starts the emulator on 127.0.0.1:`port` (a free port when `None` or `Some(0)`) and waits
 /// until it listens.
 pub fn start(port: Option<u16>) -> Result<SesLocal, StartError> {
+    start_at("127.0.0.1", port)
+}
+
+/// [`start`] listening on `host` instead (`make sam-local`: the address Docker's bridge gives
+/// the host, where the functions' containers reach it).
+pub fn start_at(host: &str, port: Option<u16>) -> Result<SesLocal, StartError> {
     let dir = find_install()?;
     check_node()?;
     match port.filter(|&p| p != 0) {
@@ -139,14 +145,14 @@ pub fn start(port: Option<u16>) -> Result<SesLocal, StartError> {
                 TcpListener::bind(("127.0.0.1", port))
                     .map_err(|e| StartError::PortInUse(port, e))?,
             );
-            start_on(&dir, port)
+            start_on(&dir, host, port)
         }
         None => {
             // A free port may be taken before Node binds it: try another.
             let mut attempt = 0;
             loop {
                 attempt += 1;
-                match start_on(&dir, crate::guard::free_port().map_err(StartError::Port)?) {
+                match start_on(&dir, host, crate::guard::free_port().map_err(StartError::Port)?) {
                     Err(StartError::Exited(..)) if attempt < 3 => continue,
                     result => return result,
                 }
@@ -155,14 +161,14 @@ pub fn start(port: Option<u16>) -> Result<SesLocal, StartError> {
     }
 }
 
-fn start_on(dir: &Path, port: u16) -> Result<SesLocal, StartError> {
+fn start_on(dir: &Path, host: &str, port: u16) -> Result<SesLocal, StartError> {
     // Node's output (stdout and stderr) comes through the guard's stdout; nothing else writes
     // there, so its end means Node has exited.
     let mut guard = Command::new("sh")
         .arg("-c")
         .arg(
             r#"exec 3<&0
-node "$1/dist/cli.js" --host 127.0.0.1 --port "$2" </dev/null 2>&1 3<&- &
+node "$1/dist/cli.js" --host "$3" --port "$2" </dev/null 2>&1 3<&- &
 pid=$!
 (read _ignored <&3 || true; kill $pid 2>/dev/null) >/dev/null 2>&1 &
 reader=$!
@@ -173,6 +179,7 @@ wait $pid"#,
         .arg("ses-local")
         .arg(dir)
         .arg(port.to_string())
+        .arg(host)
         // The emulator must not forward mail anywhere.
         .env_remove("SMTP_TRANSPORT")
         .stdin(Stdio::piped())
@@ -182,7 +189,7 @@ wait $pid"#,
         .map_err(StartError::Spawn)?;
     let output = guard.stdout.take();
     let mut local = SesLocal(Guarded {
-        endpoint: format!("http://127.0.0.1:{port}"),
+        endpoint: format!("http://{host}:{port}"),
         guard,
     });
     let Some(output) = output else {

@@ -214,11 +214,13 @@ impl fmt::Debug for SigningKeySource {
 
 impl SigningKeySource {
     pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+        // Empty means unset: the template declares JWT_SIGNING_KEY empty, so that
+        // `sam local invoke --env-vars` can give a local key where there is no SSM.
         match (
-            src.get(JWT_SIGNING_KEY),
+            optional(src, JWT_SIGNING_KEY),
             optional(src, JWT_SIGNING_KEY_PARAMETER),
         ) {
-            (Some(pem), None) if !pem.trim().is_empty() => Ok(Self::Pem(pem)),
+            (Some(pem), None) => Ok(Self::Pem(pem)),
             (None, Some(name)) => Ok(Self::SsmParameter(name)),
             (Some(_), Some(_)) => Err(ConfigError::Invalid {
                 name: JWT_SIGNING_KEY,

@@ -8,7 +8,10 @@
 //! parameter defaults and bounds it accepts), the table `shared::store::schema` creates
 //! locally (with its sparse users index), the administration functions' narrow grants (no
 //! password-hash reads, deletes for admin-delete-user alone) and an authorizer whose cached
-//! decisions are kept per route (`RoutePermissions`).
+//! decisions are kept per route (`RoutePermissions`); and, for `sam local invoke --env-vars`
+//! (which sets only the variables a function declares), the local endpoints and the secrets'
+//! local forms declared empty (unset, so nothing changes on AWS) and the architecture a
+//! parameter defaulting to arm64.
 //!
 //! CloudFormation short forms (`!Ref`, `!GetAtt`, `!If`, `!Sub`) arrive as tagged values;
 //! indexing and `as_str` look through the tag, and the walks below descend into tagged values.
@@ -694,6 +697,7 @@ fn every_environment_variable_is_one_the_code_reads() {
         cfg::RESET_MAX_PER_HOUR,
         cfg::REQUIRE_VERIFIED_EMAIL,
         cfg::MFA_ISSUER,
+        cfg::MFA_KEYS,
         cfg::MFA_KEYS_PARAMETER,
         cfg::ROUTE_PERMISSIONS,
     ]
@@ -1065,21 +1069,75 @@ const TOKEN_SIGNERS: [&str; 3] = ["login", "refresh", "mfa-verify"];
 
 /// The secrets in SSM Parameter Store (SecureStrings the deployer creates): the parameter
 /// naming each, the variable passing that name to a function, the condition choosing the ARN's
-/// form, and the binaries that may read it.
-const SECRETS: [(&str, &str, &str, &[&str]); 2] = [
+/// form, the binaries that may read it, and the variable holding the secret itself (declared
+/// empty beside the name, for `sam local invoke --env-vars`).
+const SECRETS: [(&str, &str, &str, &[&str], &str); 2] = [
     (
         "SigningKeyParameterName",
         cfg::JWT_SIGNING_KEY_PARAMETER,
         "SigningKeyNameHasLeadingSlash",
         &TOKEN_SIGNERS,
+        cfg::JWT_SIGNING_KEY,
     ),
     (
         "MfaKeysParameter",
         cfg::MFA_KEYS_PARAMETER,
         "MfaKeysNameHasLeadingSlash",
         &MFA_FUNCTIONS,
+        cfg::MFA_KEYS,
     ),
 ];
+
+/// Whether a variable's value is the empty literal `""` (not a `!Ref`, not any other value).
+fn is_empty_literal(value: &Value) -> bool {
+    matches!(value, Value::String(s) if s.is_empty())
+}
+
+/// How the code reads a secret from a function's environment: with the template's values (the
+/// name from the parameter's default, the secret's own variable empty) it must read the SSM
+/// parameter; with a local env-vars file's (the secret given, the name emptied) the secret.
+fn check_secret_sources(id: &str, inline: &str, variable: &str, name: &str) {
+    let aws = source(&[(variable, name.to_owned()), (inline, String::new())]);
+    let local = source(&[
+        (variable, String::new()),
+        (inline, "development value".to_owned()),
+    ]);
+    let refused = |what: &str, e: cfg::ConfigError| -> bool {
+        panic!("{id}: the code refuses the {what} form of {inline}/{variable}: {e}")
+    };
+    let (on_aws, locally) = match inline {
+        cfg::JWT_SIGNING_KEY => (
+            cfg::SigningKeySource::from_source(&aws).map_or_else(
+                |e| refused("AWS", e),
+                |s| s == cfg::SigningKeySource::SsmParameter(name.to_owned()),
+            ),
+            cfg::SigningKeySource::from_source(&local).map_or_else(
+                |e| refused("local", e),
+                |s| matches!(s, cfg::SigningKeySource::Pem(_)),
+            ),
+        ),
+        cfg::MFA_KEYS => (
+            cfg::MfaSettings::from_source(&aws).map_or_else(
+                |e| refused("AWS", e),
+                |s| s.keys == cfg::MfaKeysSource::SsmParameter(name.to_owned()),
+            ),
+            cfg::MfaSettings::from_source(&local).map_or_else(
+                |e| refused("local", e),
+                |s| matches!(s.keys, cfg::MfaKeysSource::Inline(_)),
+            ),
+        ),
+        other => panic!("no check of how the code reads {other}"),
+    };
+    assert!(
+        on_aws,
+        "{id}: with {inline}: \"\" and {variable} set, the code must read the SSM parameter \
+         (empty means unset)"
+    );
+    assert!(
+        locally,
+        "{id}: with {inline} set and {variable}: \"\", the code must use {inline} itself"
+    );
+}
 
 /// Which secret's parameter an SSM grant's `Resource` is, if it is exactly
 /// `!If [<condition>, !Sub <arn>:parameter${P}, !Sub <arn>:parameter/${P}]` for one of
@@ -1101,7 +1159,7 @@ fn secret_of(resource: &Value) -> Option<&'static str> {
     let arn = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter";
     SECRETS
         .iter()
-        .find(|(parameter, _, name_condition, _)| {
+        .find(|(parameter, _, name_condition, ..)| {
             condition.as_str() == Some(*name_condition)
                 && sub(with_slash) == Some(format!("{arn}${{{parameter}}}"))
                 && sub(without_slash) == Some(format!("{arn}/${{{parameter}}}"))
@@ -1133,23 +1191,44 @@ fn only_the_functions_that_use_a_secret_may_read_it_and_none_holds_it_in_its_env
     for (id, function) in resources(&template, FUNCTION) {
         let binary = built_binary(id, function);
         let variables = &function["Properties"]["Environment"]["Variables"];
-        // On AWS a secret stays in SSM: a function gets its parameter's name, never the value.
-        for inline in [cfg::JWT_SIGNING_KEY, cfg::MFA_KEYS] {
-            assert!(
-                variables.get(inline).is_none(),
-                "{id} sets {inline}: the secret belongs in SSM, the function gets its \
-                 parameter's name"
-            );
-        }
         let mut told = BTreeSet::new();
-        for (parameter, variable, ..) in SECRETS {
-            if let Some(value) = variables.get(variable) {
+        for (parameter, variable, _, _, inline) in SECRETS {
+            let named = variables.get(variable);
+            if let Some(value) = named {
                 assert_eq!(
                     ref_name(value),
                     Some(parameter),
                     "{id}: {variable} must be !Ref {parameter}"
                 );
                 told.insert(parameter);
+            }
+            // On AWS a secret stays in SSM: a function gets its parameter's name, never the
+            // value. The value's variable is declared beside the name, as the empty literal
+            // (unset for the code), only so that `sam local invoke --env-vars`, which sets
+            // declared variables alone, can give a development key where there is no SSM.
+            match variables.get(inline) {
+                Some(value) => {
+                    assert!(
+                        is_empty_literal(value),
+                        "{id} sets {inline} to {value:?}: the secret belongs in SSM, the \
+                         function gets its parameter's name; the template may declare {inline} \
+                         only as the empty literal \"\" (for sam local)"
+                    );
+                    assert!(
+                        named.is_some(),
+                        "{id} declares {inline} but is not given {variable}: only the functions \
+                         that read the secret declare it"
+                    );
+                }
+                None => assert!(
+                    named.is_none(),
+                    "{id} is given {variable} but does not declare {inline}: \"\" (sam local \
+                     invoke --env-vars can set only declared variables)"
+                ),
+            }
+            if named.is_some() {
+                let name = parameter_value(&template, parameter, "Default");
+                check_secret_sources(id, inline, variable, &name);
             }
         }
 
@@ -1198,7 +1277,18 @@ fn only_the_functions_that_use_a_secret_may_read_it_and_none_holds_it_in_its_env
         }
     }
 
-    for (parameter, variable, condition, expected) in SECRETS {
+    // Globals would hand a secret's name, or its value, to every function, past the checks above.
+    let globals = &template["Globals"]["Function"]["Environment"]["Variables"];
+    for (_, variable, _, _, inline) in SECRETS {
+        for name in [variable, inline] {
+            assert!(
+                globals.get(name).is_none(),
+                "Globals.Function sets {name}: only the functions that read the secret may"
+            );
+        }
+    }
+
+    for (parameter, variable, condition, expected, _) in SECRETS {
         assert_eq!(
             readers.get(parameter).cloned().unwrap_or_default(),
             expected.iter().map(|b| (*b).to_owned()).collect(),
@@ -1277,6 +1367,10 @@ fn two_factor_parameters_are_values_the_code_accepts() {
                     .unwrap_or_else(|| panic!("{id}: {variable} must be a !Ref of a parameter"));
                 environment.push((variable, default(parameter)));
             }
+        }
+        // The sealing keys' own variable, declared empty for sam local, is unset for the code.
+        if let Some(Value::String(keys)) = variables.get(cfg::MFA_KEYS) {
+            environment.push((cfg::MFA_KEYS, keys.clone()));
         }
         let settings = cfg::MfaSettings::from_source(&source(&environment))
             .unwrap_or_else(|e| panic!("{id}: the code refuses its two-factor settings: {e}"));
@@ -1524,4 +1618,147 @@ fn the_authorizer_gets_the_route_permissions_and_caches_per_route() {
         checked += 1;
     }
     assert_eq!(checked, 1, "{api_id} defines one authorizer");
+}
+
+/// A function's environment as SAM deploys it: `Globals.Function.Environment.Variables`
+/// merged with its own (its own win, as in SAM).
+fn effective_variables<'t>(
+    template: &'t Value,
+    function: &'t Value,
+) -> BTreeMap<&'t str, &'t Value> {
+    let mut merged = BTreeMap::new();
+    for owner in [&template["Globals"]["Function"], &function["Properties"]] {
+        if let Some(variables) = owner["Environment"]["Variables"].as_mapping() {
+            for (name, value) in variables {
+                merged.insert(name.as_str().expect("variable names are strings"), value);
+            }
+        }
+    }
+    merged
+}
+
+#[test]
+fn sam_local_can_point_the_functions_at_local_services_and_build_for_the_host() {
+    // `sam local invoke --env-vars` sets only the variables a function declares: the local
+    // endpoints must be declared, as the empty literal (unset for the code, so nothing changes
+    // on AWS): never a parameter, which a deploy could set, nor a value.
+    let template = template();
+    let owners = std::iter::once(("Globals", &template["Globals"]["Function"])).chain(
+        resources(&template, FUNCTION)
+            .into_iter()
+            .map(|(id, f)| (id, &f["Properties"])),
+    );
+    for (id, owner) in owners {
+        for endpoint in [cfg::DYNAMODB_ENDPOINT_URL, cfg::SES_ENDPOINT_URL] {
+            if let Some(value) = owner["Environment"]["Variables"].get(endpoint) {
+                assert!(
+                    is_empty_literal(value),
+                    "{id} sets {endpoint} to {value:?}: declare it only as \"\" (unset on \
+                     AWS; `sam local invoke --env-vars` gives the local endpoint)"
+                );
+            }
+        }
+    }
+
+    let mut table_users = 0;
+    for (id, function) in resources(&template, FUNCTION) {
+        let binary = built_binary(id, function);
+        let variables = effective_variables(&template, function);
+        let uses_table =
+            variables.contains_key(cfg::TABLE_NAME) || !table_grants(function).is_empty();
+        if uses_table {
+            table_users += 1;
+            assert!(
+                variables
+                    .get(cfg::DYNAMODB_ENDPOINT_URL)
+                    .is_some_and(|v| is_empty_literal(v)),
+                "{id} uses the table: it must declare {}: \"\" (directly or in Globals), so \
+                 `sam local invoke --env-vars` can point it at DynamoDB Local",
+                cfg::DYNAMODB_ENDPOINT_URL
+            );
+        }
+        let sends = MAIL_SENDERS.contains(&binary.as_str());
+        let ses = variables.get(cfg::SES_ENDPOINT_URL);
+        if sends {
+            assert!(
+                ses.is_some_and(|v| is_empty_literal(v)),
+                "{id} sends mail: it must declare {}: \"\", so `sam local invoke --env-vars` \
+                 can point it at a local SES",
+                cfg::SES_ENDPOINT_URL
+            );
+        } else {
+            assert!(
+                ses.is_none(),
+                "{id} sends no mail, yet declares {}",
+                cfg::SES_ENDPOINT_URL
+            );
+        }
+    }
+    assert!(
+        table_users >= 25,
+        "only {table_users} functions use the table; the walk is broken"
+    );
+
+    // One architecture for every function, a parameter: arm64 (what `make build` builds and
+    // deploys) by default, x86_64 for invoking the functions locally on an x86 machine.
+    let architectures = &template["Globals"]["Function"]["Architectures"];
+    assert!(
+        architectures
+            .as_sequence()
+            .is_some_and(|list| list.len() == 1 && ref_name(&list[0]) == Some("Architecture")),
+        "Globals.Function.Architectures must be [!Ref Architecture], not {architectures:?}"
+    );
+    for (id, function) in resources(&template, FUNCTION) {
+        assert!(
+            function["Properties"].get("Architectures").is_none(),
+            "{id} sets Architectures itself: every function takes Globals' [!Ref Architecture]"
+        );
+    }
+    let parameter = &template["Parameters"]["Architecture"];
+    assert_eq!(
+        parameter["Type"].as_str(),
+        Some("String"),
+        "the Architecture parameter is a String"
+    );
+    assert_eq!(
+        parameter_value(&template, "Architecture", "Default"),
+        "arm64",
+        "Architecture must default to arm64, what `make build` builds and deploys"
+    );
+    let allowed: Vec<&str> = parameter["AllowedValues"]
+        .as_sequence()
+        .map(|list| list.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        allowed,
+        ["arm64", "x86_64"],
+        "Architecture allows exactly arm64 and x86_64"
+    );
+
+    // No other value (a layer's CompatibleArchitectures, an output) names an architecture.
+    fn literal_architectures(value: &Value, path: String, found: &mut Vec<String>) {
+        match value {
+            Value::String(s) if s == "arm64" || s == "x86_64" => found.push(path),
+            Value::Mapping(mapping) => {
+                for (key, child) in mapping {
+                    let key = key.as_str().unwrap_or("?");
+                    literal_architectures(child, format!("{path}.{key}"), found);
+                }
+            }
+            Value::Sequence(list) => {
+                for (i, child) in list.iter().enumerate() {
+                    literal_architectures(child, format!("{path}[{i}]"), found);
+                }
+            }
+            Value::Tagged(tagged) => literal_architectures(&tagged.value, path, found),
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    literal_architectures(&template, String::new(), &mut found);
+    found.retain(|path| !path.starts_with(".Parameters.Architecture."));
+    assert!(
+        found.is_empty(),
+        "an architecture written outside the Architecture parameter: {found:?}"
+    );
 }
