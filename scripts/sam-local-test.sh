@@ -85,7 +85,7 @@ fi
 
 # The samples, and DynamoDB Local and the SES emulator behind them (stopped when fd 9 closes).
 rm -f "$out/ready"
-exec 9> >(SAM_LOCAL_HOST_IP=$host_ip target/debug/sam-local >"$work/generator.log" 2>&1)
+exec 9> >(SAM_LOCAL_HOST_IP=$host_ip SES_PORT=0 target/debug/sam-local >"$work/generator.log" 2>&1)
 generator=$!
 for _ in $(seq 1 600); do [ -f "$out/ready" ] && break; sleep 0.2; done
 [ -f "$out/ready" ] || { cat "$work/generator.log"; echo "the samples were not written" >&2; exit 1; }

@@ -152,7 +152,11 @@ pub fn start_at(host: &str, port: Option<u16>) -> Result<SesLocal, StartError> {
             let mut attempt = 0;
             loop {
                 attempt += 1;
-                match start_on(&dir, host, crate::guard::free_port().map_err(StartError::Port)?) {
+                match start_on(
+                    &dir,
+                    host,
+                    crate::guard::free_port().map_err(StartError::Port)?,
+                ) {
                     Err(StartError::Exited(..)) if attempt < 3 => continue,
                     result => return result,
                 }

@@ -70,6 +70,9 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// An administration sample: its binary, the status it answers, its path parameters.
+type AdminSample<'a> = (&'a str, u16, Vec<(&'a str, &'a str)>);
+
 /// One signed-in session, as the authorizer would pass it on.
 struct Session {
     user_id: String,
@@ -99,7 +102,22 @@ async fn run() -> Result<(), Error> {
     let host_ip = std::env::var("SAM_LOCAL_HOST_IP").unwrap_or_else(|_| "172.17.0.1".to_owned());
     let dynamodb = tokio::task::spawn_blocking(dynamodb_local::start).await??;
     let ses_host = host_ip.clone();
-    let ses = tokio::task::spawn_blocking(move || ses_local::start_at(&ses_host, None)).await??;
+    let host_ip_for_errors = host_ip.clone();
+    // SES_PORT as `make dev` (default 8005): the mail is read at http://<host ip>:8005/.
+    let ses_port = match std::env::var(ses_local::PORT_VARIABLE) {
+        Ok(port) => port
+            .trim()
+            .parse::<u16>()
+            .map_err(|_| format!("{} must be a port number", ses_local::PORT_VARIABLE))?,
+        Err(_) => ses_local::DEFAULT_PORT,
+    };
+    let ses = tokio::task::spawn_blocking(move || ses_local::start_at(&ses_host, Some(ses_port)))
+        .await?
+        .map_err(|e| {
+            format!(
+                "{e} (the SES emulator listens on {host_ip_for_errors}, where Docker's bridge gives this host an address: is Docker running? Set SAM_LOCAL_HOST_IP to another address)"
+            )
+        })?;
     let dynamodb_port = dynamodb
         .endpoint()
         .rsplit(':')
@@ -173,8 +191,16 @@ async fn run() -> Result<(), Error> {
     let api = samples.write_all().await?;
     samples.write_two_factor().await?;
     write_json(&out.join("expected.json"), &json!(samples.expected))?;
-    write_json(&out.join("api.json"), &json!({ "access_token": api.access }))?;
+    write_json(
+        &out.join("api.json"),
+        &json!({ "access_token": api.access }),
+    )?;
     write_json(&out.join("env.json"), &json!({ "Parameters": container }))?;
+    // authctl finds this table the way it finds `make dev`'s.
+    write_json(
+        Path::new(".dev/local-endpoints.json"),
+        &json!({"dynamodb": dynamodb.endpoint(), "table": TABLE}),
+    )?;
     std::fs::write(out.join("ready"), "")?;
     print_commands(&samples.expected);
 
@@ -186,9 +212,18 @@ async fn run() -> Result<(), Error> {
                 sink.clear();
             }
         });
+        let terminated = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = stdin_closed => {}
+            () = terminated => {}
         }
     };
     tokio::pin!(stop);
@@ -203,6 +238,7 @@ async fn run() -> Result<(), Error> {
         }
     }
     let _ = std::fs::remove_file(out.join("ready"));
+    let _ = std::fs::remove_file(".dev/local-endpoints.json");
     drop((dynamodb, ses));
     Ok(())
 }
@@ -221,32 +257,60 @@ fn write_json(path: &Path, value: &Value) -> Result<(), Error> {
 }
 
 fn sample(binary: &str) -> Result<Value, Error> {
-    Ok(serde_json::from_str(&read(&format!("events/{binary}.json"))?)?)
+    Ok(serde_json::from_str(&read(&format!(
+        "events/{binary}.json"
+    ))?)?)
+}
+
+/// Sets the member at `path` (objects made on the way), whatever the sample holds there.
+fn set(event: &mut Value, path: &[&str], value: Value) {
+    let mut at = event;
+    for name in path {
+        if !at.is_object() {
+            *at = json!({});
+        }
+        let Some(object) = at.as_object_mut() else {
+            return;
+        };
+        at = object.entry((*name).to_owned()).or_insert(Value::Null);
+    }
+    *at = value;
 }
 
 fn set_body(event: &mut Value, body: Value) {
-    event["body"] = Value::String(body.to_string());
-    if let Some(headers) = event["headers"].as_object_mut() {
+    set(event, &["body"], Value::String(body.to_string()));
+    if let Some(headers) = event.get_mut("headers").and_then(Value::as_object_mut) {
         headers.remove("content-length");
     }
 }
 
 /// Fills the route's `{parameters}` in `pathParameters` and `rawPath`.
 fn set_path(event: &mut Value, parameters: &[(&str, &str)]) {
-    let route = event["routeKey"].as_str().unwrap_or_default().to_owned();
-    let mut path = route.split_once(' ').map(|(_, p)| p.to_owned()).unwrap_or_default();
+    let route = event
+        .get("routeKey")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let mut path = route
+        .split_once(' ')
+        .map(|(_, p)| p.to_owned())
+        .unwrap_or_default();
     let mut map = serde_json::Map::new();
     for (name, value) in parameters {
         path = path.replace(&format!("{{{name}}}"), value);
         map.insert((*name).to_owned(), Value::String((*value).to_owned()));
     }
-    event["pathParameters"] = Value::Object(map);
-    event["rawPath"] = Value::String(path.clone());
-    event["requestContext"]["http"]["path"] = Value::String(path);
+    set(event, &["pathParameters"], Value::Object(map));
+    set(event, &["rawPath"], Value::String(path.clone()));
+    set(
+        event,
+        &["requestContext", "http", "path"],
+        Value::String(path),
+    );
 }
 
 fn set_caller(event: &mut Value, session: &Session) {
-    event["requestContext"]["authorizer"]["lambda"] = json!({
+    let caller = json!({
         "user_id": session.user_id,
         "roles": session.roles.join(","),
         "entitlements": session.entitlements.join(","),
@@ -254,6 +318,7 @@ fn set_caller(event: &mut Value, session: &Session) {
         "jti": session.jti,
         "amr": session.amr.join(","),
     });
+    set(event, &["requestContext", "authorizer", "lambda"], caller);
 }
 
 impl Samples {
@@ -262,7 +327,10 @@ impl Samples {
     }
 
     fn write(&self, binary: &str, event: &Value) -> Result<(), Error> {
-        write_json(&self.out.join("events").join(format!("{binary}.json")), event)
+        write_json(
+            &self.out.join("events").join(format!("{binary}.json")),
+            event,
+        )
     }
 
     /// A registered account (its verification mail goes to the SES emulator).
@@ -287,7 +355,9 @@ impl Samples {
             .login(email, Password::new(PASSWORD), &Caller::default())
             .await
             .map_err(api)?;
-        let claims = self.verifier.verify(&pair.access_token, self.clock.unix())?;
+        let claims = self
+            .verifier
+            .verify(&pair.access_token, self.clock.unix())?;
         Ok(Session {
             user_id: claims.sub,
             access: pair.access_token,
@@ -401,8 +471,13 @@ impl Samples {
         let session = self.signed_in("authorizer").await?;
         let mut event = sample("authorizer")?;
         let bearer = format!("Bearer {}", session.access);
-        event["headers"]["authorization"] = Value::String(bearer.clone());
-        event["identitySource"] = json!([bearer, event["routeKey"].clone()]);
+        let route = event.get("routeKey").cloned().unwrap_or_default();
+        set(
+            &mut event,
+            &["headers", "authorization"],
+            Value::String(bearer.clone()),
+        );
+        set(&mut event, &["identitySource"], json!([bearer, route]));
         self.write("authorizer", &event)?;
         self.expect("authorizer", json!("authorized"));
 
@@ -418,7 +493,10 @@ impl Samples {
         let (email, id) = self.user("reset").await?;
         let token = self.link(&id, &email, Purpose::Reset).await?;
         let mut event = sample("reset-password")?;
-        set_body(&mut event, json!({"token": token, "new_password": NEW_PASSWORD}));
+        set_body(
+            &mut event,
+            json!({"token": token, "new_password": NEW_PASSWORD}),
+        );
         self.write("reset-password", &event)?;
         self.expect("reset-password", ok(204));
 
@@ -465,7 +543,7 @@ impl Samples {
         let (_, target) = self.user("target").await?;
         let (_, disabled) = self.user("disabled").await?;
         let (_, deleted) = self.user("deleted").await?;
-        let admin_samples: [(&str, u16, Vec<(&str, &str)>); 8] = [
+        let admin_samples: [AdminSample; 8] = [
             ("admin-list-users", 200, vec![]),
             ("admin-get-user", 200, vec![("id", &target)]),
             ("admin-update-user", 200, vec![("id", &disabled)]),
@@ -558,7 +636,10 @@ impl Samples {
             .cloned()
             .ok_or("no recovery codes")?;
         let mut event = sample("mfa-verify")?;
-        set_body(&mut event, json!({"mfa_token": mfa_token, "recovery_code": recovery}));
+        set_body(
+            &mut event,
+            json!({"mfa_token": mfa_token, "recovery_code": recovery}),
+        );
         self.write("mfa-verify", &event)?;
         self.expect("mfa-verify", json!(200));
         Ok(())
@@ -567,15 +648,27 @@ impl Samples {
     async fn enrol(&self, session: &Session) -> Result<Secret, Error> {
         let enrolment = self
             .two_factor
-            .enrol(&session.user_id, Password::new(PASSWORD), &Caller::default())
+            .enrol(
+                &session.user_id,
+                Password::new(PASSWORD),
+                &Caller::default(),
+            )
             .await
             .map_err(api)?;
-        Secret::from_base32(&enrolment.secret).ok_or_else(|| "enrolment secret is not base32".into())
+        Secret::from_base32(&enrolment.secret)
+            .ok_or_else(|| "enrolment secret is not base32".into())
     }
 }
 
 fn api(err: shared::error::ApiError) -> Error {
     format!("{err}: {}", shared::error::chain(&err)).into()
+}
+
+fn mail_url() -> String {
+    let host = std::env::var("SAM_LOCAL_HOST_IP").unwrap_or_else(|_| "172.17.0.1".to_owned());
+    let port = std::env::var(ses_local::PORT_VARIABLE)
+        .unwrap_or_else(|_| ses_local::DEFAULT_PORT.to_string());
+    format!("http://{host}:{port}")
 }
 
 /// The template's `Architecture` for this host's binaries.
@@ -591,12 +684,17 @@ fn print_commands(expected: &BTreeMap<String, Value>) {
     let common = format!(
         "-t {OUT}/build/template.yaml --env-vars {OUT}/env.json --parameter-overrides Architecture={arch}"
     );
-    println!("Samples written to {OUT}/events; DynamoDB Local and the SES emulator run until Ctrl-C.");
+    println!(
+        "Samples written to {OUT}/events; DynamoDB Local and the SES emulator run until Ctrl-C."
+    );
     println!("In another shell (Docker running), each answers as noted:\n");
     for route in ROUTES {
         let binary = route.function.binary();
         let id = logical_id(binary);
-        let answer = expected.get(binary).map(Value::to_string).unwrap_or_default();
+        let answer = expected
+            .get(binary)
+            .map(Value::to_string)
+            .unwrap_or_default();
         println!("sam local invoke {id} -e {OUT}/events/{binary}.json {common}    # {answer}");
     }
     println!(
@@ -607,6 +705,10 @@ fn print_commands(expected: &BTreeMap<String, Value>) {
     );
     println!(
         "\nWithout internet access to pull AWS's image, add --invoke-image IMAGE --skip-pull-image (see the README)."
+    );
+    println!(
+        "Mail the functions send: {ses}/ (JSON: {ses}/store)",
+        ses = mail_url()
     );
 }
 
