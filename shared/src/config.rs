@@ -237,7 +237,9 @@ pub struct IssuerSettings {
     pub issuer: String,
     pub audience: String,
     pub client_id: String,
-    /// `ACCESS_TOKEN_TTL_SECONDS`, default 900, 60..=3600.
+    /// `ACCESS_TOKEN_TTL_SECONDS`, default 900, 60..=900: an access token outlives a role
+    /// change, a disable or a deletion by at most its lifetime where nothing checks it again
+    /// (the authorizer's revocation check off, or its decisions cached), so it is short.
     pub access_token_ttl: i64,
     /// `SESSION_TTL_SECONDS`, default 30 days, 5 minutes..=365 days. Fixed at login.
     pub session_ttl: i64,
@@ -257,7 +259,7 @@ impl IssuerSettings {
             issuer: required(src, JWT_ISSUER)?,
             audience: required(src, JWT_AUDIENCE)?,
             client_id: required(src, JWT_CLIENT_ID)?,
-            access_token_ttl: bounded(src, ACCESS_TOKEN_TTL_SECONDS, 900, 60, 3_600)?,
+            access_token_ttl: bounded(src, ACCESS_TOKEN_TTL_SECONDS, 900, 60, 900)?,
             session_ttl: bounded(src, SESSION_TTL_SECONDS, 2_592_000, 300, 31_536_000)?,
             refresh_reuse_grace: bounded(src, REFRESH_REUSE_GRACE_SECONDS, 0, 0, 60)?,
             session_idle: bounded(src, SESSION_IDLE_SECONDS, 604_800, 300, 31_536_000)?,
@@ -686,6 +688,32 @@ mod tests {
                 ..
             }
         ));
+        // Access tokens live at most 15 minutes: a role change reaches them within that.
+        let err = IssuerSettings::from_source(&src(&[
+            (JWT_ISSUER, "i"),
+            (JWT_AUDIENCE, "a"),
+            (JWT_CLIENT_ID, "c"),
+            (JWT_SIGNING_KEY_PARAMETER, "/k"),
+            (ACCESS_TOKEN_TTL_SECONDS, "901"),
+        ]))
+        .unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Invalid {
+                name: ACCESS_TOKEN_TTL_SECONDS,
+                ..
+            }
+        ));
+        // An empty key is no key (the template declares it empty for `sam local`).
+        let s = IssuerSettings::from_source(&src(&[
+            (JWT_ISSUER, "i"),
+            (JWT_AUDIENCE, "a"),
+            (JWT_CLIENT_ID, "c"),
+            (JWT_SIGNING_KEY, ""),
+            (JWT_SIGNING_KEY_PARAMETER, "/k"),
+        ]))
+        .unwrap();
+        assert_eq!(s.signing_key, SigningKeySource::SsmParameter("/k".into()));
         let err = PasswordSettings::from_source(&src(&[(ARGON2_ITERATIONS, "1")])).unwrap_err();
         assert!(matches!(
             err,
