@@ -364,6 +364,35 @@ mod tests {
         ));
     }
 
+    /// The README states this size; roles and permissions travel in every request's header.
+    #[test]
+    fn a_token_with_10_roles_and_50_permissions_stays_small() {
+        let (key, _) = SigningKey::generate().unwrap();
+        let issuer = TokenIssuer::new(
+            key,
+            "https://auth.example.com".into(),
+            "https://api.example.com".into(),
+            "auth-service".into(),
+            900,
+        );
+        // Names of the README's assumption: roles of 10 characters, permissions of 18.
+        let grants = Grants {
+            roles: (0..10).map(|i| format!("role-{i:05}")).collect(),
+            entitlements: (0..50).map(|i| format!("service.action{i:04}")).collect(),
+        };
+        assert!(grants.roles.iter().all(|r| r.len() == 10));
+        assert!(grants.entitlements.iter().all(|p| p.len() == 18));
+        let user = uuid::Uuid::new_v4().to_string();
+        let sid = uuid::Uuid::new_v4().to_string();
+        let token = issuer
+            .issue_for(&user, &grants, &sid, &["pwd".to_owned()], NOW)
+            .unwrap();
+        let bare = issuer
+            .issue_for(&user, &Grants::default(), &sid, &["pwd".to_owned()], NOW)
+            .unwrap();
+        assert_eq!((token.len(), bare.len()), (2176, 605));
+    }
+
     #[test]
     fn refresh_tokens_are_256_bit_and_stored_hashed() {
         let token = RefreshToken::generate();
