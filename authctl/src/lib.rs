@@ -69,6 +69,9 @@ pub enum Command {
         #[arg(long)]
         email: String,
     },
+    /// Put the users created before the user index existed into it (once, after upgrading;
+    /// scans the whole table).
+    Reindex,
     /// List users, newest first.
     ListUsers {
         #[arg(long, default_value_t = 50)]
@@ -242,6 +245,14 @@ pub async fn run(
             let id = admin.id_of(&email).await?;
             change(&admin, id.as_str(), None, Some(true), &caller).await?;
             write(out, format!("{email} is enabled"))
+        }
+        Command::Reindex => {
+            let indexed = admin
+                .store()
+                .reindex_users()
+                .await
+                .map_err(|e| Failure::from(ApiError::from(e)))?;
+            write(out, format!("indexed {indexed} users"))
         }
         Command::ListUsers { limit } => {
             let page = admin

@@ -316,6 +316,12 @@ impl Logins {
                     Some(session.user_id.as_str()),
                     None,
                 );
+                // The password was right for the credentials it was checked against: the
+                // reservation goes back, as after any right password (a change, a disable
+                // or a reset won the race; this login must not count toward the lock).
+                if let Err(err) = self.store.forget_lockout(email).await {
+                    tracing::warn!(error = %crate::error::chain(&err), "reservation not given back");
+                }
                 return Err(ApiError::InvalidCredentials);
             }
             StartOutcome::FactorSpent => {

@@ -261,6 +261,59 @@ impl Store {
         Ok(UsersPage { users, next_cursor })
     }
 
+    /// Puts every profile written before the index existed into it (`authctl reindex`, once
+    /// after upgrading). A `Scan` of the whole table, filtered to profiles without index keys:
+    /// a one-off migration run by an operator, never by a request. Returns how many it indexed.
+    pub async fn reindex_users(&self) -> Result<usize, StoreError> {
+        let missing: Vec<keys::Item> = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("SK = :profile AND attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", keys::USERS_INDEX_PK)
+            .expression_attribute_values(":profile", AttributeValue::S(keys::PROFILE.into()))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(classify)?;
+        let mut indexed = 0;
+        for item in &missing {
+            let user = keys::user_from_item(item)?;
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(keys::user_key(user.id.as_str())))
+                .update_expression("SET #pk = :pk, #sk = :sk")
+                .condition_expression("attribute_exists(PK)")
+                .expression_attribute_names("#pk", keys::USERS_INDEX_PK)
+                .expression_attribute_names("#sk", keys::USERS_INDEX_SK)
+                .expression_attribute_values(
+                    ":pk",
+                    AttributeValue::S(keys::USERS_INDEX_PARTITION.into()),
+                )
+                .expression_attribute_values(
+                    ":sk",
+                    AttributeValue::S(keys::users_index_sk(
+                        user.created_at.unix_timestamp(),
+                        user.id.as_str(),
+                    )),
+                )
+                .send()
+                .await
+                .map_err(classify);
+            match result {
+                Ok(_) => indexed += 1,
+                // Deleted meanwhile.
+                Err(StoreError::ConditionFailed { .. }) => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(indexed)
+    }
+
     /// Deletes every item of a disabled user except the profile and the credentials: the
     /// user's partition (sessions, refresh tokens, two-factor), the email's password-check
     /// and mail counters, and the pending emailed links the profile points at. Idempotent.
