@@ -30,6 +30,8 @@ help:
 	@echo "make test   format, lint, unit, DynamoDB Local, end-to-end and template checks"
 	@echo "make bench  benchmarks (release build); figures in target/bench/report.json"
 	@echo "make build  sam build: arm64 Lambda artifacts in .aws-sam/build"
+	@echo "make sam-local       live samples for sam local invoke / start-api (Ctrl-C stops it)"
+	@echo "make sam-local-test  every function through sam local invoke, in Docker (CI runs it)"
 
 check-prereqs:
 	@command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup)"; exit 1; }
