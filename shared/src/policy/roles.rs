@@ -56,12 +56,6 @@ pub struct Catalog {
     pub version: i64,
 }
 
-impl Default for Catalog {
-    fn default() -> Self {
-        Self::builtin()
-    }
-}
-
 impl Catalog {
     /// The catalog of a table nobody has written roles to: only [`ADMIN`], held by nobody.
     pub fn builtin() -> Self {

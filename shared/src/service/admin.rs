@@ -374,8 +374,15 @@ impl Admin {
             if patch.name.is_some() {
                 audit_admin("admin_user_renamed", caller, actor, target);
             }
-            let (user, catalog) = self.read(id).await?;
-            return self.body(&user.user, &catalog).await;
+            // The account as written (no second read): the change applied to what was read.
+            let user = User {
+                roles: after.roles,
+                active: after.active,
+                name: patch.name.clone().unwrap_or(before.user.name),
+                epoch: before.user.epoch + i64::from(disabling),
+                ..before.user
+            };
+            return self.body(&user, &next).await;
         }
         Err(ApiError::ServiceUnavailable(StoreError::Conflict))
     }

@@ -701,30 +701,32 @@ pub fn catalog_item(catalog: &Catalog, version: i64) -> Item {
 }
 
 pub fn catalog_from_item(item: &Item) -> Result<Catalog, StoreError> {
-    let mut catalog = Catalog::builtin();
-    catalog.roles.clear();
-    if let Some(roles) = item.get("roles").and_then(|v| v.as_m().ok()) {
-        for (name, def) in roles {
+    let map = |name: &str| item.get(name).and_then(|v| v.as_m().ok());
+    let roles = map("roles")
+        .into_iter()
+        .flatten()
+        .map(|(name, def)| {
             let def = def
                 .as_m()
                 .map_err(|_| StoreError::Corrupt(format!("role {name:?} is not a map")))?;
-            catalog.roles.insert(
-                name.clone(),
-                RoleDef {
-                    description: get_opt_s(def, "description"),
-                    permissions: get_list(def, "permissions").into_iter().collect(),
-                },
-            );
-        }
-    }
-    if let Some(holders) = item.get("holders").and_then(|v| v.as_m().ok()) {
-        for name in holders.keys() {
-            catalog.holders.insert(name.clone(), get_n(holders, name)?);
-        }
-    }
-    catalog.active_admins = get_opt_n(item, "admins")?.unwrap_or(0);
-    catalog.version = get_n(item, "version")?;
-    Ok(catalog)
+            let role = RoleDef {
+                description: get_opt_s(def, "description"),
+                permissions: get_list(def, "permissions").into_iter().collect(),
+            };
+            Ok((name.clone(), role))
+        })
+        .collect::<Result<_, StoreError>>()?;
+    let holders = map("holders")
+        .into_iter()
+        .flat_map(|holders| holders.keys().map(move |name| (holders, name)))
+        .map(|(holders, name)| Ok((name.clone(), get_n(holders, name)?)))
+        .collect::<Result<_, StoreError>>()?;
+    Ok(Catalog {
+        roles,
+        holders,
+        active_admins: get_opt_n(item, "admins")?.unwrap_or(0),
+        version: get_n(item, "version")?,
+    })
 }
 
 #[cfg(test)]

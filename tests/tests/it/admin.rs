@@ -365,6 +365,48 @@ async fn deleting_a_user_erases_every_item_of_it() {
     assert_eq!(status, 201);
 }
 
+#[tokio::test]
+async fn logins_racing_a_delete_leave_no_session_and_no_item() {
+    let server = Server::start().await;
+    let (admin_email, _) = new_admin(&settings()).await;
+    let (admin_token, _) = tokens(&server, &admin_email).await;
+    let store = integration_tests::store().await;
+    for _ in 0..3 {
+        let (email, access, _) = logged_in(&server).await;
+        let id = user_id(&server, &access).await;
+        let path = format!("/admin/users/{id}");
+        // Four logins (under the lockout's five reserved checks) against the delete.
+        let racing = join_all((0..4).map(|_| login(&server, &email, PASSWORD)));
+        let delete = with_bearer(&server, Method::DELETE, &path, &admin_token, None);
+        let (logins, (status, body)) = tokio::join!(racing, delete);
+        assert_eq!(status, 204, "{body}");
+        for (status, body) in logins {
+            match status {
+                200 => {
+                    let token = body["access_token"].as_str().unwrap();
+                    assert_eq!(me(&server, Some(&format!("Bearer {token}"))).await.0, 403);
+                    let refresh_token = body["refresh_token"].as_str().unwrap();
+                    assert_eq!(refresh(&server, refresh_token).await.0, 401);
+                }
+                401 | 403 => {}
+                other => panic!("login racing a delete answered {other}: {body}"),
+            }
+        }
+        let left: Vec<_> = scan(&store)
+            .await
+            .into_iter()
+            .filter(|item| {
+                let text = format!("{item:?}");
+                text.contains(&id) || text.contains(&email)
+            })
+            .collect();
+        assert!(
+            left.is_empty(),
+            "items of the deleted user remain: {left:#?}"
+        );
+    }
+}
+
 async fn scan(store: &Store) -> Vec<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
     store
         .client()
@@ -496,6 +538,30 @@ async fn seed_users(store: &Store, n: usize) -> Vec<String> {
     .await
 }
 
+/// Disabling `target`, giving it only `roles` (no `admin`) and deleting it are each refused
+/// 409 `code`.
+async fn assert_cannot_remove(
+    server: &Server,
+    token: &str,
+    target: &str,
+    roles: &[&str],
+    code: &str,
+) {
+    for (method, body) in [
+        (Method::PATCH, Some(json!({"active": false}))),
+        (Method::PATCH, Some(json!({"roles": roles}))),
+        (Method::DELETE, None),
+    ] {
+        let path = format!("/admin/users/{target}");
+        let (status, answer) = with_bearer(server, method, &path, token, body).await;
+        assert_eq!(
+            (status, answer["code"].as_str()),
+            (409, Some(code)),
+            "{answer}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn the_last_active_admin_stays_even_when_two_admins_disable_each_other_at_once() {
     let settings = own_table().await;
@@ -506,25 +572,7 @@ async fn the_last_active_admin_stays_even_when_two_admins_disable_each_other_at_
     let (b_token, _) = tokens(&server, &b_email).await;
 
     // Nobody disables, deletes or demotes themselves.
-    for (method, body) in [
-        (Method::PATCH, Some(json!({"active": false}))),
-        (Method::PATCH, Some(json!({"roles": []}))),
-        (Method::DELETE, None),
-    ] {
-        let (status, answer) = with_bearer(
-            &server,
-            method,
-            &format!("/admin/users/{a_id}"),
-            &a_token,
-            body,
-        )
-        .await;
-        assert_eq!(
-            (status, answer["code"].as_str()),
-            (409, Some("self_lockout")),
-            "{answer}"
-        );
-    }
+    assert_cannot_remove(&server, &a_token, &a_id, &[], "self_lockout").await;
 
     // Each disables the other at the same moment: one wins, one active admin remains.
     let (a_path, b_path) = (
@@ -584,25 +632,7 @@ async fn the_last_active_admin_stays_even_when_two_admins_disable_each_other_at_
     .await;
     assert_eq!(status, 200, "{body}");
     let (helper_token, _) = tokens(&server, body["email"].as_str().unwrap()).await;
-    for (method, body) in [
-        (Method::PATCH, Some(json!({"active": false}))),
-        (Method::PATCH, Some(json!({"roles": ["helpdesk"]}))),
-        (Method::DELETE, None),
-    ] {
-        let (status, answer) = with_bearer(
-            &server,
-            method,
-            &format!("/admin/users/{last_id}"),
-            &helper_token,
-            body,
-        )
-        .await;
-        assert_eq!(
-            (status, answer["code"].as_str()),
-            (409, Some("last_admin")),
-            "{answer}"
-        );
-    }
+    assert_cannot_remove(&server, &helper_token, last_id, &["helpdesk"], "last_admin").await;
     // A role in use cannot go; `admin` never.
     let (status, body) = with_bearer(
         &server,
