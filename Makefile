@@ -23,7 +23,7 @@ include mk/sam.mk
 include mk/bench.mk
 include mk/sam-local.mk
 
-.PHONY: help tools check-prereqs dev test fmt lint unit robustness clean-dev
+.PHONY: help tools browser-tools check-prereqs dev test fmt lint unit robustness clean-dev
 
 help:
 	@echo "make dev    serve the API on http://127.0.0.1:$(PORT) against DynamoDB Local (Ctrl-C stops it)"
@@ -88,7 +88,7 @@ dev: tools .dev/signing-key.pem .dev/mfa-keys
 	MFA_KEYS="$$(cat .dev/mfa-keys)" \
 	SES_PORT=$${SES_PORT:-8005} \
 	MAIL_FROM=$${MAIL_FROM:-no-reply@example.com} \
-	APP_BASE_URL=$${APP_BASE_URL:-http://127.0.0.1:$(PORT)} \
+	APP_BASE_URL=$${APP_BASE_URL:-http://127.0.0.1:$(PORT)/console} \
 	PORT=$(PORT) LOG_LEVEL=$${LOG_LEVEL:-info} \
 	exec target/debug/devserver
 
@@ -108,7 +108,19 @@ unit:
 robustness: tools $(TOOLS)/schemathesis/.installed
 	SCHEMATHESIS_TELEMETRY=false scripts/schemathesis.sh $(TOOLS)/schemathesis/bin/st
 
-test: tools sam-tools fmt lint
+# Headless Chromium and its WebDriver for the console's browser tests: Debian's packages
+# (`chromium`, `chromium-driver`), installed with apt-get when missing and make runs as root;
+# otherwise the message says what to install. No browser is downloaded from anywhere else.
+browser-tools:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  if [ "$$(id -u)" != 0 ]; then \
+	    echo "chromium/chromedriver not found: install Debian's chromium and chromium-driver packages (sudo apt-get install chromium chromium-driver)"; exit 1; \
+	  fi; \
+	  echo "installing chromium and chromium-driver (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	fi
+
+test: tools sam-tools browser-tools fmt lint
 	cargo test --workspace --locked
 	$(MAKE) --no-print-directory robustness
 	$(MAKE) --no-print-directory bench-check

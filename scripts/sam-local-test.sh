@@ -149,6 +149,7 @@ check "GET /.well-known/jwks.json" 200 "http://127.0.0.1:$port/.well-known/jwks.
 check "GET /me without a token" 401 "http://127.0.0.1:$port/me"
 check "GET /me with a forged token" 403 -H "Authorization: Bearer not.a.token" "http://127.0.0.1:$port/me"
 check "GET /me with a live token" 200 -H "Authorization: Bearer $access" "http://127.0.0.1:$port/me"
+check "GET /console/account (the console's page)" 200 "http://127.0.0.1:$port/console/account"
 check "GET /admin/users without the permission" 403 -H "Authorization: Bearer $access" "http://127.0.0.1:$port/admin/users"
 echo "sam local: $(( $(date +%s) - started )) s in all"
 exit $failed

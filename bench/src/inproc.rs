@@ -293,14 +293,17 @@ pub async fn run(fx: &Fixture, sizes: Sizes) -> Result<InProcess> {
         .await?,
     );
 
-    let login = login::State::new(
-        store.clone(),
-        fx.hasher.clone(),
-        fx.token_issuer.clone(),
-        clock.clone(),
-        fx.issuer.clone(),
-        fx.lockout,
-    );
+    let login = login::State {
+        service: shared::service::Logins::new(
+            store.clone(),
+            fx.hasher.clone(),
+            fx.token_issuer.clone(),
+            clock.clone(),
+            fx.issuer.clone(),
+            fx.lockout,
+        ),
+        browser: browser(fx),
+    };
     let (argon2id_hash, login_handler) = interleaved(
         fx,
         ("Argon2id hash", async |_| argon2id_hash(fx).await),
@@ -322,12 +325,15 @@ pub async fn run(fx: &Fixture, sizes: Sizes) -> Result<InProcess> {
     .await?;
     handlers.push(login_handler);
 
-    let refresh = refresh::State::new(
-        store.clone(),
-        fx.token_issuer.clone(),
-        clock.clone(),
-        fx.issuer.rotation(),
-    );
+    let refresh = refresh::State {
+        service: shared::service::Refresher::new(
+            store.clone(),
+            fx.token_issuer.clone(),
+            clock.clone(),
+            fx.issuer.rotation(),
+        ),
+        browser: browser(fx),
+    };
     let tokens = fx.refresh_tokens(&first, sizes.warmup + sizes.db).await?;
     let (transact_write, refresh_handler) = interleaved(
         fx,
@@ -494,3 +500,12 @@ fn authorizer_state(
 pub const AUTHORIZER: &str = "authorizer";
 /// The authorizer with `REVOCATION_CHECK=off`: no DynamoDB at all.
 pub const AUTHORIZER_OFF: &str = "authorizer_revocation_off";
+
+/// The browser edge of login and refresh; the bench sends bodies, so it is never used.
+fn browser(fx: &Fixture) -> shared::browser::Browser {
+    shared::browser::Browser::new(shared::config::BrowserSettings {
+        allowed_origins: Vec::new(),
+        secure_cookie: true,
+        cookie_max_age: fx.issuer.session_ttl,
+    })
+}

@@ -35,6 +35,13 @@ use shared::error::ApiError;
 use shared::runtime::InitError;
 use time::OffsetDateTime;
 
+/// The CORS answer the template's `CorsConfiguration` declares (the template test checks they
+/// agree).
+pub const CORS_METHODS: &str = "GET,POST,PUT,PATCH,DELETE";
+pub const CORS_HEADERS: &str = "authorization,content-type,x-requested-with";
+pub const CORS_EXPOSE: &str = "retry-after";
+pub const CORS_MAX_AGE: &str = "600";
+
 /// API Gateway's own payload limit for HTTP APIs (10 MB); the functions enforce their own 16 KiB.
 const GATEWAY_MAX_BODY: usize = 10 * 1024 * 1024;
 
@@ -130,11 +137,15 @@ functions! {
     AdminListRoles => admin_list_roles ("admin-list-roles"): "GET" "/admin/roles", true;
     AdminPutRole => admin_put_role ("admin-put-role"): "PUT" "/admin/roles/{name}", true;
     AdminDeleteRole => admin_delete_role ("admin-delete-role"): "DELETE" "/admin/roles/{name}", true;
+    Console => console ("console"): "GET" "/console/{proxy+}", false;
 }
 
 /// What API Gateway itself does around the authorizer: its result cache.
 #[derive(Debug)]
 pub struct Gateway {
+    /// `CORS_ALLOWED_ORIGINS` (the template's `CorsAllowedOrigins`): API Gateway answers
+    /// preflights and adds the CORS headers itself when it is set.
+    cors: Vec<String>,
     cache_ttl: std::time::Duration,
     cache: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, Value)>>,
 }
@@ -142,6 +153,7 @@ pub struct Gateway {
 impl Gateway {
     pub fn from_source(src: &dyn Source) -> Result<Self, InitError> {
         Ok(Self {
+            cors: shared::config::allowed_origins(src)?,
             cache_ttl: std::time::Duration::from_secs(shared::config::authorizer_cache_ttl(src)?),
             cache: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
@@ -162,6 +174,55 @@ impl Gateway {
         (at.elapsed() < self.cache_ttl).then(|| context.clone())
     }
 
+    /// The request's `Origin` when CORS allows it.
+    fn cors_origin(&self, headers: &HeaderMap) -> Option<HeaderValue> {
+        let origin = headers.get(header::ORIGIN)?;
+        let lower = origin.to_str().ok()?.trim().to_ascii_lowercase();
+        self.cors.contains(&lower).then(|| origin.clone())
+    }
+
+    /// API Gateway's answer to a CORS preflight (it never reaches a route or the authorizer):
+    /// 204, with the CORS headers only for an allowed origin.
+    fn preflight(&self, headers: &HeaderMap) -> AxumResponse {
+        let mut response = StatusCode::NO_CONTENT.into_response();
+        if self.allow_origin(headers, &mut response) {
+            let out = response.headers_mut();
+            for (name, value) in [
+                (header::ACCESS_CONTROL_ALLOW_METHODS, CORS_METHODS),
+                (header::ACCESS_CONTROL_ALLOW_HEADERS, CORS_HEADERS),
+                (header::ACCESS_CONTROL_MAX_AGE, CORS_MAX_AGE),
+            ] {
+                out.insert(name, HeaderValue::from_static(value));
+            }
+        }
+        response
+    }
+
+    /// The CORS headers API Gateway adds to any answer to an allowed origin.
+    fn add_cors(&self, request: &HeaderMap, response: &mut AxumResponse) {
+        if self.allow_origin(request, response) {
+            response.headers_mut().insert(
+                header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                HeaderValue::from_static(CORS_EXPOSE),
+            );
+        }
+    }
+
+    /// Allows the request's origin (with credentials) when CORS lists it; whether it did.
+    fn allow_origin(&self, request: &HeaderMap, response: &mut AxumResponse) -> bool {
+        let Some(origin) = self.cors_origin(request) else {
+            return false;
+        };
+        let out = response.headers_mut();
+        out.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        out.insert(
+            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            HeaderValue::from_static("true"),
+        );
+        out.append(header::VARY, HeaderValue::from_static("origin"));
+        true
+    }
+
     fn remember(&self, key: String, context: Value) {
         if self.cache_ttl.is_zero() {
             return;
@@ -180,6 +241,16 @@ fn match_path(pattern: &str, path: &str) -> Option<Map<String, Value>> {
         match (want.next(), have.next()) {
             (None, None) => return Some(params),
             (Some(w), Some(h)) => {
+                if let Some(name) = w.strip_prefix('{').and_then(|w| w.strip_suffix("+}")) {
+                    // A greedy parameter (`{proxy+}`): the rest of the path, at least one character.
+                    let rest: Vec<&str> = std::iter::once(h).chain(have).collect();
+                    let rest = rest.join("/");
+                    if rest.is_empty() {
+                        return None;
+                    }
+                    params.insert(name.to_owned(), Value::String(rest));
+                    return Some(params);
+                }
                 if let Some(name) = w.strip_prefix('{').and_then(|w| w.strip_suffix('}')) {
                     if h.is_empty() {
                         return None;
@@ -265,15 +336,35 @@ async fn dispatch(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: axum::extract::Request,
 ) -> AxumResponse {
-    let app = &edge.app;
+    let gateway_settings = &edge.app.gateway;
     let (parts, body) = request.into_parts();
-    let Ok(collected) = http_body_util::Limited::new(body, GATEWAY_MAX_BODY)
+    if parts.method == axum::http::Method::OPTIONS
+        && !gateway_settings.cors.is_empty()
+        && parts
+            .headers
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+    {
+        return gateway_settings.preflight(&parts.headers);
+    }
+    let mut response = match http_body_util::Limited::new(body, GATEWAY_MAX_BODY)
         .collect()
         .await
-    else {
-        return gateway(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
+    {
+        Ok(collected) => route_request(&edge, peer, &parts, &collected.to_bytes()).await,
+        Err(_) => gateway(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large"),
     };
-    let bytes = collected.to_bytes();
+    gateway_settings.add_cors(&parts.headers, &mut response);
+    response
+}
+
+/// What API Gateway does with a request once it is read: the route, the authorizer, the function.
+async fn route_request(
+    edge: &Edge,
+    peer: SocketAddr,
+    parts: &axum::http::request::Parts,
+    bytes: &[u8],
+) -> AxumResponse {
+    let app = &edge.app;
     let path = parts.uri.path();
     if parts.method == axum::http::Method::GET && path == "/openapi.yaml" {
         return ([(header::CONTENT_TYPE, "application/yaml")], OPENAPI).into_response();
@@ -286,7 +377,7 @@ async fn dispatch(
         return gateway(StatusCode::NOT_FOUND, "Not Found");
     };
     let headers = edge_headers(&parts.headers, peer, edge.local);
-    let context = RequestContext::new(route, &parts, &headers, peer, params);
+    let context = RequestContext::new(route, parts, &headers, peer, params);
     let mut authorizer_context = None;
     if route.protected {
         let Some(authorization) = parts
@@ -318,7 +409,7 @@ async fn dispatch(
         };
         authorizer_context = Some(lambda);
     }
-    let event = context.http_event(&headers, &bytes, authorizer_context);
+    let event = context.http_event(&headers, bytes, authorizer_context);
     // `lambda_http` panics on some header values API Gateway would never pass on; the headers
     // above are already API Gateway's, and anything left that cannot become a request is the
     // 400 API Gateway answers to a request it cannot parse.
@@ -360,7 +451,23 @@ fn edge_headers(headers: &HeaderMap, peer: SocketAddr, local: SocketAddr) -> Hea
             out.insert(name, value);
         }
     };
-    set(&mut out, "host", local.to_string());
+    // A browser on `localhost:PORT` and one on `127.0.0.1:PORT` are different origins; keep
+    // the name the client used when it is a loopback name for this port (API Gateway likewise
+    // passes the domain name the request came in on).
+    let loopback_name = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .filter(|host| {
+            ["localhost", "127.0.0.1", "[::1]"]
+                .iter()
+                .any(|name| *host == format!("{name}:{}", local.port()))
+        })
+        .map(str::to_owned);
+    set(
+        &mut out,
+        "host",
+        loopback_name.unwrap_or_else(|| local.to_string()),
+    );
     set(&mut out, "x-forwarded-for", peer.ip().to_string());
     set(&mut out, "x-forwarded-proto", "http".to_owned());
     set(&mut out, "x-forwarded-port", local.port().to_string());
@@ -428,6 +535,7 @@ impl RequestContext {
             "rawPath": self.raw_path,
             "rawQueryString": self.raw_query,
             "headers": gateway_headers(headers),
+            "cookies": cookies(headers),
             "queryStringParameters": self.query_parameters(),
             "pathParameters": self.path_parameters,
             "requestContext": self.context,
@@ -457,6 +565,10 @@ impl RequestContext {
             "isBase64Encoded": base64,
         });
         if let Some(e) = event.as_object_mut() {
+            let cookies = cookies(headers);
+            if !cookies.is_empty() {
+                e.insert("cookies".into(), json!(cookies));
+            }
             let query = self.query_parameters();
             if !query.is_empty() {
                 e.insert("queryStringParameters".into(), Value::Object(query));
@@ -496,10 +608,28 @@ impl RequestContext {
     }
 }
 
-/// Headers as API Gateway passes them: lowercased names, repeated values joined by commas.
+/// The request's cookies as payload 2.0 passes them: one `cookies` entry per cookie, no
+/// `Cookie` header.
+fn cookies(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Headers as API Gateway passes them: lowercased names, repeated values joined by commas;
+/// cookies go to the event's `cookies`.
 fn gateway_headers(headers: &HeaderMap) -> Map<String, Value> {
     let mut out: Map<String, Value> = Map::new();
     for (name, value) in headers {
+        if name == header::COOKIE {
+            continue;
+        }
         let Ok(value) = value.to_str() else { continue };
         match out.get_mut(name.as_str()) {
             Some(Value::String(existing)) => {

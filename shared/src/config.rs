@@ -79,6 +79,7 @@ pub const ROUTE_PERMISSIONS: &str = "ROUTE_PERMISSIONS";
 pub const AUTHORIZER_CACHE_TTL_SECONDS: &str = "AUTHORIZER_CACHE_TTL_SECONDS";
 pub const BOOTSTRAP_ADMIN_EMAIL: &str = "BOOTSTRAP_ADMIN_EMAIL";
 pub const BOOTSTRAP_ADMIN_PASSWORD: &str = "BOOTSTRAP_ADMIN_PASSWORD";
+pub const CORS_ALLOWED_ORIGINS: &str = "CORS_ALLOWED_ORIGINS";
 
 fn required(src: &dyn Source, name: &'static str) -> Result<String, ConfigError> {
     match src.get(name) {
@@ -389,14 +390,7 @@ impl MailSettings {
         let app_base_url = required(src, APP_BASE_URL)?
             .trim_end_matches('/')
             .to_owned();
-        let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
-            .iter()
-            .any(|p| {
-                app_base_url == *p
-                    || app_base_url.starts_with(&format!("{p}:"))
-                    || app_base_url.starts_with(&format!("{p}/"))
-            });
-        if !app_base_url.starts_with("https://") && !loopback {
+        if !app_base_url.starts_with("https://") && !is_loopback_http(&app_base_url) {
             return Err(ConfigError::Invalid {
                 name: APP_BASE_URL,
                 reason: format!(
@@ -574,6 +568,75 @@ pub fn route_permissions(
         }
     }
     Ok(map)
+}
+
+/// Whether `url` is a plain-http URL on a loopback host (`http://127.0.0.1…`, `http://localhost…`,
+/// `http://[::1]…`): the only place this service accepts `http://` or drops `Secure` cookies.
+pub fn is_loopback_http(url: &str) -> bool {
+    ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+        .iter()
+        .any(|p| {
+            url == *p || url.starts_with(&format!("{p}:")) || url.starts_with(&format!("{p}/"))
+        })
+}
+
+/// What the functions that speak to browsers need: who may call with credentials (CORS) and
+/// how the refresh-token cookie is set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrowserSettings {
+    /// `CORS_ALLOWED_ORIGINS`, default none: comma-separated origins (`scheme://host[:port]`,
+    /// lowercased, no path) that may call the API from a browser with credentials. `*` is
+    /// refused: credentials are allowed, and `*` with credentials lets every site in.
+    pub allowed_origins: Vec<String>,
+    /// `Secure` on the cookie, and the `__Secure-` name: off only when `JWT_ISSUER` is a
+    /// loopback `http://` URL (`make dev`), where a browser would drop a `Secure` cookie sent
+    /// over plain http.
+    pub secure_cookie: bool,
+    /// The cookie's `Max-Age`: `SESSION_TTL_SECONDS` (a session never outlives it anyway).
+    pub cookie_max_age: i64,
+}
+
+impl BrowserSettings {
+    pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+        Ok(Self {
+            allowed_origins: allowed_origins(src)?,
+            secure_cookie: !is_loopback_http(&required(src, JWT_ISSUER)?),
+            cookie_max_age: bounded(src, SESSION_TTL_SECONDS, 2_592_000, 300, 31_536_000)?,
+        })
+    }
+}
+
+/// `CORS_ALLOWED_ORIGINS`, parsed and checked (also read by the local server, which answers
+/// CORS the way API Gateway does from the template's `CorsAllowedOrigins`).
+pub fn allowed_origins(src: &dyn Source) -> Result<Vec<String>, ConfigError> {
+    let Some(raw) = optional(src, CORS_ALLOWED_ORIGINS) else {
+        return Ok(Vec::new());
+    };
+    raw.split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(|origin| {
+            let lower = origin.to_ascii_lowercase();
+            let host = lower
+                .strip_prefix("https://")
+                .or_else(|| lower.strip_prefix("http://"));
+            let well_formed = host.is_some_and(|h| {
+                !h.is_empty()
+                    && h.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c))
+            });
+            if well_formed {
+                Ok(lower)
+            } else {
+                Err(ConfigError::Invalid {
+                    name: CORS_ALLOWED_ORIGINS,
+                    reason: format!(
+                        "{origin:?} is not an origin (scheme://host[:port], no path, no *)"
+                    ),
+                })
+            }
+        })
+        .collect()
 }
 
 /// `AUTHORIZER_CACHE_TTL_SECONDS` of the local server (API Gateway's authorizer result cache),
@@ -789,5 +852,52 @@ mod tests {
         );
         let pem = SigningKeySource::from_source(&src(&[(JWT_SIGNING_KEY, "SECRET")])).unwrap();
         assert!(!format!("{pem:?}").contains("SECRET"));
+    }
+
+    #[test]
+    fn browser_settings_refuse_a_wildcard_and_drop_secure_only_on_loopback_http() {
+        let s = BrowserSettings::from_source(&src(&[
+            (JWT_ISSUER, "https://auth.example.com"),
+            (
+                CORS_ALLOWED_ORIGINS,
+                " https://App.example.com , http://localhost:5173,",
+            ),
+        ]))
+        .unwrap();
+        assert_eq!(
+            s.allowed_origins,
+            ["https://app.example.com", "http://localhost:5173"]
+        );
+        assert!(s.secure_cookie);
+        assert_eq!(s.cookie_max_age, 2_592_000);
+        let local =
+            BrowserSettings::from_source(&src(&[(JWT_ISSUER, "http://127.0.0.1:3000")])).unwrap();
+        assert!(!local.secure_cookie);
+        assert!(local.allowed_origins.is_empty());
+        // An http issuer that is not loopback keeps Secure.
+        let remote =
+            BrowserSettings::from_source(&src(&[(JWT_ISSUER, "http://auth.example.com")])).unwrap();
+        assert!(remote.secure_cookie);
+        for bad in [
+            "*",
+            "https://*.example.com",
+            "https://app.example.com/path",
+            "app.example.com",
+            "null",
+        ] {
+            assert!(
+                matches!(
+                    BrowserSettings::from_source(&src(&[
+                        (JWT_ISSUER, "https://auth.example.com"),
+                        (CORS_ALLOWED_ORIGINS, bad),
+                    ])),
+                    Err(ConfigError::Invalid {
+                        name: CORS_ALLOWED_ORIGINS,
+                        ..
+                    })
+                ),
+                "{bad} accepted"
+            );
+        }
     }
 }

@@ -133,6 +133,14 @@ pub enum ApiError {
     SelfLockout,
     #[error("no such session")]
     SessionNotFound,
+    /// A request that carries (or asks for) the refresh-token cookie without an allowed
+    /// `Origin` or without the `X-Requested-With` header: what a cross-site form or script
+    /// would send.
+    #[error("a cookie-carried token needs an allowed Origin and X-Requested-With")]
+    CrossSiteRequest,
+    /// A path no file or page answers (the web console).
+    #[error("not found")]
+    NotFound,
     #[error("the database is unavailable")]
     ServiceUnavailable(#[source] StoreError),
     #[error("internal error")]
@@ -397,6 +405,20 @@ impl ApiError {
                 "session_not_found",
                 "Session not found",
                 "no live session of yours has this id".to_owned(),
+                None,
+            ),
+            Self::CrossSiteRequest => (
+                403,
+                "cross_site_request",
+                "Cross-site request",
+                "a request that uses the refresh-token cookie must come from an allowed origin and carry the X-Requested-With header".to_owned(),
+                None,
+            ),
+            Self::NotFound => (
+                404,
+                "not_found",
+                "Not found",
+                "nothing is here".to_owned(),
                 None,
             ),
             Self::ServiceUnavailable(_) => (

@@ -247,6 +247,11 @@ pub fn ok_cacheable(body: String, max_age: u32) -> Response<Body> {
     response
 }
 
+/// 200 with a static text document (a page, a script, a style sheet) of this media type.
+pub fn ok_static(content_type: &'static str, body: &'static str) -> Response<Body> {
+    with_body(StatusCode::OK, content_type, body.to_owned())
+}
+
 #[derive(Serialize)]
 struct Problem<'a> {
     #[serde(rename = "type")]

@@ -4,6 +4,7 @@
 //!
 //! Other teams' Lambdas behind the authorizer need only [`identity::Identity::from_request`].
 
+pub mod browser;
 pub mod clock;
 pub mod config;
 /// The identity helper lives in its own crate; re-exported so `shared::identity` keeps working.

@@ -280,15 +280,24 @@ impl Drop for Server {
 impl Server {
     /// Starts the local server with these settings and this clock.
     pub async fn start_with(settings: &HashMap<String, String>, clock: SharedClock) -> Self {
-        let app = Arc::new(
-            App::from_source(settings, clock)
-                .await
-                .expect("build the app"),
-        );
+        Self::start_at(|_| settings.clone(), clock).await
+    }
+
+    /// Starts the local server with the settings `settings` gives for its address (for the
+    /// settings that name it: the issuer, the links' base URL).
+    pub async fn start_at(
+        settings: impl FnOnce(&str) -> HashMap<String, String>,
+        clock: SharedClock,
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
             .await
             .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let app = Arc::new(
+            App::from_source(&settings(&base), clock)
+                .await
+                .expect("build the app"),
+        );
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(devserver::serve(listener, app.clone(), async {
             let _ = stopped.await;

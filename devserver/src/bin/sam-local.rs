@@ -483,6 +483,8 @@ impl Samples {
 
         self.write("jwks", &sample("jwks")?)?;
         self.expect("jwks", ok(200));
+        self.write("console", &sample("console")?)?;
+        self.expect("console", ok(200));
 
         let (email, _) = self.user("forgot").await?;
         let mut event = sample("forgot-password")?;

@@ -1,25 +1,35 @@
-//! `POST /auth/logout`: `{refresh_token}` → 204; that token's session ends.
+//! `POST /auth/logout`: `{refresh_token}` (or `{}` with the refresh-token cookie) → 204; that
+//! token's session ends (and the cookie is cleared).
 
 use lambda_http::{Body, Request, Response};
+use shared::browser::{Browser, Transport, WithBrowser};
 use shared::http;
-use shared::service::{Caller, refresh_token_from_body};
+use shared::service::{Caller, Sessions};
 
-pub use shared::service::Sessions as State;
+/// The sessions service and its browser edge.
+pub type State = WithBrowser<Sessions>;
 
 /// Builds the state once per cold start (the same signature in every function crate).
 pub async fn state(
     src: &dyn shared::config::Source,
     clock: shared::clock::SharedClock,
 ) -> Result<State, shared::runtime::InitError> {
-    State::from_source(src, clock).await
+    Ok(WithBrowser {
+        service: Sessions::from_source(src, clock).await?,
+        browser: Browser::from_source(src)?,
+    })
 }
 
 pub async fn handle(state: &State, req: Request) -> Response<Body> {
+    let mut transport = Transport::Body;
     let result = async {
-        let token = refresh_token_from_body(&http::json_object(&req)?)?;
-        state.logout(&token, &Caller::of(&req)).await?;
-        Ok(http::no_content())
+        let (token, from) = state
+            .browser
+            .presented_refresh_token(&req, &http::json_object(&req)?)?;
+        transport = from;
+        state.service.logout(&token, &Caller::of(&req)).await?;
+        Ok(state.browser.logged_out(from))
     }
     .await;
-    http::respond(&req, result)
+    state.browser.respond(&req, transport, result)
 }

@@ -1,27 +1,35 @@
-//! `POST /auth/mfa/verify`: `{mfa_token, code}` or `{mfa_token, recovery_code}` → 200 the token
-//! pair (the second step of a login with two-factor on).
+//! `POST /auth/mfa/verify`: `{mfa_token, code}` or `{mfa_token, recovery_code}` (and optionally
+//! `token_transport`) → 200 the token pair (the second step of a login with two-factor on).
 
 use lambda_http::{Body, Request, Response};
+use shared::browser::{Browser, WithBrowser};
 use shared::http;
-use shared::service::{Caller, MfaVerify};
+use shared::service::{Caller, MfaLogins, MfaVerify};
 
-pub use shared::service::MfaLogins as State;
+/// The two-factor login service and its browser edge.
+pub type State = WithBrowser<MfaLogins>;
 
 /// Builds the state once per cold start (the same signature in every function crate).
 pub async fn state(
     src: &dyn shared::config::Source,
     clock: shared::clock::SharedClock,
 ) -> Result<State, shared::runtime::InitError> {
-    State::from_source(src, clock).await
+    Ok(WithBrowser {
+        service: MfaLogins::from_source(src, clock).await?,
+        browser: Browser::from_source(src)?,
+    })
 }
 
 pub async fn handle(state: &State, req: Request) -> Response<Body> {
     let result = async {
-        let input = MfaVerify::from_body(&http::json_object(&req)?)?;
+        let body = http::json_object(&req)?;
+        let input = MfaVerify::from_body(&body)?;
+        let transport = state.browser.requested_transport(&req, &body)?;
         let pair = state
+            .service
             .verify(&input.mfa_token, input.factor, &Caller::of(&req))
             .await?;
-        Ok(http::ok_no_store(&pair))
+        Ok(state.browser.tokens(&pair, transport))
     }
     .await;
     http::respond(&req, result)

@@ -27,7 +27,7 @@ pub use refresh::Refresher;
 pub use requests::{
     EmailChange, LoginRequest, MfaDisable, MfaVerify, NameChange, PasswordChange, PasswordReset,
     Registration, code_from_body, current_password_from_body, email_from_body,
-    link_token_from_body, refresh_token_from_body,
+    link_token_from_body,
 };
 pub use sessions::{SessionBody, Sessions, SessionsBody};
 pub use tokens::TokenPair;

@@ -74,16 +74,6 @@ impl LoginRequest {
     }
 }
 
-/// `{refresh_token}` for refresh (and, later, logout).
-pub fn refresh_token_from_body(body: &Map<String, Value>) -> Result<String, ApiError> {
-    let mut fields = Fields::new(body);
-    let token = fields.required_str("refresh_token");
-    fields.finish()?;
-    token
-        .map(str::to_owned)
-        .ok_or_else(|| ApiError::Validation(Vec::new()))
-}
-
 /// `{name}` for `PATCH /me`: a string under the registration rules, or `null` to clear it.
 #[derive(Debug)]
 pub struct NameChange(pub Option<DisplayName>);

@@ -43,7 +43,7 @@ async fn admin_service(settings: &HashMap<String, String>) -> Admin {
 }
 
 /// A new administrator on the settings' table; returns (email, user id).
-async fn new_admin(settings: &HashMap<String, String>) -> (String, String) {
+pub(crate) async fn new_admin(settings: &HashMap<String, String>) -> (String, String) {
     let email = unique_email();
     let accounts = Accounts::from_source(settings, SystemClock::shared())
         .await

@@ -71,6 +71,8 @@ fn path_names(pattern: &str) -> BTreeSet<&str> {
     pattern
         .split('/')
         .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        // A greedy `{proxy+}` is named `proxy`.
+        .map(|s| s.strip_suffix('+').unwrap_or(s))
         .collect()
 }
 
@@ -80,7 +82,10 @@ fn concrete_path(pattern: &str, parameters: &Value) -> String {
         .split('/')
         .map(
             |segment| match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                Some(name) => parameters[name].as_str().unwrap_or_default().to_owned(),
+                Some(name) => parameters[name.strip_suffix('+').unwrap_or(name)]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
                 None => segment.to_owned(),
             },
         )
@@ -156,7 +161,7 @@ async fn register() -> (String, String) {
 
 /// Logs in through the login handler; returns the response.
 async fn login(email: &str, password: &str) -> Response<Body> {
-    let state = login::State::from_source(&settings(), SystemClock::shared())
+    let state = login::state(&settings(), SystemClock::shared())
         .await
         .unwrap();
     let request = edited(
@@ -179,7 +184,7 @@ async fn refresh_token(email: &str) -> String {
 
 /// What the refresh handler answers for this token.
 async fn refresh(token: &str) -> Response<Body> {
-    let state = refresh::State::from_source(&settings(), SystemClock::shared())
+    let state = refresh::state(&settings(), SystemClock::shared())
         .await
         .unwrap();
     let request = edited("refresh", Some(&json!({"refresh_token": token})), None);
@@ -228,7 +233,7 @@ async fn mailed_token(address: &str, path: &str) -> String {
 
 #[tokio::test]
 async fn logout_event_answers_204_and_ends_the_session_of_a_real_token() {
-    let state = logout::State::from_source(&settings(), SystemClock::shared())
+    let state = logout::state(&settings(), SystemClock::shared())
         .await
         .unwrap();
     // The sample as written: its placeholder token is no token, and logout never says so.
@@ -1115,7 +1120,11 @@ fn every_sample_body_is_one_the_openapi_document_accepts() {
         .is_empty()
     );
 
-    for route in ROUTES {
+    // The console's pages are not in the JSON API's document (openapi.rs).
+    for route in ROUTES
+        .iter()
+        .filter(|r| r.function != devserver::Function::Console)
+    {
         let name = route.function.binary();
         let route_key = format!("{} {}", route.method, route.path);
         let operation = &document["paths"][route.path][route.method.to_lowercase()];

@@ -22,9 +22,7 @@ async fn register_and_login_events_run_as_on_lambda() {
     let register = register::State::from_source(&src, SystemClock::shared())
         .await
         .unwrap();
-    let login = login::State::from_source(&src, SystemClock::shared())
-        .await
-        .unwrap();
+    let login = login::state(&src, SystemClock::shared()).await.unwrap();
 
     // The sample as written: a fresh DynamoDB Local has no ada@example.com yet.
     let sample = lambda_http::request::from_str(&event("register")).unwrap();
@@ -52,7 +50,7 @@ async fn register_and_login_events_run_as_on_lambda() {
 
 #[tokio::test]
 async fn refresh_event_with_its_placeholder_token_is_invalid() {
-    let state = refresh::State::from_source(&settings(), SystemClock::shared())
+    let state = refresh::state(&settings(), SystemClock::shared())
         .await
         .unwrap();
     let response = refresh::handle(

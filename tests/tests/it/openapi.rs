@@ -69,8 +69,10 @@ fn every_served_route_is_documented_and_vice_versa() {
             documented.insert((method, path.to_owned()));
         }
     }
+    // The web console's pages are not part of the JSON API.
     let served: BTreeSet<_> = ROUTES
         .iter()
+        .filter(|r| r.function != devserver::Function::Console)
         .map(|r| (r.method.to_owned(), r.path.to_owned()))
         .collect();
     assert_eq!(served, documented);

@@ -700,6 +700,7 @@ fn every_environment_variable_is_one_the_code_reads() {
         cfg::MFA_KEYS,
         cfg::MFA_KEYS_PARAMETER,
         cfg::ROUTE_PERMISSIONS,
+        cfg::CORS_ALLOWED_ORIGINS,
     ]
     .into();
     let template = template();
@@ -1761,4 +1762,82 @@ fn sam_local_can_point_the_functions_at_local_services_and_build_for_the_host() 
         found.is_empty(),
         "an architecture written outside the Architecture parameter: {found:?}"
     );
+}
+
+#[test]
+fn cors_is_declared_as_the_local_server_answers_it_and_the_console_holds_no_privilege() {
+    let template = template();
+    let api = &template["Resources"]["HttpApi"]["Properties"];
+    let Value::Tagged(cors) = &api["CorsConfiguration"] else {
+        panic!("CorsConfiguration must be an !If on HasCorsOrigins");
+    };
+    assert_eq!(cors.tag, "If");
+    let branches = cors.value.as_sequence().unwrap();
+    assert_eq!(branches[0].as_str(), Some("HasCorsOrigins"));
+    assert_eq!(
+        ref_name(&branches[2]),
+        Some("AWS::NoValue"),
+        "no origins listed = no CORS"
+    );
+    let config = &branches[1];
+    let joined = |key: &str| {
+        config[key]
+            .as_sequence()
+            .unwrap_or_else(|| panic!("{key} is a list"))
+            .iter()
+            .map(|v| v.as_str().unwrap().to_ascii_lowercase())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    assert_eq!(
+        joined("AllowMethods"),
+        devserver::CORS_METHODS.to_ascii_lowercase()
+    );
+    assert_eq!(joined("AllowHeaders"), devserver::CORS_HEADERS);
+    assert_eq!(joined("ExposeHeaders"), devserver::CORS_EXPOSE);
+    assert_eq!(
+        config["MaxAge"].as_u64().map(|m| m.to_string()).as_deref(),
+        Some(devserver::CORS_MAX_AGE)
+    );
+    assert_eq!(config["AllowCredentials"].as_bool(), Some(true));
+    let Value::Tagged(split) = &config["AllowOrigins"] else {
+        panic!("AllowOrigins must split CorsAllowedOrigins");
+    };
+    assert_eq!(split.tag, "Split");
+    assert_eq!(
+        ref_name(&split.value.as_sequence().unwrap()[1]),
+        Some("CorsAllowedOrigins")
+    );
+    // The functions read the same list (for the cookie's Origin check); its default is a
+    // value the code accepts (none), and the code refuses a wildcard whatever the pattern says.
+    assert_eq!(
+        ref_name(
+            &template["Globals"]["Function"]["Environment"]["Variables"][cfg::CORS_ALLOWED_ORIGINS]
+        ),
+        Some("CorsAllowedOrigins")
+    );
+    let default = parameter_value(&template, "CorsAllowedOrigins", "Default");
+    assert_eq!(
+        cfg::allowed_origins(&source(&[(cfg::CORS_ALLOWED_ORIGINS, default)])),
+        Ok(Vec::new())
+    );
+    let pattern = parameter_value(&template, "CorsAllowedOrigins", "AllowedPattern");
+    assert!(
+        !pattern.contains("\\*") && !pattern.contains("[*"),
+        "{pattern}"
+    );
+
+    // The console serves files: no policy, no variable of its own, no authorizer.
+    let console = &template["Resources"]["ConsoleFunction"]["Properties"];
+    assert!(
+        console.get("Policies").is_none(),
+        "the console needs no permission"
+    );
+    assert!(
+        console["Environment"].is_null(),
+        "the console reads no setting"
+    );
+    let event = &console["Events"]["Console"]["Properties"];
+    assert_eq!(event["Path"].as_str(), Some("/console/{proxy+}"));
+    assert!(event.get("Auth").is_none());
 }
