@@ -656,3 +656,112 @@ async fn other_origins_can_use_neither_the_api_nor_the_cookie() {
     assert_eq!(browser.text("#profile-email").await, email);
     browser.close().await;
 }
+
+impl Browser {
+    /// What has the focus: its `name` or `id`, and whether it draws an outline.
+    async fn focused(&self) -> (String, bool) {
+        let value = self
+            .client
+            .execute(
+                "const e = document.activeElement; const s = getComputedStyle(e);
+                 return [e.name || e.id || e.tagName, s.outlineStyle !== 'none' && s.outlineWidth !== '0px'];",
+                vec![],
+            )
+            .await
+            .expect("script");
+        (
+            value[0].as_str().unwrap_or_default().to_owned(),
+            value[1].as_bool().unwrap_or_default(),
+        )
+    }
+
+    /// Presses keys on whatever has the focus.
+    async fn keys(&self, keys: &str) {
+        self.client
+            .active_element()
+            .await
+            .expect("a focused element")
+            .send_keys(keys)
+            .await
+            .expect("keys");
+    }
+
+    /// Whether the page is wider than the window (a horizontal scroll bar on the page).
+    async fn overflows(&self) -> (i64, i64) {
+        let value = self
+            .client
+            .execute(
+                "return [document.documentElement.scrollWidth, document.documentElement.clientWidth];",
+                vec![],
+            )
+            .await
+            .expect("script");
+        (value[0].as_i64().unwrap(), value[1].as_i64().unwrap())
+    }
+}
+
+#[tokio::test]
+async fn the_console_works_from_the_keyboard_and_fits_a_phone() {
+    let server = server(&[]).await;
+    let (admin_email, _) = crate::admin::new_admin(&settings()).await;
+    let driver = Driver::start().await;
+    let browser = Browser::open(&driver, &server.base).await;
+
+    // Sign in with the keyboard alone: Tab to the email field, type, Tab, type, Enter. Every
+    // focused control shows its focus.
+    browser.goto("/console/signin").await;
+    let mut tabs = 0;
+    loop {
+        browser
+            .keys(&char::from(fantoccini::key::Key::Tab).to_string())
+            .await;
+        let (focused, visible) = browser.focused().await;
+        assert!(visible, "{focused} has the focus but no visible outline");
+        if focused == "email" {
+            break;
+        }
+        tabs += 1;
+        assert!(tabs < 10, "the email field is not reachable with Tab");
+    }
+    browser.keys(&admin_email).await;
+    browser
+        .keys(&char::from(fantoccini::key::Key::Tab).to_string())
+        .await;
+    assert_eq!(browser.focused().await.0, "password");
+    browser.keys(PASSWORD).await;
+    browser
+        .keys(&char::from(fantoccini::key::Key::Enter).to_string())
+        .await;
+    browser.ready().await;
+    assert_eq!(
+        browser.path().await,
+        "/console/account",
+        "{}",
+        browser.error().await
+    );
+
+    // A phone's width: no page is wider than the screen (tables scroll inside themselves).
+    browser
+        .client
+        .set_window_size(360, 800)
+        .await
+        .expect("resize");
+    for path in [
+        "/console/account",
+        "/console/admin/users",
+        "/console/admin/roles",
+        "/console/signin",
+        "/console/register",
+    ] {
+        browser.goto(path).await;
+        let (scroll, client) = browser.overflows().await;
+        assert!(client <= 400, "the window did not shrink: {client} px");
+        assert!(
+            scroll <= client,
+            "{path} is {scroll} px wide on a {client} px screen"
+        );
+    }
+    browser.goto("/console/admin/users").await;
+    browser.screenshot("admin-users-phone").await;
+    browser.close().await;
+}
