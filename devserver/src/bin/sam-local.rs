@@ -570,12 +570,15 @@ impl Samples {
     /// The samples that carry a TOTP code or a two-factor login challenge, with fresh accounts
     /// (a code is good for its 30 s step and the next; a challenge for 5 minutes).
     async fn write_two_factor(&mut self) -> Result<(), Error> {
-        let now = self.clock.unix();
-        let step = totp::step_of(now);
+        // The TOTP step is read again right before each code is made: the accounts' set-up
+        // takes seconds, and a step read at the start may be two steps old by then.
+        let clock = self.clock.clone();
+        let current_step = move || totp::step_of(clock.unix());
 
         // Enrolled, not yet confirmed: the sample confirms with the current code.
         let pending = self.signed_in("mfa-confirm").await?;
         let secret = self.enrol(&pending).await?;
+        let step = current_step();
         let mut event = sample("mfa-confirm")?;
         set_caller(&mut event, &pending);
         set_body(&mut event, json!({"code": secret.code_at(step)}));
@@ -587,6 +590,7 @@ impl Samples {
         for (binary, status) in [("mfa-disable", 204), ("mfa-recovery-codes", 200)] {
             let session = self.signed_in(binary).await?;
             let secret = self.enrol(&session).await?;
+            let step = current_step();
             self.two_factor
                 .confirm(
                     &session.user_id,
@@ -613,6 +617,7 @@ impl Samples {
         let (email, _) = self.user("mfa-verify").await?;
         let session = self.session(&email).await?;
         let secret = self.enrol(&session).await?;
+        let step = current_step();
         let codes = self
             .two_factor
             .confirm(
