@@ -396,7 +396,11 @@ impl Admin {
         id: &str,
         caller: &Caller,
     ) -> Result<(), ApiError> {
-        for _ in 0..ATTEMPTS {
+        for attempt in 0..ATTEMPTS {
+            if attempt > 0 {
+                // Logins racing the delete write the same items; let them finish.
+                tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
+            }
             let (before, catalog) = self.read(id).await?;
             if actor.is(&before.user.id) {
                 return Err(ApiError::SelfLockout);
@@ -414,7 +418,11 @@ impl Admin {
                     .await?;
                 continue;
             }
-            self.store.purge_user(&before.user).await?;
+            match self.store.purge_user(&before.user).await {
+                // An item of the user in a login's transaction at that moment: again.
+                Err(StoreError::Conflict) => continue,
+                other => other?,
+            }
             let next = roles::remove_user(&catalog, &before.holder(), false)?;
             if self.store.erase_user(&before, &next).await? == CatalogWrite::Written {
                 audit_admin("admin_user_deleted", caller, actor, before.user.id.as_str());
