@@ -23,7 +23,7 @@ include mk/sam.mk
 include mk/bench.mk
 include mk/sam-local.mk
 
-.PHONY: help tools browser-tools check-prereqs dev test fmt lint unit robustness clean-dev
+.PHONY: help tools test-tools browser-tools check-prereqs dev test fmt lint unit robustness clean-dev
 
 help:
 	@echo "make dev    serve the API on http://127.0.0.1:$(PORT) against DynamoDB Local (Ctrl-C stops it)"
@@ -120,8 +120,14 @@ browser-tools:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	fi
 
-test: tools sam-tools browser-tools fmt lint
+# Three stages, and in each the parts that do not wait for one another run side by side (make
+# -j; each part's output is printed whole when it ends): the tools install (npm, pip, apt:
+# mostly network) beside clippy (CPU); then the tests; then schemathesis (mostly waiting on
+# the local server) beside the benchmarks' build and the template lint. docs/build.md has the
+# figures.
+test: fmt
+	$(MAKE) --no-print-directory -j3 --output-sync=target test-tools lint
 	cargo test --workspace --locked
-	$(MAKE) --no-print-directory robustness
-	$(MAKE) --no-print-directory bench-check
-	$(MAKE) --no-print-directory lint-template
+	$(MAKE) --no-print-directory -j3 --output-sync=target robustness bench-check lint-template
+
+test-tools: tools sam-tools browser-tools $(TOOLS)/schemathesis/.installed
