@@ -69,7 +69,8 @@ $(TOOLS)/schemathesis/.installed: Makefile
 # A development signing key, made once, never committed.
 .dev/signing-key.pem:
 	mkdir -p .dev
-	cargo run -q -p devserver --bin keygen -- --private-key-out $@ > .dev/jwks.json
+	cargo build -q --workspace --locked --bin keygen
+	target/debug/keygen --private-key-out $@ > .dev/jwks.json
 
 # The development key that seals two-factor secrets (MFA_KEYS: kid:base64url(32 bytes)), made
 # once, never committed.
@@ -78,7 +79,7 @@ $(TOOLS)/schemathesis/.installed: Makefile
 	umask 077 && printf 'dev1:%s' "$$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')" > $@
 
 dev: tools .dev/signing-key.pem .dev/mfa-keys
-	cargo build -q -p devserver --bin devserver
+	cargo build -q --workspace --locked --bin devserver
 	TABLE_NAME=$${TABLE_NAME:-auth-dev} \
 	JWT_ISSUER=$${JWT_ISSUER:-http://127.0.0.1:$(PORT)} \
 	JWT_AUDIENCE=$${JWT_AUDIENCE:-auth-service} \
@@ -120,13 +121,12 @@ browser-tools:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	fi
 
-# Three stages, and in each the parts that do not wait for one another run side by side (make
-# -j; each part's output is printed whole when it ends): the tools install (npm, pip, apt:
-# mostly network) beside clippy (CPU); then the tests; then schemathesis (mostly waiting on
-# the local server) beside the benchmarks' build and the template lint. docs/build.md has the
-# figures.
-test: fmt
-	$(MAKE) --no-print-directory -j3 --output-sync=target test-tools lint
+# The tools, the format check, clippy and the tests, one after another; then schemathesis
+# (mostly waiting on the local server) beside the benchmarks' build and the template lint (make
+# -j3; each part's output is printed whole when it ends). Every cargo build here names
+# --workspace, so all resolve the same features and share the tests' artefacts: only the
+# binaries they add are compiled (docs/build.md has the figures).
+test: test-tools fmt lint
 	cargo test --workspace --locked
 	$(MAKE) --no-print-directory -j3 --output-sync=target robustness bench-check lint-template
 

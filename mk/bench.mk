@@ -55,4 +55,5 @@ bench: tools bench-tools
 # Builds the runner and the criterion benchmarks (debug profile: the code is the same, and a
 # release build here would double `make test`'s time). Never runs or times anything.
 bench-check:
-	cargo build --locked -p bench --bins --benches --profile dev
+	cargo build --locked --workspace --bin bench --bin sdk-cpu
+	cargo test --locked --workspace --benches --no-run

@@ -16,7 +16,7 @@ SAM_LOCAL_ARCH := $(shell uname -m | sed -e 's/^aarch64$$/arm64/')
 .PHONY: sam-local sam-local-build sam-local-test
 
 sam-local-build: tools sam-tools .dev/signing-key.pem .dev/mfa-keys
-	cargo build -q $(addprefix -p ,$(SAM_FUNCTIONS)) -p devserver --bins
+	cargo build -q --workspace --locked $(addprefix --bin ,$(SAM_FUNCTIONS)) --bin devserver --bin sam-local
 	rm -rf $(SAM_LOCAL_DIR)/artifacts $(SAM_LOCAL_DIR)/build
 	for f in $(SAM_FUNCTIONS); do \
 	  mkdir -p $(SAM_LOCAL_DIR)/artifacts/$$f; \

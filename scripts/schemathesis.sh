@@ -10,7 +10,7 @@ examples=${SCHEMATHESIS_MAX_EXAMPLES:-25}
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 work=$(mktemp -d)
-cargo build -q -p devserver --bins
+cargo build -q --workspace --locked --bin devserver --bin keygen
 target/debug/keygen --private-key-out "$work/key.pem" > "$work/jwks.json" 2>/dev/null
 
 # An administrator (created by the server at start), so the admin operations get past their
