@@ -56,4 +56,4 @@ bench: tools bench-tools
 # release build here would double `make test`'s time). Never runs or times anything.
 bench-check:
 	cargo build --locked --workspace --bin bench --bin sdk-cpu
-	cargo test --locked --workspace --benches --no-run
+	cargo test --locked --workspace --bench '*' --no-run
