@@ -261,7 +261,7 @@ impl IssuerSettings {
             audience: required(src, JWT_AUDIENCE)?,
             client_id: required(src, JWT_CLIENT_ID)?,
             access_token_ttl: bounded(src, ACCESS_TOKEN_TTL_SECONDS, 900, 60, 900)?,
-            session_ttl: bounded(src, SESSION_TTL_SECONDS, 2_592_000, 300, 31_536_000)?,
+            session_ttl: session_ttl(src)?,
             refresh_reuse_grace: bounded(src, REFRESH_REUSE_GRACE_SECONDS, 0, 0, 60)?,
             session_idle: bounded(src, SESSION_IDLE_SECONDS, 604_800, 300, 31_536_000)?,
             max_sessions_per_user: bounded(src, MAX_SESSIONS_PER_USER, 50, 1, 1_000)?,
@@ -570,6 +570,12 @@ pub fn route_permissions(
     Ok(map)
 }
 
+/// `SESSION_TTL_SECONDS`, default 30 days, 5 minutes..=365 days: a session's fixed lifetime
+/// (and the refresh-token cookie's `Max-Age`).
+fn session_ttl(src: &dyn Source) -> Result<i64, ConfigError> {
+    bounded(src, SESSION_TTL_SECONDS, 2_592_000, 300, 31_536_000)
+}
+
 /// Whether `url` is a plain-http URL on a loopback host (`http://127.0.0.1…`, `http://localhost…`,
 /// `http://[::1]…`): the only place this service accepts `http://` or drops `Secure` cookies.
 pub fn is_loopback_http(url: &str) -> bool {
@@ -601,7 +607,7 @@ impl BrowserSettings {
         Ok(Self {
             allowed_origins: allowed_origins(src)?,
             secure_cookie: !is_loopback_http(&required(src, JWT_ISSUER)?),
-            cookie_max_age: bounded(src, SESSION_TTL_SECONDS, 2_592_000, 300, 31_536_000)?,
+            cookie_max_age: session_ttl(src)?,
         })
     }
 }

@@ -334,18 +334,7 @@ async fn deleting_a_user_erases_every_item_of_it() {
     let path = format!("/admin/users/{id}");
     let (status, body) = with_bearer(&server, Method::DELETE, &path, &admin_token, None).await;
     assert_eq!(status, 204, "{body}");
-    let after = scan(&store).await;
-    let left: Vec<_> = after
-        .iter()
-        .filter(|item| {
-            let text = format!("{item:?}");
-            text.contains(&id) || text.contains(&email)
-        })
-        .collect();
-    assert!(
-        left.is_empty(),
-        "items of the deleted user remain: {left:#?}"
-    );
+    assert_no_item_of(&store, &id, &email).await;
 
     let (status, body) = with_bearer(&server, Method::DELETE, &path, &admin_token, None).await;
     assert_eq!(
@@ -392,19 +381,24 @@ async fn logins_racing_a_delete_leave_no_session_and_no_item() {
                 other => panic!("login racing a delete answered {other}: {body}"),
             }
         }
-        let left: Vec<_> = scan(&store)
-            .await
-            .into_iter()
-            .filter(|item| {
-                let text = format!("{item:?}");
-                text.contains(&id) || text.contains(&email)
-            })
-            .collect();
-        assert!(
-            left.is_empty(),
-            "items of the deleted user remain: {left:#?}"
-        );
+        assert_no_item_of(&store, &id, &email).await;
     }
+}
+
+/// Fails when any item of the table mentions the user's id or email.
+async fn assert_no_item_of(store: &Store, id: &str, email: &str) {
+    let left: Vec<_> = scan(store)
+        .await
+        .into_iter()
+        .filter(|item| {
+            let text = format!("{item:?}");
+            text.contains(id) || text.contains(email)
+        })
+        .collect();
+    assert!(
+        left.is_empty(),
+        "items of the deleted user remain: {left:#?}"
+    );
 }
 
 async fn scan(store: &Store) -> Vec<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
