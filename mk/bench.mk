@@ -3,7 +3,8 @@
 #   make bench         release build, criterion token benchmarks, then the runner: prints a
 #                      table and writes target/bench/report.json (about 5 minutes on 2 cores
 #                      once the release build is done)
-#   make bench-check   builds the benchmarks without running anything (part of `make test`)
+#   make bench-check   builds the benchmarks without running anything (`make test`'s one build
+#                      compiles the same targets)
 #
 # Included by the root Makefile, which defines `tools` (DynamoDB Local). Every variable here is
 # prefixed BENCH_ (or is TOOLS) so nothing collides with the root Makefile.

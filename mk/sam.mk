@@ -12,6 +12,7 @@ TOOLS ?= .tools
 # This file, wherever it is included from: editing it (e.g. bumping a pin)
 # reinstalls the tools.
 SAM_MK := $(lastword $(MAKEFILE_LIST))
+include $(dir $(SAM_MK))uv.mk
 
 SAM_PYTHON ?= python3
 # Two virtual environments: what `make test` needs (the linters), and what only `make build`
@@ -57,16 +58,16 @@ export SAM_CLI_TELEMETRY := 0
 
 sam-tools: $(SAM_STAMP)
 
-$(SAM_STAMP): $(SAM_MK)
-	$(SAM_PYTHON) -m venv $(SAM_VENV)
-	$(SAM_BIN)/python -m pip install --quiet --disable-pip-version-check \
+$(SAM_STAMP): $(SAM_MK) $(UV_STAMP)
+	$(UV) venv --quiet --allow-existing --python $(SAM_PYTHON) $(SAM_VENV)
+	$(UV) pip install --quiet --python $(SAM_BIN)/python \
 		"aws-sam-cli==$(SAM_CLI_VERSION)" \
 		"cfn-lint==$(SAM_CFN_LINT_VERSION)"
 	touch $@
 
-$(SAM_BUILD_STAMP): $(SAM_MK)
-	$(SAM_PYTHON) -m venv $(SAM_BUILD_VENV)
-	$(SAM_BUILD_BIN)/python -m pip install --quiet --disable-pip-version-check \
+$(SAM_BUILD_STAMP): $(SAM_MK) $(UV_STAMP)
+	$(UV) venv --quiet --allow-existing --python $(SAM_PYTHON) $(SAM_BUILD_VENV)
+	$(UV) pip install --quiet --python $(SAM_BUILD_BIN)/python \
 		"cargo-lambda==$(SAM_CARGO_LAMBDA_VERSION)" \
 		"ziglang==$(SAM_ZIGLANG_VERSION)"
 	touch $@
@@ -84,7 +85,8 @@ lint-template: $(SAM_STAMP)
 # function's bootstrap into .aws-sam/build (see docs/build.md for why and what it saves).
 build: $(SAM_STAMP) $(SAM_BUILD_STAMP)
 	rustup target add aarch64-unknown-linux-gnu
-	PATH="$(abspath $(SAM_BUILD_BIN)):$$PATH" CARGO_TARGET_DIR="$(abspath $(SAM_CARGO_TARGET_DIR))" \
+	env -u RUSTC_WORKSPACE_WRAPPER -u CLIPPY_ARGS \
+		PATH="$(abspath $(SAM_BUILD_BIN)):$$PATH" CARGO_TARGET_DIR="$(abspath $(SAM_CARGO_TARGET_DIR))" \
 		cargo lambda build --release --arm64 --locked \
 		--lambda-dir "$(abspath $(SAM_LAMBDA_DIR))" $(addprefix -p ,$(SAM_FUNCTIONS))
 	LAMBDA_ARTIFACTS="$(abspath $(SAM_LAMBDA_DIR))" \
