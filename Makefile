@@ -135,14 +135,15 @@ browser-tools:
 
 # The tools and the format check; then one build of everything the checks run, linted as it
 # compiles (RUSTC_WORKSPACE_WRAPPER above): every binary (the functions, the local server, the
-# benchmarks' runner), every test harness and the criterion benchmarks; then the tests; then
-# schemathesis (mostly waiting on the local server) beside the template lint (make -j2; each
-# part's output is printed whole when it ends). Every cargo build here names --workspace, so
-# all resolve the same features and share one set of artefacts (docs/build.md has the figures).
+# benchmarks' runner) and every test target (the criterion benchmarks are one: `test = true`);
+# then the tests, four at a time (most of them wait on DynamoDB Local, the SES emulator or the
+# browser, so two would leave the cores idle); then schemathesis (mostly waiting on the local
+# server) beside the template lint (make -j2; each part's output is printed whole when it
+# ends). Every cargo build here names --workspace, so all resolve the same features and share
+# one set of artefacts (docs/build.md has the figures).
 test: test-tools fmt
-	cargo build --workspace --locked --bins
-	cargo test --workspace --locked --no-run --tests --bench '*'
-	cargo test --workspace --locked
+	cargo build --workspace --locked --bins --tests
+	RUST_TEST_THREADS=4 cargo test --workspace --locked
 	$(MAKE) --no-print-directory -j2 --output-sync=target robustness lint-template
 
 test-tools: tools sam-tools browser-tools $(TOOLS)/schemathesis/.installed
