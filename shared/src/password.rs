@@ -2,10 +2,13 @@
 //! a hash made with other parameters than the configured ones is upgraded on the next successful
 //! login. Unknown emails are verified against a dummy hash so that they cost the same time.
 //!
-//! Memory: an Argon2id hash works in `m` KiB. Each hasher keeps the buffers it has hashed in and
-//! reuses them, so a process holds one buffer per hash it has run *at once* (one on Lambda),
+//! Memory: an Argon2id hash works in `m` KiB. The buffers hashes have run in are kept in one pool
+//! per process and reused, so a process holds one buffer per hash it has run *at once* (one on
+//! Lambda; at most one per CPU in the local server, where the service layer lets no more run),
 //! instead of leaving a freed 19 MiB in every allocator arena a blocking thread touched, and no
-//! hash pays for faulting in fresh pages.
+//! hash pays for faulting in fresh pages. The pool is the process's, not a hasher's: the local
+//! server builds a hasher per function (register, login, password change, reset, …), and per-
+//! hasher pools kept up to two buffers for each of them (107 MiB after registrations and logins).
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -68,9 +71,15 @@ pub struct PasswordHasher {
 struct Inner {
     params: Params,
     dummy_hash: String,
-    /// Work buffers of finished hashes, reused by the next ones.
-    pool: Mutex<Vec<Vec<Block>>>,
+    /// Where finished hashes leave their work buffers for the next ones: [`BUFFERS`].
+    pool: &'static BufferPool,
 }
+
+/// Argon2 work buffers of finished hashes, reused by the next ones.
+type BufferPool = Mutex<Vec<Vec<Block>>>;
+
+/// The process's buffers, shared by every hasher in it.
+static BUFFERS: BufferPool = Mutex::new(Vec::new());
 
 impl std::fmt::Debug for PasswordHasher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -89,6 +98,13 @@ impl PasswordHasher {
     /// parameters whose output is all zeros: verifying against it costs one full hash, like a
     /// real verification, and never matches; making it costs nothing at cold start.
     pub fn new(settings: &PasswordSettings) -> Result<Self, ConfigError> {
+        Self::with_pool(settings, &BUFFERS)
+    }
+
+    fn with_pool(
+        settings: &PasswordSettings,
+        pool: &'static BufferPool,
+    ) -> Result<Self, ConfigError> {
         let invalid = |e: &dyn std::fmt::Display| ConfigError::Invalid {
             name: crate::config::ARGON2_MEMORY_KIB,
             reason: e.to_string(),
@@ -107,7 +123,7 @@ impl PasswordHasher {
             inner: Arc::new(Inner {
                 params,
                 dummy_hash,
-                pool: Mutex::new(Vec::new()),
+                pool,
             }),
         })
     }
@@ -268,7 +284,8 @@ mod tests {
             iterations: 2,
             parallelism: 1,
         };
-        let ours = PasswordHasher::new(&settings).unwrap();
+        // A pool of its own, so the count below is not another test's.
+        let ours = PasswordHasher::with_pool(&settings, Box::leak(Box::default())).unwrap();
         let stock = Argon2::new(
             Algorithm::Argon2id,
             Version::V0x13,
@@ -335,6 +352,45 @@ mod tests {
         assert_eq!(ours.verify(&pw, &ours.inner.dummy_hash), Verified::Mismatch);
         // One buffer was enough for all of the above, run one at a time.
         assert_eq!(ours.inner.pool.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn every_hasher_of_a_process_shares_one_pool_of_buffers() {
+        let settings = |iterations| PasswordSettings {
+            memory_kib: 1024,
+            iterations,
+            parallelism: 1,
+        };
+        let pool: &'static BufferPool = Box::leak(Box::default());
+        // Two functions' hashers (the local server builds one per function), at other costs.
+        let register = PasswordHasher::with_pool(&settings(1), pool).unwrap();
+        let login = PasswordHasher::with_pool(&settings(2), pool).unwrap();
+        let pw = Password::new("correct-horse-battery-staple");
+        let phc = register.hash(&pw).unwrap();
+        assert_eq!(
+            login.verify(&pw, &phc),
+            Verified::Match { needs_rehash: true }
+        );
+        login.verify_dummy(&pw);
+        // One after another, they ran in one buffer: the second hasher kept none of its own.
+        assert_eq!(pool.lock().unwrap().len(), 1);
+        // Two threads hashing side by side leave at most two, whatever their hasher.
+        std::thread::scope(|s| {
+            for hasher in [&register, &login] {
+                s.spawn(|| {
+                    for _ in 0..20 {
+                        let _ = hasher.hash(&pw).unwrap();
+                    }
+                });
+            }
+        });
+        let kept = pool.lock().unwrap().len();
+        assert!((1..=2).contains(&kept), "{kept} buffers for two threads");
+        // Every hasher made by `new` uses the process's pool.
+        assert!(std::ptr::eq(
+            PasswordHasher::new(&settings(1)).unwrap().inner.pool,
+            &BUFFERS
+        ));
     }
 
     #[test]
