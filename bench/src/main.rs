@@ -40,7 +40,7 @@ const SERVER_SPAWNS: usize = 5;
 /// Requests per HTTP load (measured), and per warm-up load before it (not measured).
 const ME_REQUESTS: usize = 10_000;
 const REFRESH_REQUESTS: usize = 4_000;
-const LOGIN_REQUESTS: usize = 240;
+const LOGIN_REQUESTS: usize = 960;
 const LOGIN_USERS: usize = 48;
 
 fn main() -> ExitCode {
