@@ -127,7 +127,8 @@ async fn init_failed(State(em): State<Emulator>, body: String) -> StatusCode {
 #[derive(Debug, Clone)]
 struct Start {
     init: Duration,
-    first_answer: Duration,
+    /// `None` when the start was given no event (an init alone).
+    first_answer: Option<Duration>,
     invocations: Vec<Duration>,
     peak_rss_kib: u64,
     /// `VmHWM` right after each answer.
@@ -283,7 +284,7 @@ async fn start_once(
         let mut first_answer = None;
         let mut invocations = Vec::with_capacity(total);
         let mut peak_rss_after_each = Vec::with_capacity(total);
-        while invocations.len() < total {
+        while invocations.len() < total || init.is_none() {
             let seen = tokio::select! {
                 seen = seen.recv() => seen.ok_or("the emulator stopped")?,
                 status = child.wait() => {
@@ -317,7 +318,7 @@ async fn start_once(
         }
         Ok::<_, crate::Error>(Start {
             init: init.ok_or("no init")?,
-            first_answer: first_answer.ok_or("no answer")?,
+            first_answer,
             invocations,
             peak_rss_kib: peak_rss_kib(pid)?,
             peak_rss_after_each,
@@ -368,12 +369,53 @@ pub async fn cold_start(
         binary,
         starts: runs.len(),
         init: pick(&|s| vec![s.init])?,
-        first_answer: pick(&|s| vec![s.first_answer])?,
+        first_answer: pick(&|s| s.first_answer.into_iter().collect())?,
         first_invocation: pick(&|s| s.invocations.first().copied().into_iter().collect())?,
         warm_invocation: pick(&|s| s.invocations.iter().skip(1).copied().collect())?,
         peak_rss_kib: runs.iter().map(|s| s.peak_rss_kib).max().unwrap_or(0),
         size_bytes,
         artifact_bytes: artifact_bytes(binary),
+    })
+}
+
+/// One function's init alone (spawn → its first `GET /next`), over several starts.
+#[derive(Debug, Clone)]
+pub struct Init {
+    pub binary: &'static str,
+    pub init: Summary,
+    /// The highest `VmHWM` over the starts, right after init.
+    pub peak_rss_kib: u64,
+}
+
+impl Init {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "init": self.init.to_json(),
+            "peak_rss_kib": self.peak_rss_kib,
+        })
+    }
+}
+
+/// `starts` cold starts of `target/release/<binary>` that are given no event: each ends when
+/// the binary first asks for one, so it measures the init and nothing else.
+pub async fn init_only(
+    release_dir: &Path,
+    binary: &'static str,
+    env: &[(String, String)],
+    starts: usize,
+) -> Result<Init> {
+    let bin = release_dir.join(binary);
+    let mut inits = Vec::with_capacity(starts);
+    let mut peak_rss_kib = 0;
+    for _ in 0..starts {
+        let start = start_once(&bin, binary, env, Vec::new(), 0).await?;
+        inits.push(start.init);
+        peak_rss_kib = peak_rss_kib.max(start.peak_rss_kib);
+    }
+    Ok(Init {
+        binary,
+        init: Summary::of(&inits).ok_or("no starts")?,
+        peak_rss_kib,
     })
 }
 

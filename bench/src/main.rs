@@ -130,6 +130,9 @@ async fn stages(
     step("cold starts of the release binaries");
     let cold = cold_starts(&fx, &release).await?;
 
+    step("init of every function's release binary");
+    let inits = inits(&fx, &release).await?;
+
     step("Argon2id memory retention in one login process");
     let growth = growth(&fx, &release).await?;
 
@@ -147,6 +150,7 @@ async fn stages(
             inproc,
             criterion,
             cold,
+            inits,
             growth,
             server_spawn,
             loads,
@@ -155,6 +159,27 @@ async fn stages(
         },
         meta(&fx),
     ))
+}
+
+/// Starts per function for its init alone.
+pub const INIT_STARTS: usize = 3;
+
+/// The init of every function (the local server's list, and the authorizer), each given every
+/// setting the local server gets: it reads what it needs and asks for its first event.
+async fn inits(fx: &Fixture, release: &std::path::Path) -> Result<Vec<lambda::Init>> {
+    let mut binaries: Vec<&'static str> = devserver::ROUTES
+        .iter()
+        .map(|r| r.function.binary())
+        .chain([inproc::AUTHORIZER])
+        .collect();
+    binaries.sort_unstable();
+    binaries.dedup();
+    let env: Vec<(String, String)> = fx.settings.clone().into_iter().collect();
+    let mut out = Vec::with_capacity(binaries.len());
+    for binary in binaries {
+        out.push(lambda::init_only(release, binary, &env, INIT_STARTS).await?);
+    }
+    Ok(out)
 }
 
 /// Events for each start of each function: `STARTS` × `INVOCATIONS_PER_START`.

@@ -45,6 +45,8 @@ pub struct Results {
     pub inproc: InProcess,
     pub criterion: Vec<(&'static str, Option<Estimate>)>,
     pub cold: Vec<ColdStart>,
+    /// Every function's init alone.
+    pub inits: Vec<crate::lambda::Init>,
     pub growth: Vec<crate::lambda::Growth>,
     pub server_spawn: Summary,
     pub loads: Vec<LoadResult>,
@@ -140,6 +142,18 @@ pub fn targets(r: &Results) -> Vec<Target> {
                 ms,
             ));
         }
+    }
+    if let Some(slowest) = r.inits.iter().max_by_key(|i| i.init.median) {
+        out.push(Target::at_most(
+            format!(
+                "init of every function ({}), the slowest median: {}",
+                r.inits.len(),
+                slowest.binary
+            ),
+            20.0,
+            millis(slowest.init.median),
+            ms,
+        ));
     }
     for c in &r.cold {
         out.push(Target::at_most(
@@ -431,6 +445,28 @@ pub fn render(r: &Results, targets: &[Target]) -> String {
         &rows,
     );
 
+    let rows: Vec<Vec<String>> = r
+        .inits
+        .iter()
+        .map(|i| {
+            vec![
+                i.binary.to_owned(),
+                human(i.init.median),
+                human(i.init.max),
+                show_mib(mib(i.peak_rss_kib)),
+            ]
+        })
+        .collect();
+    table(
+        &mut out,
+        &format!(
+            "Init of every function alone (spawn → first /next; {} starts each, no event)",
+            crate::INIT_STARTS
+        ),
+        &["function", "median", "max", "peak RSS"],
+        &rows,
+    );
+
     let marks = [1usize, 4, 8, 16, 24];
     let rows: Vec<Vec<String>> = r
         .growth
@@ -576,6 +612,7 @@ pub fn json(r: &Results, targets: &[Target], meta: Value) -> Value {
         },
         "criterion": criterion,
         "cold_start": cold,
+        "init_of_every_function": r.inits.iter().map(|i| (i.binary.to_owned(), i.to_json())).collect::<serde_json::Map<_, _>>(),
         "memory_growth": r.growth.iter().map(|g| (g.label.to_owned(), g.to_json())).collect::<serde_json::Map<_, _>>(),
         "http": {
             "routes": loads,
