@@ -1,8 +1,8 @@
 # Benchmarks (what they measure and the latest figures: the README's Performance section).
 #
 #   make bench         release build, criterion token benchmarks, then the runner: prints a
-#                      table and writes target/bench/report.json (about 5 minutes on 2 cores
-#                      once the release build is done)
+#                      table and writes target/bench/report.json (the runner about 1.5
+#                      minutes on 2 cores once the release build is done)
 #   make bench-check   builds the benchmarks without running anything (`make test`'s one build
 #                      compiles the same targets)
 #
@@ -51,7 +51,7 @@ $(BENCH_WRK_STAMP): $(BENCH_MK)
 bench: tools bench-tools
 	cargo build --release --locked --workspace --bins
 	cargo bench --locked --workspace --bench tokens
-	BENCH_WRK="$(abspath $(BENCH_WRK))" target/release/bench
+	BENCH_WRK="$(abspath $(BENCH_WRK))" "$${CARGO_TARGET_DIR:-target}/release/bench"
 
 # Builds the runner and the criterion benchmarks (debug profile: the code is the same, and a
 # release build here would double `make test`'s time). Never runs or times anything.
