@@ -114,8 +114,9 @@ fmt:
 lint:
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
+# Four tests at a time: most of them wait on DynamoDB Local, the SES emulator or the browser.
 unit:
-	cargo test --workspace --locked
+	RUST_TEST_THREADS=4 cargo test --workspace --locked
 
 # Generated requests from openapi.yaml against the local server: no 5xx, nothing undocumented.
 robustness: tools $(TOOLS)/schemathesis/.installed
@@ -143,7 +144,7 @@ browser-tools:
 # one set of artefacts (docs/build.md has the figures).
 test: test-tools fmt
 	cargo build --workspace --locked --bins --tests
-	RUST_TEST_THREADS=4 cargo test --workspace --locked
+	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory -j2 --output-sync=target robustness lint-template
 
 test-tools: tools sam-tools browser-tools $(TOOLS)/schemathesis/.installed
