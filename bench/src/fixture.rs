@@ -258,7 +258,7 @@ impl Fixture {
             let (token, session, record) = self.new_session(user, now);
             out.push((token.expose().to_owned(), session.id.clone()));
             let store = self.seed.clone();
-            tasks.spawn(async move { store.start_session(&session, &record, None, None).await });
+            tasks.spawn(async move { store.start_session(&session, &record, None).await });
             while tasks.len() >= SEED_CONCURRENCY {
                 if let Some(done) = tasks.join_next().await {
                     done??;

@@ -456,7 +456,7 @@ async fn bare_get_item(fx: &Fixture, user: &SeedUser) -> Result<Duration> {
 async fn bare_transact_write(fx: &Fixture, store: &Store, user: &SeedUser) -> Result<Duration> {
     let (_, session, record) = fx.new_session(user, SystemClock.unix());
     let started = Instant::now();
-    store.start_session(&session, &record, None, None).await?;
+    store.start_session(&session, &record, None).await?;
     Ok(started.elapsed())
 }
 

@@ -6,6 +6,7 @@ use crate::config::{LockoutSettings, PasswordSettings, Source, StoreSettings};
 use crate::domain::{Credentials, DisplayName, Password, User, UserId};
 use crate::error::{ApiError, StoreError};
 use crate::password::{self, PasswordHasher, Verified};
+use crate::policy::lockout::Outcome;
 use crate::runtime::InitError;
 use crate::service::requests::Registration;
 use crate::service::throttle::Throttle;
@@ -89,8 +90,9 @@ impl Accounts {
     }
 
     /// The check of a signed-in user's current password, reserved like a login's: 429 when
-    /// the email is locked, 403 (counted) when wrong; the credentials that matched otherwise.
-    /// `events` are the audit events of a lock and of a wrong password.
+    /// the email is locked, 403 (counted) when wrong; the credentials that matched otherwise,
+    /// with the check's reservation given back (a right password never resets the count: it
+    /// is no second factor). `events` are the audit events of a lock and of a wrong password.
     pub(crate) async fn check_current_password(
         &self,
         user: &User,
@@ -100,20 +102,28 @@ impl Accounts {
     ) -> Result<Credentials, ApiError> {
         let id = user.id.as_str();
         let email = user.email.as_str();
-        let (credentials, reserved) = tokio::join!(
-            self.store.credentials(email),
-            self.throttle.reserve(email, None)
-        );
-        let credentials = credentials?.ok_or(ApiError::UserNotFound)?;
-        if let Err(err) = reserved {
-            if matches!(err, ApiError::TooManyAttempts { .. }) {
-                audit(events.locked_out, caller, Some(id), None);
+        let (credentials, reserved) =
+            tokio::join!(self.store.credentials(email), self.throttle.reserve(email));
+        let ticket = match reserved? {
+            Ok(ticket) => ticket,
+            Err(refused) => return Err(refused.answer(events.locked_out, caller, Some(id))),
+        };
+        let credentials = match credentials {
+            Ok(Some(credentials)) => credentials,
+            other => {
+                self.throttle.settle(ticket, Outcome::GiveBack).await;
+                return Err(other.map_or_else(ApiError::from, |_| ApiError::UserNotFound));
             }
-            return Err(err);
-        }
+        };
         let hasher = self.hasher.clone();
         let stored = credentials.password_hash.clone();
-        if blocking(move || hasher.verify(&current, &stored)).await? == Verified::Mismatch {
+        let verified = blocking(move || hasher.verify(&current, &stored)).await;
+        let outcome = match verified {
+            Ok(Verified::Mismatch) => Outcome::Wrong,
+            Ok(Verified::Match { .. }) | Err(_) => Outcome::GiveBack,
+        };
+        self.throttle.settle(ticket, outcome).await;
+        if verified? == Verified::Mismatch {
             audit(events.failed, caller, Some(id), None);
             return Err(ApiError::WrongCurrentPassword);
         }
@@ -131,8 +141,9 @@ impl Accounts {
     /// A password change, in the order that reveals nothing: the new password is judged first
     /// (400 `weak_password` says nothing about the current one), then the check of the current
     /// password is reserved like a login's (429 when the email is locked), then checked (403,
-    /// counted), and the new hash, the next credentials epoch and the counter's release are
-    /// written in one transaction that holds only if nothing changed since the check. The new
+    /// counted; a right one gives its reservation back), and the new hash and the next
+    /// credentials epoch are written in one transaction that holds only if nothing changed
+    /// since the check. The new
     /// epoch ends every session of the user at once, including logins racing this change.
     pub async fn change_password(
         &self,

@@ -6,6 +6,7 @@ use crate::config::{IssuerSettings, LockoutSettings, PasswordSettings, Source, S
 use crate::domain::{Credentials, Email, Password, SessionId};
 use crate::error::ApiError;
 use crate::password::{PasswordHasher, Verified};
+use crate::policy::lockout::Outcome;
 use crate::policy::sessions;
 use crate::policy::totp;
 use crate::runtime::InitError;
@@ -18,8 +19,8 @@ use crate::store::{
 };
 use crate::tokens::{Grants, RefreshToken, TokenIssuer};
 
-/// Attempts of the session transaction when another transaction holds one of its items (a
-/// reservation landing on the email's counter at the same moment).
+/// Attempts of the session transaction when another transaction holds one of its items (the
+/// profile's `last_login_at`, written by a login of the same user at the same moment).
 const START_ATTEMPTS: usize = 4;
 
 /// Logs users in.
@@ -75,7 +76,10 @@ impl Logins {
     /// The credentials read and the reservation of the password check run at once (two
     /// requests, one round trip); the check runs only once the reservation is written. Then
     /// one transaction starts the session (only while the credentials epoch is the one that
-    /// was read) and gives the reservation back, and one query enforces the session cap.
+    /// was read), one query enforces the session cap, and the reservation is resolved: a
+    /// wrong password is a failure; a login complete with the password alone clears the
+    /// email's failures; any other end of a right password (a second factor due, a disabled
+    /// account, an unverified address, a race lost) gives back only its own reservation.
     ///
     /// An unknown email costs one dummy Argon2id verification and is reserved like a known
     /// one, so neither the answer, nor its time, nor the lockout tells whether an account exists.
@@ -90,24 +94,32 @@ impl Logins {
         // of the roles the credentials name.
         let (credentials, reserved, catalog) = tokio::join!(
             self.store.credentials(&email),
-            self.throttle.reserve(&email, None),
+            self.throttle.reserve(&email),
             self.store.catalog()
         );
-        let credentials = credentials?;
-        let user_id = credentials.as_ref().map(|c| c.user_id.as_str().to_owned());
-        let reserved = match reserved {
-            Err(err @ ApiError::TooManyAttempts { .. }) => {
-                audit("login_locked_out", caller, user_id.as_deref(), None);
-                return Err(err);
+        let user_id = match &credentials {
+            Ok(c) => c.as_ref().map(|c| c.user_id.as_str().to_owned()),
+            Err(_) => None,
+        };
+        let ticket = match reserved? {
+            Ok(ticket) => ticket,
+            Err(refused) => {
+                return Err(refused.answer("login_locked_out", caller, user_id.as_deref()));
             }
-            other => other?,
+        };
+        let credentials = match credentials {
+            Ok(credentials) => credentials,
+            Err(err) => {
+                self.throttle.settle(ticket, Outcome::GiveBack).await;
+                return Err(err.into());
+            }
         };
 
         let hasher = self.hasher.clone();
         let stored = credentials.as_ref().map(|c| c.password_hash.clone());
         // A password longer than any we accept cannot match; it costs the same dummy work.
         let plausible = password.chars() <= Password::MAX_CHARS;
-        let (verified, password) = blocking(move || {
+        let checked = blocking(move || {
             let verified = match stored {
                 Some(stored) if plausible => {
                     let verified = hasher.verify(&password, &stored);
@@ -125,23 +137,52 @@ impl Logins {
             };
             (verified, password)
         })
-        .await?;
+        .await;
+        let (verified, password) = match checked {
+            Ok(checked) => checked,
+            Err(err) => {
+                self.throttle.settle(ticket, Outcome::GiveBack).await;
+                return Err(err);
+            }
+        };
         let (credentials, needs_rehash) = match (verified, credentials) {
             (Verified::Match { needs_rehash }, Some(credentials)) => (credentials, needs_rehash),
             _ => {
+                let settled = self.throttle.settle(ticket, Outcome::Wrong).await;
                 audit("login_failed", caller, user_id.as_deref(), None);
-                if reserved.locked_until.is_some() {
+                if settled.lock_started {
                     audit("login_lockout_started", caller, user_id.as_deref(), None);
                 }
                 return Err(ApiError::InvalidCredentials);
             }
         };
+        let result = self
+            .after_right_password(&credentials, needs_rehash, password, catalog, caller)
+            .await;
+        // Only a session started with the password alone is a complete authentication.
+        let outcome = if result.is_ok() {
+            Outcome::Complete
+        } else {
+            Outcome::GiveBack
+        };
+        self.throttle.settle(ticket, outcome).await;
+        result
+    }
+
+    /// What follows a right password: the account's state, the hash's upgrade, then a
+    /// challenge (two-factor on) or the session.
+    async fn after_right_password(
+        &self,
+        credentials: &Credentials,
+        needs_rehash: bool,
+        password: Password,
+        catalog: Result<crate::policy::roles::Catalog, crate::error::StoreError>,
+        caller: &Caller,
+    ) -> Result<TokenPair, ApiError> {
+        let user_id = Some(credentials.user_id.as_str());
         if !credentials.active {
             // Only now, after the right password: the answer tells nothing to anyone else.
-            self.store
-                .forget_lockout(credentials.email.as_str())
-                .await?;
-            audit("login_account_disabled", caller, user_id.as_deref(), None);
+            audit("login_account_disabled", caller, user_id, None);
             return Err(ApiError::AccountDisabled);
         }
         if self.require_verified {
@@ -152,33 +193,30 @@ impl Logins {
                 .await?
                 .is_some_and(|user| user.email_verified);
             if !verified {
-                // The password was right: the reservation is given back, like a login's.
-                self.store
-                    .forget_lockout(credentials.email.as_str())
-                    .await?;
-                audit("login_unverified_email", caller, user_id.as_deref(), None);
+                audit("login_unverified_email", caller, user_id, None);
                 return Err(ApiError::EmailNotVerified);
             }
         }
-        if needs_rehash && !self.upgrade_hash(&credentials, password).await {
+        if needs_rehash && !self.upgrade_hash(credentials, password).await {
             // The hash changed since it was verified: a password change won the race.
             return Err(ApiError::InvalidCredentials);
         }
         if credentials.mfa {
-            return Err(self.challenge(&credentials, caller).await?);
+            return Err(self.challenge(credentials, caller).await?);
         }
         let grants = Grants::of(&credentials.roles, &catalog?);
         let pair = self
-            .start_session(&credentials, &grants, &password_amr(), None, caller)
+            .start_session(credentials, &grants, &password_amr(), None, caller)
             .await?;
-        self.enforce_session_cap(&credentials).await;
+        self.enforce_session_cap(credentials, caller).await;
         Ok(pair)
     }
 
     /// The right password for an account with two-factor on: no session yet, but a
     /// single-use challenge (its token answered in the 401), bound to this login (the user
-    /// and the credentials epoch checked). The password check's reservation is given back;
-    /// each code tried against the challenge is reserved like a password.
+    /// and the credentials epoch checked). The password check's reservation is given back
+    /// (the email's failures stay: only the second factor clears them); each code tried
+    /// against the challenge is reserved like a password.
     async fn challenge(
         &self,
         credentials: &Credentials,
@@ -194,9 +232,6 @@ impl Logins {
             failures: 0,
         };
         self.store.create_challenge(&challenge).await?;
-        self.store
-            .forget_lockout(credentials.email.as_str())
-            .await?;
         audit(
             "mfa_challenge_issued",
             caller,
@@ -239,7 +274,7 @@ impl Logins {
                 caller,
             )
             .await?;
-        self.enforce_session_cap(credentials).await;
+        self.enforce_session_cap(credentials, caller).await;
         Ok(pair)
     }
 
@@ -290,20 +325,10 @@ impl Logins {
                 now,
             )
             .map_err(sign_error)?;
-        let email = credentials.email.as_str();
         let mut outcome = StartOutcome::Conflict;
-        for attempt in 1..=START_ATTEMPTS {
-            // The last attempt leaves the counter alone (it is what keeps conflicting) and
-            // deletes it on its own afterwards.
-            let give_back = (attempt < START_ATTEMPTS).then_some(email);
-            outcome = self
-                .store
-                .start_session(&session, &record, give_back, factor)
-                .await?;
+        for _ in 0..START_ATTEMPTS {
+            outcome = self.store.start_session(&session, &record, factor).await?;
             if outcome != StartOutcome::Conflict {
-                if give_back.is_none() && outcome == StartOutcome::Started {
-                    self.store.forget_lockout(email).await?;
-                }
                 break;
             }
         }
@@ -316,12 +341,8 @@ impl Logins {
                     Some(session.user_id.as_str()),
                     None,
                 );
-                // The password was right for the credentials it was checked against: the
-                // reservation goes back, as after any right password (a change, a disable
-                // or a reset won the race; this login must not count toward the lock).
-                if let Err(err) = self.store.forget_lockout(email).await {
-                    tracing::warn!(error = %crate::error::chain(&err), "reservation not given back");
-                }
+                // The password was right for the credentials it was checked against (a change,
+                // a disable or a reset won the race): the caller gives the reservation back.
                 return Err(ApiError::InvalidCredentials);
             }
             StartOutcome::FactorSpent => {
@@ -350,8 +371,10 @@ impl Logins {
 
     /// Ends the oldest live sessions beyond `MAX_SESSIONS_PER_USER` (the new one included, so
     /// concurrent logins all trim to the same newest ones). Best effort: the login has already
-    /// succeeded; a failure is logged and the next login trims again.
-    async fn enforce_session_cap(&self, credentials: &Credentials) {
+    /// succeeded; a failure is logged and the next login trims again. Of concurrent logins
+    /// trimming the same session, only the one whose conditional revoke ended it logs
+    /// `session_evicted` (with its request's id and source IP).
+    async fn enforce_session_cap(&self, credentials: &Credentials, caller: &Caller) {
         let now = self.clock.unix();
         let all = match self.store.sessions(&credentials.user_id).await {
             Ok(all) => all,
@@ -365,21 +388,24 @@ impl Logins {
             .filter(|s| sessions::is_live(s, credentials.epoch, self.settings.session_idle, now))
             .collect();
         for session in sessions::beyond_cap(&live, self.settings.max_sessions_per_user) {
-            if let Err(err) = self
+            match self
                 .store
                 .revoke_session(&session.user_id, session.id.as_str(), now)
                 .await
             {
-                tracing::warn!(error = %crate::error::chain(&err), "session cap not enforced");
-                return;
+                Ok(true) => audit(
+                    "session_evicted",
+                    caller,
+                    Some(session.user_id.as_str()),
+                    Some(session.id.as_str()),
+                ),
+                // Another login (or a logout) ended it first, and said so.
+                Ok(false) => {}
+                Err(err) => {
+                    tracing::warn!(error = %crate::error::chain(&err), "session cap not enforced");
+                    return;
+                }
             }
-            tracing::info!(
-                target: "audit",
-                event = "session_evicted",
-                user_id = session.user_id.as_str(),
-                session_id = session.id.as_str(),
-                "security event"
-            );
         }
     }
 

@@ -12,13 +12,14 @@ use crate::domain::{Credentials, Password, User, UserId};
 use crate::error::{ApiError, StoreError};
 use crate::mfa::{RecoveryCodes, SealingKeys, Secret, hash_recovery_code};
 use crate::password::PasswordHasher;
+use crate::policy::lockout::Outcome;
 use crate::policy::totp::{self, Verdict};
 use crate::runtime::InitError;
 use crate::service::accounts::{Accounts, CheckEvents, EPOCH_ATTEMPTS};
 use crate::service::logins::Logins;
 use crate::service::tokens::TokenPair;
 use crate::service::{Caller, audit, audit_sessions_revoked};
-use crate::store::{EpochChange, KeptSession, MfaRecord, SecondFactor, Store};
+use crate::store::{Challenge, EpochChange, KeptSession, MfaRecord, SecondFactor, Store};
 use crate::tokens::hash_refresh_token;
 
 /// What enrolment answers: the secret (base32, for typing), the `otpauth://` URI and its QR
@@ -103,7 +104,6 @@ impl TwoFactor {
         self.accounts
             .check_current_password(&user, current, caller, ENROL_EVENTS)
             .await?;
-        self.store().forget_lockout(user.email.as_str()).await?;
         let secret = Secret::generate();
         let sealed = self
             .keys
@@ -136,7 +136,9 @@ impl TwoFactor {
     }
 
     /// Checks a TOTP code against `record`, reserved like a password check: the step it may
-    /// spend, or 403 `invalid_code` (counted). The reservation is given back on success.
+    /// spend, or 403 `invalid_code` (a failure toward the email's lock). A right code is a
+    /// complete authentication (the password, or the session, and the second factor): it
+    /// clears the email's failures.
     async fn check_code(
         &self,
         user: &User,
@@ -145,29 +147,31 @@ impl TwoFactor {
         caller: &Caller,
     ) -> Result<i64, ApiError> {
         let email = user.email.as_str();
-        self.accounts
-            .throttle()
-            .reserve(email, None)
-            .await
-            .inspect_err(|err| {
-                if matches!(err, ApiError::TooManyAttempts { .. }) {
-                    audit("mfa_locked_out", caller, Some(user.id.as_str()), None);
-                }
-            })?;
-        let secret = self
-            .keys
-            .open(user.id.as_str(), &record.sealed)
-            .map_err(|e| ApiError::Internal(Box::new(e)))?;
+        let throttle = self.accounts.throttle();
+        let ticket = match throttle.reserve(email).await? {
+            Ok(ticket) => ticket,
+            Err(refused) => {
+                return Err(refused.answer("mfa_locked_out", caller, Some(user.id.as_str())));
+            }
+        };
+        let secret = match self.keys.open(user.id.as_str(), &record.sealed) {
+            Ok(secret) => secret,
+            Err(e) => {
+                throttle.settle(ticket, Outcome::GiveBack).await;
+                return Err(ApiError::Internal(Box::new(e)));
+            }
+        };
         let matched: Vec<i64> = totp::window(self.clock.unix())
             .into_iter()
             .filter(|step| secret.matches(code, *step))
             .collect();
         match totp::decide(&matched, record.last_step) {
             Verdict::Accept { step } => {
-                self.store().forget_lockout(email).await?;
+                throttle.settle(ticket, Outcome::Complete).await;
                 Ok(step)
             }
             Verdict::Replayed | Verdict::Wrong => {
+                throttle.settle(ticket, Outcome::Wrong).await;
                 audit("mfa_code_failed", caller, Some(user.id.as_str()), None);
                 Err(ApiError::WrongCode)
             }
@@ -258,8 +262,8 @@ impl TwoFactor {
         self.accounts
             .check_current_password(&user, current, caller, DISABLE_EVENTS)
             .await?;
-        // The password was right: its reservation is given back; the code gets its own.
-        self.store().forget_lockout(user.email.as_str()).await?;
+        // The password was right: its reservation was given back (the email's failures stay);
+        // the code gets its own.
         let step = self.check_code(&user, &record, code, caller).await?;
         let mut user = user;
         for _ in 0..EPOCH_ATTEMPTS {
@@ -360,7 +364,8 @@ impl MfaLogins {
     /// The challenge must be alive and still match the account (same user, same credentials
     /// epoch, two-factor on); each code is reserved like a password; a wrong one counts
     /// against the challenge too (dead at five). A right one starts the session in the
-    /// transaction that spends the challenge and the code.
+    /// transaction that spends the challenge and the code, and clears the email's failures
+    /// (a complete authentication); a wrong or spent one is a failure toward the email's lock.
     pub async fn verify(
         &self,
         mfa_token: &str,
@@ -378,18 +383,40 @@ impl MfaLogins {
             .await?
             .filter(|c| totp::challenge_alive(c.expires_at, c.failures, now))
             .ok_or(ApiError::InvalidChallenge)?;
-        self.logins
-            .throttle()
-            .reserve(&challenge.email, None)
-            .await
-            .inspect_err(|_| {
-                audit(
+        let throttle = self.logins.throttle();
+        let ticket = match throttle.reserve(&challenge.email).await? {
+            Ok(ticket) => ticket,
+            Err(refused) => {
+                return Err(refused.answer(
                     "mfa_locked_out",
                     caller,
                     Some(challenge.user_id.as_str()),
-                    None,
-                );
-            })?;
+                ));
+            }
+        };
+        let result = self.answer(&challenge, hash, factor, now, caller).await;
+        let outcome = match &result {
+            Ok(_) => Outcome::Complete,
+            // A wrong code, or one another verification spent first.
+            Err(ApiError::InvalidCode) => Outcome::Wrong,
+            // No code was judged (the challenge no longer matches the account), or the
+            // session could not start: nothing failed.
+            Err(_) => Outcome::GiveBack,
+        };
+        throttle.settle(ticket, outcome).await;
+        result
+    }
+
+    /// The reserved part of [`MfaLogins::verify`]: the factor judged, and the session started.
+    async fn answer(
+        &self,
+        challenge: &Challenge,
+        hash: String,
+        factor: Factor,
+        now: i64,
+        caller: &Caller,
+    ) -> Result<TokenPair, ApiError> {
+        let store = self.logins.store();
         let credentials: Credentials = store
             .credentials(&challenge.email)
             .await?

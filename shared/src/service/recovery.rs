@@ -366,8 +366,6 @@ impl EmailChanges {
             .accounts
             .check_current_password(&user, change.current, caller, EMAIL_CHANGE_EVENTS)
             .await?;
-        // The password was right: the reservation is given back, as a login's is.
-        store.forget_lockout(user.email.as_str()).await?;
         let new_email = change.new_email.as_str();
         if store.credentials(new_email).await?.is_some() {
             return Err(ApiError::EmailTaken);

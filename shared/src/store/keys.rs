@@ -7,7 +7,7 @@
 //! | refresh session | `USER#<user id>` | `SESSION#<sid>` | created_at, expires_at, last_used_at, epoch, revoked_at?, user_agent?, source_ip?, ttl |
 //! | refresh token | `USER#<user id>` | `REFRESH#<sha256 of token>` | user_id, sid, session_expires_at, issued_at, epoch, state, rotated_at?, ttl |
 //! | roles catalog | `ROLES` | `CATALOG` | roles (map: name → description, permissions), holders (map: name → count), admins, version |
-//! | password-check reservations | `LOCKOUT#<email>` | `LOCKOUT` | attempts, window_start, locked_until?, version, ttl |
+//! | password- and code-check counter | `LOCKOUT#<email>` | `LOCKOUT` | failures, window_start, locked_until?, pending (map: reservation id → reserved at), version, ttl |
 //! | emailed link | `LINK#<sha256 of token>` | `LINK` | purpose, user_id, email, epoch, created_at, expires_at, ttl |
 //! | mails sent to one address | `MAILQUOTA#<purpose>#<email>` | `MAILQUOTA` | count, window_start, ttl |
 //! | two-factor state | `USER#<user id>` | `MFA` | state, key_id, sealed, last_step?, created_at |
@@ -224,16 +224,34 @@ pub fn preconnect_key() -> Item {
 /// The password-check counter of one normalised email (see [`crate::policy::lockout`]).
 pub type Lockout = crate::policy::lockout::Counter;
 
-/// An item written before reservations existed (`failures`, no `version`) reads as version 0.
+/// The attribute holding the reservations in flight (reservation id → when reserved).
+pub const LOCKOUT_PENDING: &str = "pending";
+
+/// Items of before this counter kept checked failures apart still read: one written before
+/// reservations (`failures`, no `version`) reads as version 0; one written while reservations
+/// were counted as attempts (`attempts`, `version`, no `pending`) reads its attempts as
+/// failures (at rest they were: a right password deleted the counter) with nothing in flight.
 pub fn lockout_from_item(item: &Item) -> Result<Lockout, StoreError> {
-    let attempts = match get_opt_n(item, "attempts")? {
+    let failures = match get_opt_n(item, "failures")? {
         Some(n) => n,
-        None => get_n(item, "failures")?,
+        None => get_n(item, "attempts")?,
+    };
+    let pending = match item.get(LOCKOUT_PENDING) {
+        None => Default::default(),
+        Some(value) => {
+            let map = value
+                .as_m()
+                .map_err(|_| StoreError::Corrupt("attribute pending is not a map".into()))?;
+            map.keys()
+                .map(|id| Ok((id.clone(), get_n(map, id)?)))
+                .collect::<Result<_, StoreError>>()?
+        }
     };
     Ok(Lockout {
-        attempts,
+        failures,
         window_start: get_n(item, "window_start")?,
         locked_until: get_opt_n(item, "locked_until")?,
+        pending,
         version: get_opt_n(item, "version")?.unwrap_or(0),
     })
 }
@@ -241,11 +259,17 @@ pub fn lockout_from_item(item: &Item) -> Result<Lockout, StoreError> {
 pub fn lockout_item(email: &str, counter: &Lockout, ttl: i64) -> Item {
     let mut item = lockout_key(email);
     item.insert("type".into(), s("lockout"));
-    item.insert("attempts".into(), n(counter.attempts));
+    item.insert("failures".into(), n(counter.failures));
     item.insert("window_start".into(), n(counter.window_start));
     if let Some(until) = counter.locked_until {
         item.insert("locked_until".into(), n(until));
     }
+    let pending = counter
+        .pending
+        .iter()
+        .map(|(id, at)| (id.clone(), n(*at)))
+        .collect();
+    item.insert(LOCKOUT_PENDING.into(), AttributeValue::M(pending));
     item.insert("version".into(), n(counter.version));
     item.insert(TTL_ATTRIBUTE.into(), n(ttl));
     item
@@ -788,14 +812,24 @@ mod tests {
         assert_eq!(session_from_item(&item).unwrap(), session);
 
         let counter = Lockout {
-            attempts: 2,
+            failures: 2,
             window_start: 10,
             locked_until: Some(40),
+            pending: [("r1".to_owned(), 12), ("r2".to_owned(), 13)].into(),
             version: 7,
         };
         let item = lockout_item("a@example.com", &counter, 99);
         assert_eq!(item["PK"].as_s().unwrap(), "LOCKOUT#a@example.com");
+        assert_eq!(item["ttl"].as_n().unwrap(), "99");
         assert_eq!(lockout_from_item(&item).unwrap(), counter);
+        let empty = Lockout {
+            version: 1,
+            ..Lockout::default()
+        };
+        assert_eq!(
+            lockout_from_item(&lockout_item("a@example.com", &empty, 1)).unwrap(),
+            empty
+        );
 
         let token = crate::policy::links::LinkToken::generate();
         let link = crate::policy::links::issue(
@@ -858,7 +892,52 @@ mod tests {
         item.insert("failures".into(), n(3));
         item.insert("window_start".into(), n(5));
         let counter = lockout_from_item(&item).unwrap();
-        assert_eq!((counter.attempts, counter.version), (3, 0));
+        assert_eq!((counter.failures, counter.version), (3, 0));
+        assert!(counter.pending.is_empty());
+        // An item of the reservation counter that counted checks in flight as attempts.
+        let mut item = lockout_key("old@example.com");
+        item.insert("attempts".into(), n(4));
+        item.insert("window_start".into(), n(1_000));
+        item.insert("locked_until".into(), n(1_900));
+        item.insert("version".into(), n(6));
+        item.insert("ttl".into(), n(1_900));
+        let counter = lockout_from_item(&item).unwrap();
+        assert_eq!(
+            counter,
+            Lockout {
+                failures: 4,
+                window_start: 1_000,
+                locked_until: Some(1_900),
+                pending: Default::default(),
+                version: 6,
+            }
+        );
+        // It reads sensibly under the rule: its lock runs; once over, a fresh count.
+        let settings = crate::config::LockoutSettings {
+            max_failures: 5,
+            window: 900,
+        };
+        assert_eq!(
+            crate::policy::lockout::reserve(&settings, Some(&counter), 1_500, "r"),
+            crate::policy::lockout::Reservation::Locked { retry_after: 400 }
+        );
+        match crate::policy::lockout::reserve(&settings, Some(&counter), 1_900, "r") {
+            crate::policy::lockout::Reservation::Granted(next) => {
+                assert_eq!(
+                    (next.failures, next.locked_until, next.version),
+                    (0, None, 7)
+                );
+                assert_eq!(next.pending.get("r"), Some(&1_900));
+            }
+            other => panic!("{other:?}"),
+        }
+        // Not locked, four attempts: one more check may run, then the allowance is in flight.
+        item.remove("locked_until");
+        let counter = lockout_from_item(&item).unwrap();
+        assert!(matches!(
+            crate::policy::lockout::reserve(&settings, Some(&counter), 1_100, "r"),
+            crate::policy::lockout::Reservation::Granted(_)
+        ));
         let mut item = session_key(&UserId::random().to_string(), "s");
         item.insert("sid".into(), s("s"));
         item.insert("user_id".into(), s(UserId::random().as_str()));

@@ -307,9 +307,10 @@ impl Store {
     }
 
     /// A password change: the new hash and the next epoch on the credentials item (only if the
-    /// hash and epoch are still those that were verified), the next epoch on the profile (only
-    /// if it is still the verified one), and the email's reservation counter given back, in one
-    /// transaction. Moving the epoch on ends every session of the user at once.
+    /// hash and epoch are still those that were verified) and the next epoch on the profile
+    /// (only if it is still the verified one), in one transaction. Moving the epoch on ends
+    /// every session of the user at once. (The check of the current password gave its
+    /// reservation back already; the email's failures stay.)
     pub async fn change_password(
         &self,
         verified: &Credentials,
@@ -339,8 +340,7 @@ impl Store {
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(credentials).build())
-            .transact_items(self.epoch_update(&verified.user_id, verified.epoch)?)
-            .transact_items(self.delete(keys::lockout_key(verified.email.as_str()))?);
+            .transact_items(self.epoch_update(&verified.user_id, verified.epoch)?);
         epoch_change(request.send().await.map_err(classify_transaction), next)
     }
 
@@ -437,15 +437,13 @@ impl Store {
 
     /// Starts a session with its first refresh token, in one transaction that holds only while
     /// the user's credentials epoch is still the session's (a password change that landed
-    /// after the password was checked wins); with `give_back_of`, the same transaction deletes
-    /// that email's reservation counter; with a second factor, the same transaction uses it
+    /// after the password was checked wins); with a second factor, the same transaction uses it
     /// up (the challenge deleted, the TOTP step or the recovery code spent), so of two racing
     /// verifications one starts a session.
     pub async fn start_session(
         &self,
         session: &Session,
         token: &RefreshRecord,
-        give_back_of: Option<&str>,
         factor: Option<&SecondFactor<'_>>,
     ) -> Result<StartOutcome, StoreError> {
         let mut request = self
@@ -458,12 +456,7 @@ impl Store {
                 session.epoch,
                 session.created_at,
             )?);
-        let mut items = 3;
-        if let Some(email) = give_back_of {
-            request = request.transact_items(self.delete(keys::lockout_key(email))?);
-            items += 1;
-        }
-        let factor_items = items;
+        let factor_items = 3;
         if let Some(factor) = factor {
             for item in self.second_factor_items(&session.user_id, factor)? {
                 request = request.transact_items(item);
@@ -542,29 +535,44 @@ impl Store {
             .transpose()
     }
 
-    /// Deletes an email's reservation counter (a login that could not give its reservation back
-    /// in its session transaction).
-    pub async fn forget_lockout(&self, email: &str) -> Result<(), StoreError> {
-        self.client
-            .delete_item()
+    /// Gives back the reservation `id` on an email's counter: removes it, and only it, if it is
+    /// still there (never another reservation, never a failure; the version moves on, so a
+    /// decision computed from the counter with it is not written). One `UpdateItem` that needs
+    /// no read; `false` when the reservation was not there (lapsed, or the counter erased).
+    /// This is [`crate::policy::lockout::resolve`] with `Outcome::GiveBack`, minus the lapsed
+    /// reservations it counts, which any later read counts the same way.
+    pub async fn give_back_reservation(&self, email: &str, id: &str) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
             .table_name(&self.table)
             .set_key(Some(keys::lockout_key(email)))
+            .update_expression("REMOVE #pending.#id SET version = version + :one")
+            .condition_expression("attribute_exists(#pending.#id)")
+            .expression_attribute_names("#pending", keys::LOCKOUT_PENDING)
+            .expression_attribute_names("#id", id)
+            .expression_attribute_values(":one", n(1))
             .send()
             .await
-            .map_err(classify)?;
-        Ok(())
+            .map_err(classify);
+        match result {
+            Ok(_) => Ok(true),
+            Err(StoreError::ConditionFailed { .. }) => Ok(false),
+            Err(err) => Err(err),
+        }
     }
 
-    /// Writes the counter [`crate::policy::lockout::reserve`] computed, only if the stored one
-    /// is still `expected` (same version, or still absent). When it is not, DynamoDB hands back
-    /// the counter that is there, so the caller can decide again without another read.
-    pub async fn reserve_attempt(
+    /// Writes the counter [`crate::policy::lockout`] computed (a reservation or a resolution),
+    /// only if the stored one is still `expected` (same version, or still absent). When it is
+    /// not, DynamoDB hands back the counter that is there, so the caller can decide again
+    /// without another read.
+    pub async fn write_lockout(
         &self,
         email: &str,
         expected: Option<&Lockout>,
         next: &Lockout,
         ttl: i64,
-    ) -> Result<ReserveOutcome, StoreError> {
+    ) -> Result<LockoutWrite, StoreError> {
         let request = self
             .client
             .put_item()
@@ -580,14 +588,14 @@ impl Store {
                 .expression_attribute_values(":v", n(counter.version)),
         };
         match request.send().await {
-            Ok(_) => Ok(ReserveOutcome::Reserved),
+            Ok(_) => Ok(LockoutWrite::Written),
             Err(SdkError::ServiceError(service)) => match service.err() {
                 PutItemError::ConditionalCheckFailedException(failed) => {
-                    Ok(ReserveOutcome::Changed {
+                    Ok(LockoutWrite::Changed {
                         current: failed.item().map(keys::lockout_from_item).transpose()?,
                     })
                 }
-                PutItemError::TransactionConflictException(_) => Ok(ReserveOutcome::Contended),
+                PutItemError::TransactionConflictException(_) => Ok(LockoutWrite::Contended),
                 _ => Err(StoreError::Unavailable(Box::new(SdkError::ServiceError(
                     service,
                 )))),
@@ -832,11 +840,11 @@ pub struct SessionCheck {
     pub current_epoch: Option<i64>,
 }
 
-/// What [`Store::reserve_attempt`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReserveOutcome {
-    /// The counter was written: one password check may run.
-    Reserved,
+/// What [`Store::write_lockout`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockoutWrite {
+    /// The counter was written.
+    Written,
     /// The stored counter was not the expected one; this is the one there now.
     Changed { current: Option<Lockout> },
     /// A transaction held the item; read it again.

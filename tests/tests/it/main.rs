@@ -21,6 +21,7 @@ mod cookies;
 mod events;
 mod handlers;
 mod jose;
+mod lockout;
 mod mfa;
 mod openapi;
 mod outage;

@@ -15,14 +15,14 @@ use shared::config as cfg;
 use shared::mfa::Secret;
 
 /// The code of `secret` (base32) at `unix`.
-fn code(secret: &str, unix: i64) -> String {
+pub(crate) fn code(secret: &str, unix: i64) -> String {
     Secret::from_base32(secret)
         .unwrap()
         .code_at(unix.div_euclid(30))
 }
 
 /// A server whose clock sits at the start of a 30 s step (so `+30` is the next step).
-async fn server_at_step_start(
+pub(crate) async fn server_at_step_start(
     config: &std::collections::HashMap<String, String>,
 ) -> (Server, std::sync::Arc<ManualClock>) {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -32,7 +32,7 @@ async fn server_at_step_start(
 
 /// Registers, logs in and turns two-factor on; returns (email, secret, recovery codes,
 /// access and refresh tokens of the session that confirmed it).
-async fn enrolled(
+pub(crate) async fn enrolled(
     server: &Server,
     clock: &ManualClock,
 ) -> (String, String, Vec<String>, String, String) {
@@ -76,7 +76,7 @@ async fn enrolled(
 }
 
 /// Logs in with two-factor on: the challenge's token.
-async fn challenge(server: &Server, email: &str) -> String {
+pub(crate) async fn challenge(server: &Server, email: &str) -> String {
     let (status, body) = login(server, email, PASSWORD).await;
     assert_eq!(
         (status, body["code"].as_str()),
