@@ -159,18 +159,21 @@ impl Logins {
         let result = self
             .after_right_password(&credentials, needs_rehash, password, catalog, caller)
             .await;
-        // Only a session started with the password alone is a complete authentication.
-        let outcome = if result.is_ok() {
-            Outcome::Complete
-        } else {
-            Outcome::GiveBack
-        };
-        self.throttle.settle(ticket, outcome).await;
+        if result.is_err() {
+            self.throttle.settle(ticket, Outcome::GiveBack).await;
+            return result;
+        }
+        // A session started with the password alone: a complete authentication. The counter's
+        // write and the session cap's query run side by side (no round trip added).
+        tokio::join!(
+            self.throttle.settle(ticket, Outcome::Complete),
+            self.enforce_session_cap(&credentials, caller)
+        );
         result
     }
 
     /// What follows a right password: the account's state, the hash's upgrade, then a
-    /// challenge (two-factor on) or the session.
+    /// challenge (two-factor on) or the session (the caller enforces the session cap).
     async fn after_right_password(
         &self,
         credentials: &Credentials,
@@ -205,11 +208,8 @@ impl Logins {
             return Err(self.challenge(credentials, caller).await?);
         }
         let grants = Grants::of(&credentials.roles, &catalog?);
-        let pair = self
-            .start_session(credentials, &grants, &password_amr(), None, caller)
-            .await?;
-        self.enforce_session_cap(credentials, caller).await;
-        Ok(pair)
+        self.start_session(credentials, &grants, &password_amr(), None, caller)
+            .await
     }
 
     /// The right password for an account with two-factor on: no session yet, but a
