@@ -219,6 +219,11 @@ pub fn accepted() -> Response<Body> {
     )
 }
 
+/// 202 with a JSON body: part of the work is done, the body says what is left.
+pub fn accepted_with<T: Serialize>(body: &T) -> Response<Body> {
+    json(StatusCode::ACCEPTED, body)
+}
+
 /// 204, no body.
 ///
 /// (Every response of this service that has no body is a 204.)

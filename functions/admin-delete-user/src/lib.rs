@@ -1,4 +1,6 @@
-//! `DELETE /admin/users/{id}` (behind the authorizer; needs `auth.users.write`): erases every item of the user → 204.
+//! `DELETE /admin/users/{id}` (behind the authorizer; needs `auth.users.write`): erases every
+//! item of the user → 204; a user with more items than one call deletes → 202
+//! `{"status":"deleting"}`, and the same request again goes on.
 //!
 //! The permission is checked here, from the token's `entitlements`, whatever the gateway's
 //! `ROUTE_PERMISSIONS` say.
@@ -6,7 +8,7 @@
 use lambda_http::{Body, Request, Response};
 use shared::http;
 use shared::policy::roles;
-use shared::service::{Actor, Caller, caller_with};
+use shared::service::{Actor, Caller, DeletingBody, Deletion, caller_with};
 
 pub use shared::service::Admin as State;
 
@@ -25,10 +27,13 @@ pub async fn handle(state: &State, req: Request) -> Response<Body> {
     let result = async {
         let me = caller_with(&req, PERMISSION)?;
         let id = http::path_param(&req, "id").unwrap_or_default();
-        state
+        match state
             .delete_user(Actor::Admin(&me.user_id), &id, &Caller::of(&req))
-            .await?;
-        Ok(http::no_content())
+            .await?
+        {
+            Deletion::Deleted => Ok(http::no_content()),
+            Deletion::InProgress => Ok(http::accepted_with(&DeletingBody::default())),
+        }
     }
     .await;
     http::respond(&req, result)

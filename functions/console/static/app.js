@@ -856,7 +856,8 @@ async function userPage(page, id) {
       type: 'button', id: 'delete-user', class: 'danger',
       onclick: () => confirmThen(`Delete ${user.email}? Their account and everything of theirs is erased. This cannot be undone.`,
         'Delete user', async () => {
-          await api('DELETE', path);
+          // A user with many items is deleted over several calls: 202 until the last.
+          while ((await api('DELETE', path))?.status === 'deleting') { /* go on */ }
           await go('/console/admin/users', { notice: 'User deleted.' });
         }),
     }, 'Delete user');

@@ -9,11 +9,20 @@
 //!        invalid_token                         afterwards (session revoked)   → invalid_token
 //!                                              within REFRESH_REUSE_GRACE_SECONDS → invalid_token,
 //!                                                                                nothing revoked
+//!                                              past its horizon → invalid_token, nothing revoked
 //! ```
 //!
 //! The exchange itself is one `TransactWriteItems` (see `Store::rotate`): it holds only while the
 //! old token is active, the session is live, and the user's credentials epoch is still the one
 //! the session was started with.
+//!
+//! Every token has a [`horizon`]: `SESSION_IDLE_SECONDS` after it was issued, at most the
+//! session's absolute end. Before it, an active token may be exchanged and a rotated one
+//! presented again is reuse; from it on, either is `invalid_token`, exactly what that token
+//! would have got had it never been exchanged (so whoever still holds it, the client or a
+//! thief, must log in again either way). The horizon is also the token item's `ttl` (set when
+//! the exchange writes it, and on the exchanged one), so the items a session leaves behind are
+//! those of the last `SESSION_IDLE_SECONDS`, not of its whole life.
 
 use crate::store::{RefreshRecord, TokenState};
 
@@ -40,12 +49,19 @@ pub enum Decision {
     Reuse,
 }
 
+/// When a token issued at `issued_at` in a session ending at `session_expires_at` stops
+/// mattering: from then on it is `invalid_token` whatever its state, and its item may go.
+pub fn horizon(settings: &RotationSettings, issued_at: i64, session_expires_at: i64) -> i64 {
+    issued_at
+        .saturating_add(settings.idle)
+        .min(session_expires_at)
+}
+
 pub fn decide(settings: &RotationSettings, record: &RefreshRecord, now: i64) -> Decision {
-    if now >= record.session_expires_at {
+    if now >= horizon(settings, record.issued_at, record.session_expires_at) {
         return Decision::Expired;
     }
     match record.state {
-        TokenState::Active if now - record.issued_at >= settings.idle => Decision::Expired,
         TokenState::Active => Decision::Rotate,
         TokenState::Rotated { at }
             if settings.reuse_grace > 0 && now - at <= settings.reuse_grace =>
@@ -91,11 +107,18 @@ mod tests {
     }
 
     #[test]
-    fn rotated_tokens_are_reuse_except_within_the_grace() {
+    fn rotated_tokens_are_reuse_until_their_horizon_except_within_the_grace() {
         let r = record(1000, TokenState::Rotated { at: 1010 });
         assert_eq!(decide(&S, &r, 1011), Decision::Reuse);
-        // Idle does not excuse reuse: an old stolen token presented late still revokes.
-        assert_eq!(decide(&S, &r, 5000), Decision::Reuse);
+        // Reuse is detected for as long as the token could have been exchanged had it not
+        // been: until idle after its issue...
+        assert_eq!(decide(&S, &r, 1099), Decision::Reuse);
+        // ...and from then on it is as dead as an unused token of that age.
+        assert_eq!(decide(&S, &r, 1100), Decision::Expired);
+        assert_eq!(
+            decide(&S, &record(1000, TokenState::Active), 1100),
+            Decision::Expired
+        );
         let graceful = RotationSettings {
             reuse_grace: 5,
             idle: 100,
@@ -103,5 +126,20 @@ mod tests {
         assert_eq!(decide(&graceful, &r, 1015), Decision::GraceRetry);
         assert_eq!(decide(&graceful, &r, 1016), Decision::Reuse);
         assert_eq!(decide(&graceful, &r, 10_000), Decision::Expired);
+    }
+
+    #[test]
+    fn the_horizon_is_idle_after_issue_at_most_the_session_end() {
+        assert_eq!(horizon(&S, 1000, 10_000), 1100);
+        assert_eq!(horizon(&S, 9_950, 10_000), 10_000);
+        assert_eq!(horizon(&S, i64::MAX - 1, i64::MAX), i64::MAX);
+        // A token presented at its horizon is refused in either state: the item's ttl
+        // (the horizon) never outlives what the rule accepts.
+        for state in [TokenState::Active, TokenState::Rotated { at: 1001 }] {
+            let r = record(1000, state);
+            let h = horizon(&S, r.issued_at, r.session_expires_at);
+            assert_ne!(decide(&S, &r, h - 1), Decision::Expired);
+            assert_eq!(decide(&S, &r, h), Decision::Expired);
+        }
     }
 }

@@ -3,6 +3,10 @@
 //! A session is live while it is not revoked, has not reached its absolute end, has been used
 //! within `SESSION_IDLE_SECONDS`, and was started under the user's current credentials epoch
 //! (a password change or sign-out everywhere moves the epoch on, ending every session at once).
+//!
+//! A session that has ended for good ([`has_ended`]) is cleanup: the login that next reads the
+//! user's sessions deletes it, so what that read (and the sessions list) finds stays bounded by
+//! the cap, not by the account's history.
 
 use crate::store::Session;
 
@@ -12,6 +16,17 @@ pub fn is_live(session: &Session, current_epoch: i64, idle: i64, now: i64) -> bo
         && now < session.expires_at
         && now - session.last_used_at < idle
         && session.epoch == current_epoch
+}
+
+/// Whether a session can never be live again, judged against an epoch read at or before `now`:
+/// revoked, past its absolute end, idle too long, or started under an older epoch. (A session
+/// of a *newer* epoch than the one read was carried over by a change that landed since: not
+/// ended.) Deleting such a session changes nothing a caller can observe.
+pub fn has_ended(session: &Session, current_epoch: i64, idle: i64, now: i64) -> bool {
+    session.revoked_at.is_some()
+        || now >= session.expires_at
+        || now - session.last_used_at >= idle
+        || session.epoch < current_epoch
 }
 
 /// The live sessions to end so that at most `max` remain: the oldest ones (by start time, then
@@ -59,6 +74,30 @@ mod tests {
             ..s
         };
         assert!(!is_live(&revoked, 2, 50, 121));
+    }
+
+    #[test]
+    fn ended_means_never_live_again_and_a_newer_epoch_is_not_ended() {
+        let s = session(100);
+        assert!(!has_ended(&s, 2, 50, 149));
+        assert!(has_ended(&s, 2, 50, 150), "idle");
+        assert!(has_ended(&s, 3, 50, 120), "epoch moved on");
+        assert!(has_ended(&s, 2, 5000, 1100), "absolute end");
+        let revoked = Session {
+            revoked_at: Some(120),
+            ..s.clone()
+        };
+        assert!(has_ended(&revoked, 2, 50, 121));
+        // Carried over to epoch 2 by a change the reader (epoch 1) has not seen: neither
+        // live for that reader nor ended.
+        assert!(!is_live(&s, 1, 50, 120));
+        assert!(!has_ended(&s, 1, 50, 120));
+        // Whatever is live has not ended.
+        for now in [100, 120, 149, 150, 1100] {
+            for epoch in [1, 2, 3] {
+                assert!(!(is_live(&s, epoch, 50, now) && has_ended(&s, epoch, 50, now)));
+            }
+        }
     }
 
     #[test]

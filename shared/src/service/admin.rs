@@ -22,6 +22,28 @@ use crate::store::{AdminUser, CatalogWrite, EpochChange, Store};
 
 /// Attempts of a change whose conditional write found the state moved on.
 const ATTEMPTS: usize = 5;
+/// Where `DELETE /admin/users/{id}` got to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deletion {
+    /// The user and every item of theirs are gone (204).
+    Deleted,
+    /// The account is disabled and this call deleted its share of the user's items; more are
+    /// left (202 `{"status":"deleting"}`): the same request again goes on.
+    InProgress,
+}
+
+/// The body of a 202 from `DELETE /admin/users/{id}`: `{"status":"deleting"}`.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct DeletingBody {
+    pub status: &'static str,
+}
+
+impl Default for DeletingBody {
+    fn default() -> Self {
+        Self { status: "deleting" }
+    }
+}
+
 /// Users per page: default and most.
 pub const DEFAULT_PAGE: usize = 50;
 pub const MAX_PAGE: usize = 100;
@@ -387,15 +409,17 @@ impl Admin {
         Err(ApiError::ServiceUnavailable(StoreError::Conflict))
     }
 
-    /// `DELETE /admin/users/{id}`: the account is disabled (its sessions end), every item of
-    /// it is deleted, then the profile and credentials go with the catalog's counts. A retry
-    /// after a failure part-way finds the profile and finishes.
+    /// `DELETE /admin/users/{id}`: the account is disabled (its sessions end), its items are
+    /// deleted, at most [`crate::store::PURGE_BUDGET`] per call ([`Deletion::InProgress`]
+    /// while more are left: the same request again goes on), then the profile and
+    /// credentials go with the catalog's counts ([`Deletion::Deleted`]). A retry after a
+    /// failure part-way finds the profile and finishes.
     pub async fn delete_user(
         &self,
         actor: Actor<'_>,
         id: &str,
         caller: &Caller,
-    ) -> Result<(), ApiError> {
+    ) -> Result<Deletion, ApiError> {
         for attempt in 0..ATTEMPTS {
             if attempt > 0 {
                 // Logins racing the delete write the same items; let them finish.
@@ -418,15 +442,20 @@ impl Admin {
                     .await?;
                 continue;
             }
-            match self.store.purge_user(&before.user).await {
+            match self
+                .store
+                .purge_user_step(&before.user, crate::store::PURGE_BUDGET)
+                .await
+            {
                 // An item of the user in a login's transaction at that moment: again.
                 Err(StoreError::Conflict) => continue,
+                Ok(crate::store::PurgeStep::More) => return Ok(Deletion::InProgress),
                 other => other?,
-            }
+            };
             let next = roles::remove_user(&catalog, &before.holder(), false)?;
             if self.store.erase_user(&before, &next).await? == CatalogWrite::Written {
                 audit_admin("admin_user_deleted", caller, actor, before.user.id.as_str());
-                return Ok(());
+                return Ok(Deletion::Deleted);
             }
         }
         Err(ApiError::ServiceUnavailable(StoreError::Conflict))

@@ -376,7 +376,16 @@ impl Logins {
     /// `session_evicted` (with its request's id and source IP).
     async fn enforce_session_cap(&self, credentials: &Credentials, caller: &Caller) {
         let now = self.clock.unix();
-        let all = match self.store.sessions(&credentials.user_id).await {
+        let all = match self
+            .store
+            .prune_sessions(
+                &credentials.user_id,
+                credentials.epoch,
+                self.settings.session_idle,
+                now,
+            )
+            .await
+        {
             Ok(all) => all,
             Err(err) => {
                 tracing::warn!(error = %crate::error::chain(&err), "session cap not enforced");

@@ -18,7 +18,9 @@ mod throttle;
 mod tokens;
 
 pub use accounts::Accounts;
-pub use admin::{Actor, Admin, RolePut, UserPatch, caller_with, ensure_admin};
+pub use admin::{
+    Actor, Admin, DeletingBody, Deletion, RolePut, UserPatch, caller_with, ensure_admin,
+};
 pub use logins::Logins;
 pub use mfa::{Enrolment, Factor, MfaLogins, RecoveryCodesBody, TwoFactor};
 pub use profiles::Profiles;

@@ -7,7 +7,7 @@ use crate::policy::rotation::{self, Decision, RotationSettings};
 use crate::runtime::InitError;
 use crate::service::tokens::{TokenPair, issuer, pair, sign_error};
 use crate::service::{Caller, audit};
-use crate::store::{RefreshRecord, RotateOutcome, Store, TokenState};
+use crate::store::{Horizons, RefreshRecord, RotateOutcome, Store, TokenState};
 use crate::tokens::{Grants, RefreshToken, TokenIssuer, hash_refresh_token};
 
 /// Exchanges refresh tokens (rotation with reuse detection; see the module docs).
@@ -46,8 +46,8 @@ impl Refresher {
         Ok(Self::new(store, issuer, clock, settings.rotation()))
     }
 
-    /// One read (the token, its user and the roles catalog in one `BatchGetItem`) and one
-    /// transaction on the happy path. The new access token carries the user's roles and
+    /// One read (the token, its user and the roles catalog in one `BatchGetItem`: three keys,
+    /// whatever the number of tokens the session has had) and one transaction on the happy path. The new access token carries the user's roles and
     /// permissions as they are now; a disabled or deleted user gets 401 `invalid_token`.
     pub async fn refresh(&self, presented: &str, caller: &Caller) -> Result<TokenPair, ApiError> {
         if presented.is_empty() || presented.len() > MAX_REFRESH_TOKEN_LEN {
@@ -88,7 +88,11 @@ impl Refresher {
                     now,
                 )
                 .map_err(sign_error)?;
-            match self.store.rotate(&record, &next, now).await? {
+            let horizons = Horizons {
+                old: rotation::horizon(&self.settings, record.issued_at, record.session_expires_at),
+                new: rotation::horizon(&self.settings, now, record.session_expires_at),
+            };
+            match self.store.rotate(&record, &next, now, horizons).await? {
                 RotateOutcome::Rotated => {
                     audit(
                         "token_refreshed",

@@ -11,6 +11,7 @@ use aws_sdk_dynamodb::types::{
 };
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use futures::StreamExt;
 
 use super::{NOT_EXISTS, Store, built, classify, classify_transaction, epoch_is, keys, n};
 use crate::domain::{DisplayName, User, UserId};
@@ -53,6 +54,21 @@ pub enum CatalogWrite {
 
 /// Items of one `BatchWriteItem` at most.
 const BATCH_WRITE: usize = 25;
+/// `BatchWriteItem`s of one purge step in flight at once.
+const BATCH_PARALLEL: usize = 4;
+/// Items of a user's partition one call of `DELETE /admin/users/{id}` deletes at most: 40
+/// `BatchWriteItem`s, 1,000 write units, about a second of one partition's write throughput,
+/// whatever the account holds (a bigger account takes more calls, each as bounded).
+pub const PURGE_BUDGET: usize = 1_000;
+
+/// What one [`Store::purge_user_step`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PurgeStep {
+    /// Every item but the profile and the credentials is gone.
+    Done,
+    /// It deleted its budget; more items are left for the next step.
+    More,
+}
 /// Rounds of retrying what `BatchWriteItem` left unprocessed.
 const BATCH_ROUNDS: usize = 5;
 
@@ -314,55 +330,91 @@ impl Store {
         Ok(indexed)
     }
 
-    /// Deletes every item of a disabled user except the profile and the credentials: the
-    /// user's partition (sessions, refresh tokens, two-factor), the email's password-check
-    /// and mail counters, and the pending emailed links the profile points at. Idempotent.
-    pub async fn purge_user(&self, user: &User) -> Result<(), StoreError> {
+    /// One bounded step of deleting every item of a disabled user except the profile and the
+    /// credentials: at most `budget` items of the user's partition (sessions, refresh tokens,
+    /// two-factor) per call, read with a `Query` that stops after `budget` + 1 of them. The
+    /// call that finds the rest within its budget also deletes the email's password-check and
+    /// mail counters and the pending emailed links the profile points at, and answers
+    /// [`PurgeStep::Done`]; before that, [`PurgeStep::More`]. Idempotent: each call starts from
+    /// what is left, so an interrupted purge resumes where it stopped. The user must be
+    /// disabled first (no login or exchange adds an item then).
+    pub async fn purge_user_step(
+        &self,
+        user: &User,
+        budget: usize,
+    ) -> Result<PurgeStep, StoreError> {
         let pk = keys::user_pk(user.id.as_str());
-        let partition: Vec<keys::Item> = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("PK = :pk")
-            .expression_attribute_values(":pk", AttributeValue::S(pk))
-            .projection_expression("PK, SK, #email, reset_link, verify_link, change_link")
-            .expression_attribute_names("#email", "email")
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(classify)?;
-        let mut doomed: Vec<keys::Item> = Vec::new();
+        let budget = budget.max(1);
+        let mut partition: Vec<keys::Item> = Vec::new();
+        let mut profile: Option<keys::Item> = None;
+        let mut start: Option<keys::Item> = None;
+        loop {
+            let wanted = budget + 1 - partition.len();
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk")
+                .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
+                .projection_expression("PK, SK, reset_link, verify_link, change_link")
+                .consistent_read(true)
+                // The profile may be among them: one more than wanted.
+                .limit(i32::try_from(wanted + 1).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(classify)?;
+            for item in output.items.unwrap_or_default() {
+                let is_profile = item
+                    .get(super::schema::SORT_KEY)
+                    .and_then(|v| v.as_s().ok())
+                    .is_some_and(|sk| sk == keys::PROFILE);
+                if is_profile {
+                    profile = Some(item);
+                } else {
+                    partition.push(keys::key(
+                        pk.clone(),
+                        item.get(super::schema::SORT_KEY)
+                            .and_then(|v| v.as_s().ok())
+                            .map(String::as_str)
+                            .unwrap_or_default(),
+                    ));
+                }
+            }
+            match output.last_evaluated_key {
+                Some(key) if !key.is_empty() && partition.len() <= budget => start = Some(key),
+                _ => break,
+            }
+        }
+        if partition.len() > budget {
+            partition.truncate(budget);
+            self.delete_all(partition).await?;
+            return Ok(PurgeStep::More);
+        }
+        let mut doomed = partition;
         let email = user.email.as_str();
         doomed.push(keys::lockout_key(email));
         for purpose in [Purpose::Reset, Purpose::Verify, Purpose::EmailChange] {
             doomed.push(keys::mail_quota_key(purpose, email));
         }
-        for item in &partition {
-            let sk = item
-                .get(super::schema::SORT_KEY)
-                .and_then(|v| v.as_s().ok());
-            if sk.map(String::as_str) == Some(keys::PROFILE) {
-                for purpose in [Purpose::Reset, Purpose::Verify, Purpose::EmailChange] {
-                    if let Some(hash) = keys::newest_link(item, purpose) {
-                        if let Some(link) = self.link(&hash).await? {
-                            // A pending change counts mails to the new address.
-                            doomed.push(keys::mail_quota_key(purpose, &link.email));
-                            doomed.push(keys::lockout_key(&link.email));
-                        }
-                        doomed.push(keys::link_key(&hash));
+        if let Some(item) = &profile {
+            for purpose in [Purpose::Reset, Purpose::Verify, Purpose::EmailChange] {
+                if let Some(hash) = keys::newest_link(item, purpose) {
+                    if let Some(link) = self.link(&hash).await? {
+                        // A pending change counts mails to the new address.
+                        doomed.push(keys::mail_quota_key(purpose, &link.email));
+                        doomed.push(keys::lockout_key(&link.email));
                     }
+                    doomed.push(keys::link_key(&hash));
                 }
-            } else if let Some(sk) = sk {
-                doomed.push(keys::key(keys::user_pk(user.id.as_str()), sk));
             }
         }
-        self.delete_all(doomed).await
+        self.delete_all(doomed).await?;
+        Ok(PurgeStep::Done)
     }
 
-    /// `BatchWriteItem` deletes, 25 at a time, retrying what DynamoDB leaves unprocessed.
+    /// `BatchWriteItem` deletes, 25 at a time and [`BATCH_PARALLEL`] batches at once,
+    /// retrying what DynamoDB leaves unprocessed.
     async fn delete_all(&self, keys: Vec<keys::Item>) -> Result<(), StoreError> {
         let mut seen = std::collections::BTreeSet::new();
         let unique: Vec<keys::Item> = keys
@@ -380,41 +432,49 @@ impl Store {
                 ))
             })
             .collect();
+        let mut batches: Vec<super::BoxedStep<'_>> = Vec::new();
         for chunk in unique.chunks(BATCH_WRITE) {
-            let mut requests = chunk
-                .iter()
-                .map(|key| {
-                    built(DeleteRequest::builder().set_key(Some(key.clone())).build())
-                        .map(|d| WriteRequest::builder().delete_request(d).build())
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            for round in 0..BATCH_ROUNDS {
-                if round > 0 {
-                    // DynamoDB asks for a retry with backoff when it leaves items unprocessed.
-                    tokio::time::sleep(std::time::Duration::from_millis(50 << round)).await;
-                }
-                let output = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, requests)
-                    .send()
-                    .await
-                    .map_err(classify)?;
-                requests = output
-                    .unprocessed_items
-                    .and_then(|mut u| u.remove(&self.table))
-                    .unwrap_or_default();
-                if requests.is_empty() {
-                    break;
-                }
-            }
-            if !requests.is_empty() {
-                return Err(StoreError::Unavailable(
-                    "BatchWriteItem left items unprocessed".into(),
-                ));
-            }
+            batches.push(Box::pin(self.delete_batch(chunk)));
+        }
+        let mut results = futures::stream::iter(batches).buffer_unordered(BATCH_PARALLEL);
+        while let Some(result) = results.next().await {
+            result?;
         }
         Ok(())
+    }
+
+    /// One `BatchWriteItem` of at most 25 deletes, retrying what DynamoDB leaves unprocessed.
+    async fn delete_batch(&self, chunk: &[keys::Item]) -> Result<(), StoreError> {
+        let mut requests = chunk
+            .iter()
+            .map(|key| {
+                built(DeleteRequest::builder().set_key(Some(key.clone())).build())
+                    .map(|d| WriteRequest::builder().delete_request(d).build())
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for round in 0..BATCH_ROUNDS {
+            if round > 0 {
+                // DynamoDB asks for a retry with backoff when it leaves items unprocessed.
+                tokio::time::sleep(std::time::Duration::from_millis(50 << round)).await;
+            }
+            let output = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, requests)
+                .send()
+                .await
+                .map_err(classify)?;
+            requests = output
+                .unprocessed_items
+                .and_then(|mut u| u.remove(&self.table))
+                .unwrap_or_default();
+            if requests.is_empty() {
+                return Ok(());
+            }
+        }
+        Err(StoreError::Unavailable(
+            "BatchWriteItem left items unprocessed".into(),
+        ))
     }
 
     /// Erases a disabled, purged user: the profile (only at the revision read and still

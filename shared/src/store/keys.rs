@@ -5,7 +5,7 @@
 //! | user profile | `USER#<user id>` | `PROFILE` | id, email, name, roles, created_at, epoch, active, rev, last_login_at?, `GSI1PK`=`USERS`, `GSI1SK`=`<created, 12 digits>#<id>` |
 //! | credentials (email uniqueness) | `EMAIL#<email>` | `CREDENTIALS` | user_id, email, password_hash, roles, epoch, active |
 //! | refresh session | `USER#<user id>` | `SESSION#<sid>` | created_at, expires_at, last_used_at, epoch, revoked_at?, user_agent?, source_ip?, ttl |
-//! | refresh token | `USER#<user id>` | `REFRESH#<sha256 of token>` | user_id, sid, session_expires_at, issued_at, epoch, state, rotated_at?, ttl |
+//! | refresh token | `USER#<user id>` | `REFRESH#<sha256 of token>` | user_id, sid, session_expires_at, issued_at, epoch, state, rotated_at?, ttl (the session's end at login; the token's horizon once an exchange wrote or used it) |
 //! | roles catalog | `ROLES` | `CATALOG` | roles (map: name → description, permissions), holders (map: name → count), admins, version |
 //! | password- and code-check counter | `LOCKOUT#<email>` | `LOCKOUT` | failures, window_start, locked_until?, pending (map: reservation id → reserved at), version, ttl |
 //! | emailed link | `LINK#<sha256 of token>` | `LINK` | purpose, user_id, email, epoch, created_at, expires_at, ttl |
@@ -16,6 +16,10 @@
 //!
 //! The profile also holds `email_verified` and, per link purpose, the hash of the newest link
 //! sent (`reset_link`, `verify_link`, `change_link`): an older link no longer matches it.
+//!
+//! A session that has ended for good is deleted, with its active token, by the next login of
+//! its user (`Store::prune_sessions`): the `SESSION#` items of a partition are the live
+//! sessions plus those ended since that user's last login, whatever the account's age.
 //!
 //! Every item of a user but the credentials (keyed by email), the password-check counter and
 //! the mail counters (keyed by email too) and the emailed links (keyed by their token) lives in
@@ -646,7 +650,14 @@ pub struct RefreshRecord {
 pub const STATE_ACTIVE: &str = "active";
 pub const STATE_ROTATED: &str = "rotated";
 
+/// A refresh token's item, expiring (`ttl`) at the session's absolute end: what login writes.
 pub fn refresh_item(record: &RefreshRecord) -> Item {
+    refresh_item_until(record, record.session_expires_at)
+}
+
+/// A refresh token's item expiring at `ttl` (an exchange writes the token's horizon, see
+/// [`crate::policy::rotation::horizon`]).
+pub fn refresh_item_until(record: &RefreshRecord, ttl: i64) -> Item {
     let mut item = refresh_key(record.user_id.as_str(), &record.token_hash);
     item.insert("type".into(), s("refresh_token"));
     item.insert("user_id".into(), s(record.user_id.as_str()));
@@ -654,7 +665,7 @@ pub fn refresh_item(record: &RefreshRecord) -> Item {
     item.insert("session_expires_at".into(), n(record.session_expires_at));
     item.insert("issued_at".into(), n(record.issued_at));
     item.insert(EPOCH.into(), n(record.epoch));
-    item.insert(TTL_ATTRIBUTE.into(), n(record.session_expires_at));
+    item.insert(TTL_ATTRIBUTE.into(), n(ttl));
     item.insert("amr".into(), list(&record.amr));
     match record.state {
         TokenState::Active => {

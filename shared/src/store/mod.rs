@@ -18,7 +18,7 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put,
+    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, ReturnConsumedCapacity,
     ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 
@@ -26,7 +26,7 @@ use crate::config::StoreSettings;
 use crate::domain::{Credentials, DisplayName, User, UserId};
 use crate::error::StoreError;
 use crate::policy::roles::Catalog;
-pub use admin::{AdminUser, CatalogWrite, UsersPage, decode_cursor};
+pub use admin::{AdminUser, CatalogWrite, PURGE_BUDGET, PurgeStep, UsersPage, decode_cursor};
 pub use keys::{Challenge, MfaRecord};
 pub use keys::{Lockout, RefreshRecord, Session, TokenState};
 pub use links::{Consumed, LinkIssue, QuotaWrite};
@@ -632,24 +632,121 @@ impl Store {
         }
     }
 
-    /// Every session of a user (one `Query` on the user's partition, paginated).
+    /// Every session of a user (one `Query` on the user's partition, paginated). What it
+    /// reads is bounded by the cap, not by the account's history: see [`Store::prune_sessions`].
     pub async fn sessions(&self, user_id: &UserId) -> Result<Vec<Session>, StoreError> {
-        let pages = self
+        Ok(self.sessions_read(user_id).await?.sessions)
+    }
+
+    /// [`Store::sessions`], with what the `Query` cost: the items DynamoDB read (`scanned`;
+    /// the query has no filter, so it is also what it returned) and the read units it
+    /// consumed. The same request the session cap, the sessions list and the admin's view run.
+    pub async fn sessions_read(&self, user_id: &UserId) -> Result<SessionsRead, StoreError> {
+        let mut read = SessionsRead::default();
+        let mut start: Option<keys::Item> = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+                .expression_attribute_values(
+                    ":pk",
+                    AttributeValue::S(keys::user_pk(user_id.as_str())),
+                )
+                .expression_attribute_values(
+                    ":prefix",
+                    AttributeValue::S(keys::SESSION_PREFIX.into()),
+                )
+                .consistent_read(true)
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(classify)?;
+            read.scanned += usize::try_from(output.scanned_count()).unwrap_or(0);
+            read.read_units += output
+                .consumed_capacity()
+                .and_then(|c| c.capacity_units())
+                .unwrap_or(0.0);
+            for item in output.items() {
+                read.sessions.push(keys::session_from_item(item)?);
+            }
+            match output.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        Ok(read)
+    }
+
+    /// The sessions of a user that have not ended for good, after deleting those that have
+    /// ([`crate::policy::sessions::has_ended`], judged against `current_epoch` and `idle` at
+    /// `now`) together with their active refresh token. Login runs it after each session start
+    /// (the session cap's read), so the user's `SESSION#` items are the live ones plus those
+    /// ended since the last login: never more than a few beyond `MAX_SESSIONS_PER_USER`,
+    /// whatever the number of logins before. Each delete holds only if the session is still
+    /// as read (same last use, same epoch), so a session a concurrent exchange or carry-over
+    /// touched is left for the next login. Best effort: a delete that fails leaves the
+    /// session for the next login (the session is dead either way).
+    pub async fn prune_sessions(
+        &self,
+        user_id: &UserId,
+        current_epoch: i64,
+        idle: i64,
+        now: i64,
+    ) -> Result<Vec<Session>, StoreError> {
+        let all = self.sessions(user_id).await?;
+        let (ended, standing): (Vec<Session>, Vec<Session>) = all
+            .into_iter()
+            .partition(|s| crate::policy::sessions::has_ended(s, current_epoch, idle, now));
+        // Boxed with their type spelled out: a `map` closure's future in an `async fn` trips
+        // the compiler's `Send` inference for the router that awaits it.
+        let mut deletes: Vec<BoxedStep<'_>> = Vec::with_capacity(ended.len());
+        for session in &ended {
+            deletes.push(Box::pin(self.delete_ended_session(session)));
+        }
+        for result in futures::future::join_all(deletes).await {
+            if let Err(err) = result {
+                tracing::warn!(error = %crate::error::chain(&err), "ended session not deleted");
+            }
+        }
+        Ok(standing)
+    }
+
+    /// Deletes an ended session if it is still as read, then its active refresh token.
+    async fn delete_ended_session(&self, session: &Session) -> Result<(), StoreError> {
+        let request = self
             .client
-            .query()
+            .delete_item()
             .table_name(&self.table)
-            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-            .expression_attribute_values(":pk", AttributeValue::S(keys::user_pk(user_id.as_str())))
-            .expression_attribute_values(":prefix", AttributeValue::S(keys::SESSION_PREFIX.into()))
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send();
-        let items: Vec<keys::Item> = pages
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(classify)?;
-        items.iter().map(keys::session_from_item).collect()
+            .set_key(Some(keys::session_key(
+                session.user_id.as_str(),
+                session.id.as_str(),
+            )))
+            .condition_expression(format!(
+                "attribute_exists(PK) AND (last_used_at = :used OR (attribute_not_exists(last_used_at) AND created_at = :used)) AND {}",
+                epoch_is(session.epoch)
+            ))
+            .expression_attribute_names("#epoch", keys::EPOCH)
+            .expression_attribute_values(":used", n(session.last_used_at))
+            .expression_attribute_values(":epoch", n(session.epoch));
+        match request.send().await.map_err(classify) {
+            Ok(_) => {}
+            // Changed or gone since it was read: the next login decides again.
+            Err(StoreError::ConditionFailed { .. }) => return Ok(()),
+            Err(err) => return Err(err),
+        }
+        if let Some(token) = &session.active_token {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(keys::refresh_key(session.user_id.as_str(), token)))
+                .send()
+                .await
+                .map_err(classify)?;
+        }
+        Ok(())
     }
 
     /// The stored record of a presented refresh token (strongly consistent).
@@ -701,12 +798,15 @@ impl Store {
 
     /// Exchanges `old` for `new` in one transaction that holds only if `old` is still active,
     /// its session exists, is not revoked and is still of the user's current epoch (the session
-    /// also records its last use), and the profile still holds that epoch.
+    /// also records its last use), and the profile still holds that epoch. Each token's item
+    /// expires (`ttl`) at its horizon ([`crate::policy::rotation::horizon`]): `old` keeps what
+    /// reuse detection needs until `horizons.old`, then DynamoDB removes it.
     pub async fn rotate(
         &self,
         old: &RefreshRecord,
         new: &RefreshRecord,
         now: i64,
+        horizons: Horizons,
     ) -> Result<RotateOutcome, StoreError> {
         let mark_rotated = built(
             Update::builder()
@@ -715,9 +815,11 @@ impl Store {
                     old.user_id.as_str(),
                     &old.token_hash,
                 )))
-                .update_expression("SET #state = :rotated, rotated_at = :now")
+                .update_expression("SET #state = :rotated, rotated_at = :now, #ttl = :ttl")
                 .condition_expression("#state = :active")
                 .expression_attribute_names("#state", "state")
+                .expression_attribute_names("#ttl", schema::TTL_ATTRIBUTE)
+                .expression_attribute_values(":ttl", n(horizons.old))
                 .expression_attribute_values(
                     ":rotated",
                     AttributeValue::S(keys::STATE_ROTATED.into()),
@@ -751,7 +853,7 @@ impl Store {
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(mark_rotated).build())
-            .transact_items(self.put(keys::refresh_item(new), NOT_EXISTS)?)
+            .transact_items(self.put(keys::refresh_item_until(new, horizons.new), NOT_EXISTS)?)
             .transact_items(TransactWriteItem::builder().update(session_used).build())
             .transact_items(self.epoch_check(&old.user_id, old.epoch)?)
             .send()
@@ -830,6 +932,29 @@ impl Store {
         }
         Ok(check)
     }
+}
+
+/// A store step in flight, of a known type (see [`Store::prune_sessions`]).
+pub(crate) type BoxedStep<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), StoreError>> + Send + 'a>>;
+
+/// When the two tokens of an exchange stop mattering (their items' `ttl`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Horizons {
+    /// The exchanged token's: how long a replay of it is still reuse.
+    pub old: i64,
+    /// The new token's.
+    pub new: i64,
+}
+
+/// What [`Store::sessions_read`] read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SessionsRead {
+    pub sessions: Vec<Session>,
+    /// Items DynamoDB read for the query (its `ScannedCount`, every page).
+    pub scanned: usize,
+    /// Read units the query consumed (`ConsumedCapacity`, every page).
+    pub read_units: f64,
 }
 
 /// What [`Store::session_and_epoch`] found.

@@ -19,6 +19,7 @@ mod console;
 mod contract;
 mod cookies;
 mod events;
+mod growth;
 mod handlers;
 mod jose;
 mod lockout;

@@ -8,7 +8,7 @@ use shared::domain::{Credentials, Email, User, UserId};
 use shared::error::StoreError;
 use shared::password::PasswordHasher;
 use shared::store::keys;
-use shared::store::{RefreshRecord, RotateOutcome, TokenState};
+use shared::store::{Horizons, RefreshRecord, RotateOutcome, TokenState};
 use shared::tokens::{RefreshToken, hash_refresh_token};
 
 #[tokio::test]
@@ -64,6 +64,11 @@ async fn refresh_tokens_are_stored_only_as_hashes() {
     );
 }
 
+const HORIZONS: Horizons = Horizons {
+    old: 2_000_000_000,
+    new: 2_000_000_000,
+};
+
 #[tokio::test]
 async fn a_rotated_token_cannot_be_rotated_again() {
     let server = Server::start().await;
@@ -82,11 +87,11 @@ async fn a_rotated_token_cannot_be_rotated_again() {
         ..old.clone()
     };
     assert_eq!(
-        store.rotate(&old, &next(1), 1).await.unwrap(),
+        store.rotate(&old, &next(1), 1, HORIZONS).await.unwrap(),
         RotateOutcome::Rotated
     );
     assert_eq!(
-        store.rotate(&old, &next(2), 2).await.unwrap(),
+        store.rotate(&old, &next(2), 2, HORIZONS).await.unwrap(),
         RotateOutcome::AlreadyRotated,
         "second rotation of one token must fail its condition"
     );
@@ -104,7 +109,7 @@ async fn a_rotated_token_cannot_be_rotated_again() {
             .unwrap()
     );
     assert_eq!(
-        store.rotate(&next(1), &next(3), 5).await.unwrap(),
+        store.rotate(&next(1), &next(3), 5, HORIZONS).await.unwrap(),
         RotateOutcome::SessionGone,
         "rotation in a revoked session must fail"
     );
