@@ -23,6 +23,10 @@ use shared::clock::{Clock, ManualClock};
 use shared::config as cfg;
 use shared::domain::{SessionId, UserId};
 use shared::store::{PURGE_BUDGET, RefreshRecord, Session, Store, TokenState, keys, schema};
+
+/// The most items one call of `DELETE /admin/users/{id}` may delete (about a second of one
+/// partition's write throughput on AWS): the bound the deletion test holds the code to.
+const ITEMS_PER_CALL: usize = 1_000;
 use shared::tokens::{RefreshToken, hash_refresh_token};
 
 /// `MAX_SESSIONS_PER_USER` in these tests.
@@ -472,7 +476,7 @@ async fn deleting_a_user_of_20000_items_is_bounded_per_call_and_leaves_nothing()
         let now_left = count(&store, &user, None).await;
         // Each call deletes a bounded share (and the last one the profile too).
         assert!(
-            left - now_left <= PURGE_BUDGET + 1,
+            left - now_left <= ITEMS_PER_CALL + 1,
             "one call deleted {} items",
             left - now_left
         );
@@ -490,11 +494,15 @@ async fn deleting_a_user_of_20000_items_is_bounded_per_call_and_leaves_nothing()
         }
         left = now_left;
         assert!(
-            calls.len() <= total / PURGE_BUDGET + 2,
+            calls.len() <= total / PURGE_BUDGET.min(ITEMS_PER_CALL) + 2,
             "more calls than the items need"
         );
     }
-    assert!(calls.len() > total / PURGE_BUDGET, "{} calls", calls.len());
+    assert!(
+        calls.len() > total / ITEMS_PER_CALL,
+        "{} calls",
+        calls.len()
+    );
 
     // Nothing of the user is left: no item names them, the address is free, the login fails.
     let mut left_behind = Vec::new();
