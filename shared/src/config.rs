@@ -706,6 +706,127 @@ pub fn log_filter(level: &str) -> String {
     filter
 }
 
+/// Per-source limits on the costly public routes, and the registration mail budget (see
+/// [`crate::policy::rates`]). Every limit counts in fixed windows, one conditional write per
+/// request; set `SOURCE_LIMITS=off` only where another layer (the CloudFront + WAF
+/// distribution of `template.yaml`) limits per client instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceLimitSettings {
+    /// `SOURCE_LIMITS`, `on` (default) or `off`: the per-source counters (the mail budget
+    /// below always applies).
+    pub enabled: bool,
+    /// `SOURCE_LIMIT_WINDOW_SECONDS`, default 60, 10..=3600: the length of each window.
+    pub window: i64,
+    /// `SOURCE_LIMIT_LOGIN`, default 30, 1..=100000: login and two-factor verify requests per
+    /// source per window (one counter for both routes).
+    pub login: i64,
+    /// `SOURCE_LIMIT_REGISTER`, default 5, 1..=100000: registrations per source per window.
+    pub register: i64,
+    /// `SOURCE_LIMIT_RECOVERY`, default 10, 1..=100000: forgot-password, reset-password and
+    /// resend-verification requests per source per window (one counter for the three).
+    pub recovery: i64,
+    /// `REGISTRATION_MAILS_PER_ADDRESS_PER_HOUR`, default 10, 1..=100: registration attempts
+    /// per normalised address per clock hour, counted before any work (a successful one mails
+    /// a verification link; a taken address or a weak password counts too, so the default
+    /// leaves room for typos). Also bounds how often one address can be probed for `email_taken`.
+    pub mails_per_address: i64,
+    /// `REGISTRATION_MAILS_PER_HOUR`, default 1000, 1..=1000000: registrations per clock hour
+    /// for the whole service, whoever asks: the ceiling on what an attacker spread over many
+    /// addresses can make SES send (and what legitimate sign-ups may reach in an hour).
+    pub mails_per_hour: i64,
+}
+
+pub const SOURCE_LIMITS: &str = "SOURCE_LIMITS";
+pub const SOURCE_LIMIT_WINDOW_SECONDS: &str = "SOURCE_LIMIT_WINDOW_SECONDS";
+pub const SOURCE_LIMIT_LOGIN: &str = "SOURCE_LIMIT_LOGIN";
+pub const SOURCE_LIMIT_REGISTER: &str = "SOURCE_LIMIT_REGISTER";
+pub const SOURCE_LIMIT_RECOVERY: &str = "SOURCE_LIMIT_RECOVERY";
+pub const REGISTRATION_MAILS_PER_ADDRESS_PER_HOUR: &str = "REGISTRATION_MAILS_PER_ADDRESS_PER_HOUR";
+pub const REGISTRATION_MAILS_PER_HOUR: &str = "REGISTRATION_MAILS_PER_HOUR";
+
+impl Default for SourceLimitSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            window: 60,
+            login: 30,
+            register: 5,
+            recovery: 10,
+            mails_per_address: 10,
+            mails_per_hour: 1_000,
+        }
+    }
+}
+
+impl SourceLimitSettings {
+    pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+        let d = Self::default();
+        let enabled = match optional(src, SOURCE_LIMITS).as_deref() {
+            None | Some("on") => true,
+            Some("off") => false,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: SOURCE_LIMITS,
+                    reason: format!("{other:?} is neither \"on\" nor \"off\""),
+                });
+            }
+        };
+        Ok(Self {
+            enabled,
+            window: bounded(src, SOURCE_LIMIT_WINDOW_SECONDS, d.window, 10, 3_600)?,
+            login: bounded(src, SOURCE_LIMIT_LOGIN, d.login, 1, 100_000)?,
+            register: bounded(src, SOURCE_LIMIT_REGISTER, d.register, 1, 100_000)?,
+            recovery: bounded(src, SOURCE_LIMIT_RECOVERY, d.recovery, 1, 100_000)?,
+            mails_per_address: bounded(
+                src,
+                REGISTRATION_MAILS_PER_ADDRESS_PER_HOUR,
+                d.mails_per_address,
+                1,
+                100,
+            )?,
+            mails_per_hour: bounded(
+                src,
+                REGISTRATION_MAILS_PER_HOUR,
+                d.mails_per_hour,
+                1,
+                1_000_000,
+            )?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod source_limit_tests {
+    use super::*;
+
+    #[test]
+    fn source_limits_are_on_by_default_and_bounded() {
+        let none: HashMap<String, String> = HashMap::new();
+        assert_eq!(
+            SourceLimitSettings::from_source(&none).unwrap(),
+            SourceLimitSettings::default()
+        );
+        let off: HashMap<String, String> =
+            HashMap::from([(SOURCE_LIMITS.to_owned(), "off".to_owned())]);
+        assert!(!SourceLimitSettings::from_source(&off).unwrap().enabled);
+        for (name, bad) in [
+            (SOURCE_LIMITS, "maybe"),
+            (SOURCE_LIMIT_LOGIN, "0"),
+            (SOURCE_LIMIT_WINDOW_SECONDS, "5"),
+            (REGISTRATION_MAILS_PER_HOUR, "0"),
+        ] {
+            let src: HashMap<String, String> = HashMap::from([(name.to_owned(), bad.to_owned())]);
+            assert!(
+                matches!(
+                    SourceLimitSettings::from_source(&src),
+                    Err(ConfigError::Invalid { name: n, .. }) if n == name
+                ),
+                "{name}={bad} accepted"
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

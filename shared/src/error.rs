@@ -84,6 +84,13 @@ pub enum ApiError {
     InvalidLink,
     #[error("too many mails of this kind; retry in {retry_after} s")]
     TooManyMails { retry_after: i64 },
+    /// One source sent more requests to a group of costly routes than its window allows
+    /// ([`crate::policy::rates`]): refused before any work, whoever the account.
+    #[error("too many requests from this source; retry in {retry_after} s")]
+    TooManyRequests { retry_after: i64 },
+    /// The registration mail budget (per address, or the whole service's) is spent this hour.
+    #[error("the registration mail budget is spent; retry in {retry_after} s")]
+    MailBudgetSpent { retry_after: i64 },
     #[error("the email address is already verified")]
     AlreadyVerified,
     #[error("the email address is not verified")]
@@ -278,6 +285,24 @@ impl ApiError {
                 "Too many attempts",
                 format!(
                     "too many mails of this kind to this address; try again in {retry_after} seconds"
+                ),
+                None,
+            ),
+            Self::TooManyRequests { retry_after } => (
+                429,
+                "too_many_requests",
+                "Too many requests",
+                format!(
+                    "too many requests from this address to this kind of route; try again in {retry_after} seconds"
+                ),
+                None,
+            ),
+            Self::MailBudgetSpent { retry_after } => (
+                429,
+                "too_many_requests",
+                "Too many requests",
+                format!(
+                    "too many sign-ups this hour, for this address or in all; try again in {retry_after} seconds"
                 ),
                 None,
             ),

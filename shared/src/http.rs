@@ -301,9 +301,10 @@ pub fn problem(err: &ApiError, request_id: Option<&str>) -> Response<Body> {
     let mut response = with_body(status, PROBLEM_JSON, text);
     let retry_after = match err {
         ApiError::ServiceUnavailable(_) | ApiError::MailUnavailable(_) => Some(1),
-        ApiError::TooManyAttempts { retry_after } | ApiError::TooManyMails { retry_after } => {
-            Some((*retry_after).max(1))
-        }
+        ApiError::TooManyAttempts { retry_after }
+        | ApiError::TooManyMails { retry_after }
+        | ApiError::TooManyRequests { retry_after }
+        | ApiError::MailBudgetSpent { retry_after } => Some((*retry_after).max(1)),
         _ => None,
     };
     if let Some(seconds) = retry_after.and_then(|s| HeaderValue::from_str(&s.to_string()).ok()) {

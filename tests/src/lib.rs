@@ -224,6 +224,14 @@ pub fn settings() -> HashMap<String, String> {
         (cfg::SES_ENDPOINT_URL, ses_endpoint()),
         (cfg::MAIL_FROM, "no-reply@auth.test.invalid".to_owned()),
         (cfg::APP_BASE_URL, "https://app.test.invalid".to_owned()),
+        // Every test's client is 127.0.0.1 and registers freely: the per-source limits and the
+        // registration mail budget are off or out of reach here; `tests/it/abuse.rs` sets them.
+        (cfg::SOURCE_LIMITS, "off".to_owned()),
+        (
+            cfg::REGISTRATION_MAILS_PER_ADDRESS_PER_HOUR,
+            "100".to_owned(),
+        ),
+        (cfg::REGISTRATION_MAILS_PER_HOUR, "1000000".to_owned()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))

@@ -5,18 +5,24 @@ use lambda_http::{Body, Request, Response};
 use shared::http;
 use shared::service::{Caller, email_from_body};
 
-pub use shared::service::Outbox as State;
+use shared::policy::rates::RouteGroup;
+use shared::service::{Guarded, Outbox};
+
+/// The service, behind the per-source guard.
+pub type State = Guarded<Outbox>;
 
 /// Builds the state once per cold start (the same signature in every function crate).
 pub async fn state(
     src: &dyn shared::config::Source,
     clock: shared::clock::SharedClock,
 ) -> Result<State, shared::runtime::InitError> {
-    State::from_source(src, clock).await
+    let service = Outbox::from_source(src, clock.clone()).await?;
+    Guarded::from_source(src, clock, RouteGroup::Recovery, service).await
 }
 
 pub async fn handle(state: &State, req: Request) -> Response<Body> {
     let result = async {
+        state.guard.admit(&req).await?;
         let email = email_from_body(&http::json_object(&req)?)?;
         state.forgot_password(&email, &Caller::of(&req)).await?;
         Ok(http::accepted())

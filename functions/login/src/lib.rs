@@ -4,24 +4,27 @@
 use lambda_http::{Body, Request, Response};
 use shared::browser::{Browser, WithBrowser};
 use shared::http;
-use shared::service::{Caller, LoginRequest, Logins};
+use shared::policy::rates::RouteGroup;
+use shared::service::{Caller, Guarded, LoginRequest, Logins};
 
 /// The logins service and its browser edge.
-pub type State = WithBrowser<Logins>;
+pub type State = Guarded<WithBrowser<Logins>>;
 
 /// Builds the state once per cold start (the same signature in every function crate).
 pub async fn state(
     src: &dyn shared::config::Source,
     clock: shared::clock::SharedClock,
 ) -> Result<State, shared::runtime::InitError> {
-    Ok(WithBrowser {
-        service: Logins::from_source(src, clock).await?,
+    let inner = WithBrowser {
+        service: Logins::from_source(src, clock.clone()).await?,
         browser: Browser::from_source(src)?,
-    })
+    };
+    Guarded::from_source(src, clock, RouteGroup::Login, inner).await
 }
 
 pub async fn handle(state: &State, req: Request) -> Response<Body> {
     let result = async {
+        state.guard.admit(&req).await?;
         let body = http::json_object(&req)?;
         let input = LoginRequest::from_body(&body)?;
         let transport = state.browser.requested_transport(&req, &body)?;

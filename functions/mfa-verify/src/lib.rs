@@ -4,24 +4,27 @@
 use lambda_http::{Body, Request, Response};
 use shared::browser::{Browser, WithBrowser};
 use shared::http;
-use shared::service::{Caller, MfaLogins, MfaVerify};
+use shared::policy::rates::RouteGroup;
+use shared::service::{Caller, Guarded, MfaLogins, MfaVerify};
 
 /// The two-factor login service and its browser edge.
-pub type State = WithBrowser<MfaLogins>;
+pub type State = Guarded<WithBrowser<MfaLogins>>;
 
 /// Builds the state once per cold start (the same signature in every function crate).
 pub async fn state(
     src: &dyn shared::config::Source,
     clock: shared::clock::SharedClock,
 ) -> Result<State, shared::runtime::InitError> {
-    Ok(WithBrowser {
-        service: MfaLogins::from_source(src, clock).await?,
+    let inner = WithBrowser {
+        service: MfaLogins::from_source(src, clock.clone()).await?,
         browser: Browser::from_source(src)?,
-    })
+    };
+    Guarded::from_source(src, clock, RouteGroup::Login, inner).await
 }
 
 pub async fn handle(state: &State, req: Request) -> Response<Body> {
     let result = async {
+        state.guard.admit(&req).await?;
         let body = http::json_object(&req)?;
         let input = MfaVerify::from_body(&body)?;
         let transport = state.browser.requested_transport(&req, &body)?;

@@ -5,18 +5,24 @@ use lambda_http::{Body, Request, Response};
 use shared::http;
 use shared::service::{Caller, PasswordReset};
 
-pub use shared::service::Redeemer as State;
+use shared::policy::rates::RouteGroup;
+use shared::service::{Guarded, Redeemer};
+
+/// The service, behind the per-source guard.
+pub type State = Guarded<Redeemer>;
 
 /// Builds the state once per cold start (the same signature in every function crate).
 pub async fn state(
     src: &dyn shared::config::Source,
     clock: shared::clock::SharedClock,
 ) -> Result<State, shared::runtime::InitError> {
-    State::from_source(src, clock).await
+    let service = Redeemer::from_source(src, clock.clone()).await?;
+    Guarded::from_source(src, clock, RouteGroup::Recovery, service).await
 }
 
 pub async fn handle(state: &State, req: Request) -> Response<Body> {
     let result = async {
+        state.guard.admit(&req).await?;
         let reset = PasswordReset::from_body(&http::json_object(&req)?)?;
         state.reset_password(reset, &Caller::of(&req)).await?;
         Ok(http::no_content())

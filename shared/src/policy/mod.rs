@@ -5,6 +5,7 @@
 pub mod links;
 pub mod lockout;
 pub mod quota;
+pub mod rates;
 pub mod roles;
 pub mod rotation;
 pub mod sessions;

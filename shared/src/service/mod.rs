@@ -7,6 +7,7 @@
 
 mod accounts;
 pub mod admin;
+mod guard;
 mod logins;
 mod mfa;
 mod profiles;
@@ -21,6 +22,7 @@ pub use accounts::Accounts;
 pub use admin::{
     Actor, Admin, DeletingBody, Deletion, RolePut, UserPatch, caller_with, ensure_admin,
 };
+pub use guard::{Guarded, SourceGuard};
 pub use logins::Logins;
 pub use mfa::{Enrolment, Factor, MfaLogins, RecoveryCodesBody, TwoFactor};
 pub use profiles::Profiles;

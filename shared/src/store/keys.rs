@@ -10,6 +10,7 @@
 //! | password- and code-check counter | `LOCKOUT#<email>` | `LOCKOUT` | failures, window_start, locked_until?, pending (map: reservation id → reserved at), version, ttl |
 //! | emailed link | `LINK#<sha256 of token>` | `LINK` | purpose, user_id, email, epoch, created_at, expires_at, ttl |
 //! | mails sent to one address | `MAILQUOTA#<purpose>#<email>` | `MAILQUOTA` | count, window_start, ttl |
+//! | per-source and registration-mail counters | `RATE#<scope>#<window index>` | `RATE` | hits, ttl |
 //! | two-factor state | `USER#<user id>` | `MFA` | state, key_id, sealed, last_step?, created_at |
 //! | recovery codes | `USER#<user id>` | `RECOVERY` | codes (string set of SHA-256) |
 //! | login waiting for a second factor | `MFACHALLENGE#<sha256 of mfa_token>` | `MFACHALLENGE` | user_id, email, epoch, expires_at, failures, ttl |
@@ -223,6 +224,15 @@ pub const PRECONNECT_PK: &str = "PRECONNECT";
 /// The key the cold-start read asks for (and never finds).
 pub fn preconnect_key() -> Item {
     key(PRECONNECT_PK.to_owned(), PRECONNECT_PK)
+}
+
+/// The partition prefix of every fixed-window counter ([`crate::policy::rates`]).
+pub const RATE_PREFIX: &str = "RATE#";
+pub const RATE: &str = "RATE";
+
+/// The counter of one scope in one window: a new window is a new item.
+pub fn rate_key(scope: &crate::policy::rates::Scope, window: i64) -> Item {
+    key(format!("{RATE_PREFIX}{}#{window}", scope.name()), RATE)
 }
 
 /// The password-check counter of one normalised email (see [`crate::policy::lockout`]).

@@ -5,6 +5,7 @@ mod admin;
 pub mod keys;
 mod links;
 mod mfa;
+mod rates;
 pub mod schema;
 
 use std::time::Duration;
@@ -31,6 +32,7 @@ pub use keys::{Challenge, MfaRecord};
 pub use keys::{Lockout, RefreshRecord, Session, TokenState};
 pub use links::{Consumed, LinkIssue, QuotaWrite};
 pub use mfa::{KeptSession, SecondFactor};
+pub use rates::HitOutcome;
 
 /// Loads the AWS configuration with the timeouts and retries the service relies on: a DynamoDB
 /// outage answers 503 after at most 3 attempts of 1 s each (3 s overall), never hangs.

@@ -144,7 +144,7 @@ fn assert_no_content(response: &Response<Body>) {
 
 /// Registers a new user through the register handler; returns (email, user id).
 async fn register() -> (String, String) {
-    let state = register::State::from_source(&settings(), SystemClock::shared())
+    let state = register::state(&settings(), SystemClock::shared())
         .await
         .unwrap();
     let email = unique_email();

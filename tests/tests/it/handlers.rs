@@ -19,9 +19,7 @@ fn with_body(name: &str, body: &Value) -> lambda_http::Request {
 #[tokio::test]
 async fn register_and_login_events_run_as_on_lambda() {
     let src = settings();
-    let register = register::State::from_source(&src, SystemClock::shared())
-        .await
-        .unwrap();
+    let register = register::state(&src, SystemClock::shared()).await.unwrap();
     let login = login::state(&src, SystemClock::shared()).await.unwrap();
 
     // The sample as written: a fresh DynamoDB Local has no ada@example.com yet.

@@ -10,6 +10,7 @@
     clippy::indexing_slicing
 )]
 
+mod abuse;
 mod account;
 mod admin;
 mod attacks;

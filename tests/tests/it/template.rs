@@ -294,7 +294,15 @@ fn statements<'t>(value: &'t Value, found: &mut Vec<&'t Value>) {
 fn policies_are_inline_and_grant_no_wildcard_action() {
     let template = template();
     let mut all = Vec::new();
-    statements(&template, &mut all);
+    // IAM statements only: a WAF web ACL's rules have a `Statement` of their own.
+    for resource in template["Resources"]
+        .as_mapping()
+        .expect("template.yaml has a Resources mapping")
+        .values()
+        .filter(|r| r["Type"].as_str() != Some("AWS::WAFv2::WebACL"))
+    {
+        statements(resource, &mut all);
+    }
     for (id, function) in resources(&template, FUNCTION) {
         let Some(policies) = function["Properties"]["Policies"].as_sequence() else {
             continue;
@@ -375,6 +383,7 @@ fn every_table_grant_is_limited_to_the_partitions_its_function_uses() {
         "LOCKOUT#*",
         "LINK#*",
         "MAILQUOTA#*",
+        "RATE#*",
         "MFACHALLENGE#*",
         "PRECONNECT",
         "ROLES",
@@ -701,6 +710,11 @@ fn every_environment_variable_is_one_the_code_reads() {
         cfg::MFA_KEYS_PARAMETER,
         cfg::ROUTE_PERMISSIONS,
         cfg::CORS_ALLOWED_ORIGINS,
+        cfg::SOURCE_LIMITS,
+        cfg::SOURCE_LIMIT_LOGIN,
+        cfg::SOURCE_LIMIT_REGISTER,
+        cfg::SOURCE_LIMIT_RECOVERY,
+        cfg::REGISTRATION_MAILS_PER_HOUR,
     ]
     .into();
     let template = template();
@@ -1840,4 +1854,139 @@ fn cors_is_declared_as_the_local_server_answers_it_and_the_console_holds_no_priv
     let event = &console["Events"]["Console"]["Properties"];
     assert_eq!(event["Path"].as_str(), Some("/console/{proxy+}"));
     assert!(event.get("Auth").is_none());
+}
+
+/// The search strings of every `ByteMatchStatement` under a WAF statement.
+fn byte_matches<'t>(value: &'t Value, found: &mut Vec<&'t str>) {
+    match value {
+        Value::Mapping(map) => {
+            for (key, inner) in map {
+                if key.as_str() == Some("ByteMatchStatement")
+                    && let Some(s) = inner["SearchString"].as_str()
+                {
+                    found.push(s);
+                }
+                byte_matches(inner, found);
+            }
+        }
+        Value::Sequence(list) => list.iter().for_each(|v| byte_matches(v, found)),
+        Value::Tagged(tagged) => byte_matches(&tagged.value, found),
+        _ => {}
+    }
+}
+
+/// One caller cannot exhaust a costly public route for everyone: each of those routes is
+/// limited per source twice, by the functions' counters in the table (their grant to the
+/// `RATE#` partitions and their settings) and, with `EdgeProtection=on`, by AWS WAF rate-based
+/// rules per client IP on a CloudFront distribution in front of the API. The web ACL is of
+/// scope CLOUDFRONT, so it is made only in us-east-1; both are off unless enabled.
+#[test]
+fn the_costly_public_routes_are_limited_per_source_in_both_layers() {
+    let template = template();
+    let guarded = [
+        (
+            "RegisterFunction",
+            "/auth/register",
+            cfg::SOURCE_LIMIT_REGISTER,
+        ),
+        ("LoginFunction", "/auth/login", cfg::SOURCE_LIMIT_LOGIN),
+        (
+            "MfaVerifyFunction",
+            "/auth/mfa/verify",
+            cfg::SOURCE_LIMIT_LOGIN,
+        ),
+        (
+            "ForgotPasswordFunction",
+            "/auth/password/forgot",
+            cfg::SOURCE_LIMIT_RECOVERY,
+        ),
+        (
+            "ResetPasswordFunction",
+            "/auth/password/reset",
+            cfg::SOURCE_LIMIT_RECOVERY,
+        ),
+        (
+            "ResendVerificationFunction",
+            "/me/email/verification",
+            cfg::SOURCE_LIMIT_RECOVERY,
+        ),
+    ];
+    let resources_map = &template["Resources"];
+    for (id, _, limit) in guarded {
+        let properties = &resources_map[id]["Properties"];
+        let variables = &properties["Environment"]["Variables"];
+        assert!(
+            variables.get(limit).is_some() && variables.get(cfg::SOURCE_LIMITS).is_some(),
+            "{id} must be given {limit} and {}",
+            cfg::SOURCE_LIMITS
+        );
+        let mut found = Vec::new();
+        statements(&properties["Policies"], &mut found);
+        assert!(
+            found.iter().any(|s| {
+                leading_keys(s) == ["RATE#*"] && actions(s) == ["dynamodb:UpdateItem"]
+            }),
+            "{id} needs dynamodb:UpdateItem on the RATE#* partitions alone"
+        );
+    }
+    assert!(
+        resources_map["RegisterFunction"]["Properties"]["Environment"]["Variables"]
+            .get(cfg::REGISTRATION_MAILS_PER_HOUR)
+            .is_some(),
+        "register must be given the hourly mail budget"
+    );
+
+    // The edge: off by default; the web ACL only in us-east-1.
+    let parameters = &template["Parameters"];
+    assert_eq!(
+        parameters["EdgeProtection"]["Default"].as_str(),
+        Some("off")
+    );
+    let distribution = &resources_map["EdgeDistribution"];
+    assert_eq!(
+        distribution["Type"].as_str(),
+        Some("AWS::CloudFront::Distribution")
+    );
+    assert_eq!(distribution["Condition"].as_str(), Some("EdgeOn"));
+    assert!(
+        distribution["Properties"]["DistributionConfig"]
+            .get("WebACLId")
+            .is_some(),
+        "the distribution must carry the web ACL"
+    );
+    let acl = &resources_map["EdgeWebAcl"];
+    assert_eq!(acl["Type"].as_str(), Some("AWS::WAFv2::WebACL"));
+    assert_eq!(acl["Properties"]["Scope"].as_str(), Some("CLOUDFRONT"));
+    assert_eq!(acl["Condition"].as_str(), Some("EdgeWebAclInStack"));
+    let in_stack = serde_norway::to_string(&template["Conditions"]["EdgeWebAclInStack"]).unwrap();
+    assert!(
+        in_stack.contains("us-east-1") && in_stack.contains("EdgeOn"),
+        "the web ACL is made only with EdgeProtection=on and in us-east-1: {in_stack}"
+    );
+    let rules = acl["Properties"]["Rules"].as_sequence().expect("rules");
+    let mut limited = Vec::new();
+    for rule in rules {
+        let rate = &rule["Statement"]["RateBasedStatement"];
+        assert_eq!(
+            rate["AggregateKeyType"].as_str(),
+            Some("IP"),
+            "{rule:?} is not per client IP"
+        );
+        let limit = ref_name(&rate["Limit"]).expect("a parameter for the rate");
+        assert!(
+            parameters[limit]["MinValue"].as_u64() >= Some(10),
+            "{limit}: WAF's smallest rate limit is 10"
+        );
+        assert_eq!(
+            rule["Action"]["Block"]["CustomResponse"]["ResponseCode"].as_u64(),
+            Some(429)
+        );
+        byte_matches(&rate["ScopeDownStatement"], &mut limited);
+    }
+    for (id, path, _) in guarded {
+        assert!(
+            limited.contains(&path),
+            "{path} ({id}) has no per-IP rule at the edge"
+        );
+    }
 }
