@@ -2,7 +2,10 @@
 #
 #   make bench         release build, criterion token benchmarks, then the runner: prints a
 #                      table and writes target/bench/report.json (the runner about 1.5
-#                      minutes on 2 cores once the release build is done)
+#                      minutes on 2 cores once the release build is done, plus about 15
+#                      minutes of memory soak: 20,000 logins of the login binary, 5 minutes
+#                      of logins on the local server)
+#   make bench-soak    the memory soak alone (target/bench/soak.json)
 #   make bench-check   builds the benchmarks without running anything (`make test`'s one build
 #                      compiles the same targets)
 #
@@ -22,7 +25,7 @@ BENCH_WRK_DIR := $(TOOLS)/wrk
 BENCH_WRK := $(BENCH_WRK_DIR)/wrk
 BENCH_WRK_STAMP := $(BENCH_WRK_DIR)/.installed
 
-.PHONY: bench bench-check bench-tools
+.PHONY: bench bench-check bench-tools bench-soak
 
 bench-tools: $(BENCH_WRK_STAMP)
 
@@ -52,6 +55,14 @@ bench: tools bench-tools
 	cargo build --release --locked --workspace --bins
 	cargo bench --locked --workspace --bench tokens
 	BENCH_WRK="$(abspath $(BENCH_WRK))" "$${CARGO_TARGET_DIR:-target}/release/bench"
+
+# The memory soak alone (part of `make bench`): the login function's release binary for 20,000
+# logins in one process, then the release local server for 5 minutes of logins; prints each
+# one's RSS slope after warm-up, writes target/bench/soak.json, fails if either grows. About
+# 15 minutes on 2 cores (20,000 Argon2id hashes, then 5 minutes of them on both cores).
+bench-soak: tools
+	cargo build --release --locked --workspace --bins
+	"$${CARGO_TARGET_DIR:-target}/release/bench" soak
 
 # Builds the runner and the criterion benchmarks (debug profile: the code is the same, and a
 # release build here would double `make test`'s time). Never runs or times anything.

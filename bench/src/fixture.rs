@@ -98,6 +98,15 @@ impl Fixture {
                 cfg::MFA_KEYS,
                 shared::mfa::SealingKeys::generate_entry("bench"),
             ),
+            // Every load comes from 127.0.0.1: the per-source counters would refuse it. The
+            // registration mail budget stays on (its writes are part of register's cost), out
+            // of reach.
+            (cfg::SOURCE_LIMITS, "off".to_owned()),
+            (cfg::REGISTRATION_MAILS_PER_HOUR, "1000000".to_owned()),
+            (
+                cfg::REGISTRATION_MAILS_PER_ADDRESS_PER_HOUR,
+                "100".to_owned(),
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -297,9 +306,26 @@ impl Fixture {
         ];
         let verifier = [cfg::JWT_ISSUER, cfg::JWT_AUDIENCE, cfg::JWT_PUBLIC_JWKS];
         let mail = [cfg::SES_ENDPOINT_URL, cfg::MAIL_FROM, cfg::APP_BASE_URL];
+        let limits = [
+            cfg::SOURCE_LIMITS,
+            cfg::REGISTRATION_MAILS_PER_HOUR,
+            cfg::REGISTRATION_MAILS_PER_ADDRESS_PER_HOUR,
+        ];
         let names: Vec<&str> = match function {
-            "register" => store.iter().chain(&argon).chain(&mail).copied().collect(),
-            "login" => store.iter().chain(&argon).chain(&issuer).copied().collect(),
+            "register" => store
+                .iter()
+                .chain(&argon)
+                .chain(&mail)
+                .chain(&limits)
+                .copied()
+                .collect(),
+            "login" => store
+                .iter()
+                .chain(&argon)
+                .chain(&issuer)
+                .chain(&limits)
+                .copied()
+                .collect(),
             "refresh" => store.iter().chain(&issuer).copied().collect(),
             "me" => store.to_vec(),
             // The revocation check (on by default) reads sessions from the table.

@@ -17,6 +17,7 @@ use shared::clock::{Clock, SharedClock, SystemClock};
 use shared::config::VerifierSettings;
 use shared::domain::Password;
 use shared::keys::VerificationKeys;
+use shared::policy::rates::RouteGroup;
 use shared::store::{Store, keys};
 use shared::tokens::TokenVerifier;
 
@@ -269,10 +270,23 @@ pub async fn run(fx: &Fixture, sizes: Sizes) -> Result<InProcess> {
     // Registration mails its verification link: through the SES v2 emulator here.
     let sdk =
         shared::store::sdk_config(&shared::config::StoreSettings::from_source(&fx.settings)?).await;
-    let register = register::State::new(
-        shared::service::Accounts::new(store.clone(), fx.hasher.clone(), clock.clone(), fx.lockout),
-        shared::service::Outbox::from_parts(store.clone(), &sdk, &fx.settings, clock.clone())?,
-    );
+    // Both guarded like the deployed functions, with the bench's limits (the per-source counters
+    // off: every request comes from one address; the registration mail budget on, out of reach).
+    let limits = shared::config::SourceLimitSettings::from_source(&fx.settings)?;
+    let guard =
+        |group| shared::service::SourceGuard::new(store.clone(), clock.clone(), limits, group);
+    let register = shared::service::Guarded {
+        guard: guard(RouteGroup::Register),
+        inner: shared::service::Registrar::new(
+            shared::service::Accounts::new(
+                store.clone(),
+                fx.hasher.clone(),
+                clock.clone(),
+                fx.lockout,
+            ),
+            shared::service::Outbox::from_parts(store.clone(), &sdk, &fx.settings, clock.clone())?,
+        ),
+    };
     handlers.push(
         alone(
             fx,
@@ -293,16 +307,19 @@ pub async fn run(fx: &Fixture, sizes: Sizes) -> Result<InProcess> {
         .await?,
     );
 
-    let login = login::State {
-        service: shared::service::Logins::new(
-            store.clone(),
-            fx.hasher.clone(),
-            fx.token_issuer.clone(),
-            clock.clone(),
-            fx.issuer.clone(),
-            fx.lockout,
-        ),
-        browser: browser(fx),
+    let login = shared::service::Guarded {
+        guard: guard(RouteGroup::Login),
+        inner: shared::browser::WithBrowser {
+            service: shared::service::Logins::new(
+                store.clone(),
+                fx.hasher.clone(),
+                fx.token_issuer.clone(),
+                clock.clone(),
+                fx.issuer.clone(),
+                fx.lockout,
+            ),
+            browser: browser(fx),
+        },
     };
     let (argon2id_hash, login_handler) = interleaved(
         fx,

@@ -133,6 +133,8 @@ struct Start {
     peak_rss_kib: u64,
     /// `VmHWM` right after each answer.
     peak_rss_after_each: Vec<u64>,
+    /// `VmRSS` right after each answer.
+    rss_after_each: Vec<u64>,
 }
 
 /// A function's cold-start figures over several starts.
@@ -284,6 +286,7 @@ async fn start_once(
         let mut first_answer = None;
         let mut invocations = Vec::with_capacity(total);
         let mut peak_rss_after_each = Vec::with_capacity(total);
+        let mut rss_after_each = Vec::with_capacity(total);
         while invocations.len() < total || init.is_none() {
             let seen = tokio::select! {
                 seen = seen.recv() => seen.ok_or("the emulator stopped")?,
@@ -309,6 +312,7 @@ async fn start_once(
                     let from = delivered.take().ok_or("an answer before any event")?;
                     invocations.push(at - from);
                     peak_rss_after_each.push(peak_rss_kib(pid)?);
+                    rss_after_each.push(crate::soak::rss_kib(pid)?);
                     first_answer.get_or_insert(at - started);
                 }
                 Seen::InitError { body } => {
@@ -322,6 +326,7 @@ async fn start_once(
             invocations,
             peak_rss_kib: peak_rss_kib(pid)?,
             peak_rss_after_each,
+            rss_after_each,
         })
     }
     .await;
@@ -435,6 +440,19 @@ impl Growth {
             "warm_invocation": self.warm_invocation.to_json(),
         })
     }
+}
+
+/// One start of `target/release/<binary>` answering every event in one process: its current
+/// RSS (`VmRSS`, KiB) after each answer.
+pub async fn rss_over(
+    release_dir: &Path,
+    binary: &'static str,
+    env: &[(String, String)],
+    expected: u16,
+    events: Vec<String>,
+) -> Result<Vec<u64>> {
+    let start = start_once(&release_dir.join(binary), binary, env, events, expected).await?;
+    Ok(start.rss_after_each)
 }
 
 /// One start of `target/release/<binary>` that answers every event, with `env` (which may add

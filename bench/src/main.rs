@@ -5,6 +5,10 @@
 //!    invocation counted by an interceptor on the SDK client (`inproc`, `counting`);
 //! 2. cold starts of each release function binary against a local Runtime API (`lambda`);
 //! 3. the release local server under wrk load, with its CPU time and peak RSS (`load`);
+//! 4. memory under sustained logins: the login function's binary for 20,000 logins in one
+//!    process, then the local server for 5 minutes of logins, each sampling its resident set
+//!    and reporting the slope after warm-up (`soak`); `bench soak` runs this stage alone and
+//!    writes `target/bench/soak.json`;
 //!
 //! then reads criterion's estimates for the token benchmarks, prints one table and writes the
 //! same figures to `target/bench/report.json` (`report`). A missed target is reported, not an
@@ -18,6 +22,7 @@ mod inproc;
 mod lambda;
 mod load;
 mod report;
+mod soak;
 mod stats;
 
 use std::process::ExitCode;
@@ -66,6 +71,12 @@ fn run() -> Result<()> {
     let dynamodb = devserver::dynamodb_local::start()?;
     step("starting the SES v2 emulator (registration mails its verification link)");
     let ses = devserver::ses_local::start(None)?;
+    if std::env::args().nth(1).as_deref() == Some("soak") {
+        let result = runtime.block_on(soak_only(dynamodb.endpoint(), ses.endpoint()));
+        drop(ses);
+        drop(dynamodb);
+        return result;
+    }
     let result = runtime.block_on(stages(dynamodb.endpoint(), ses.endpoint()));
     drop(ses);
     drop(dynamodb);
@@ -138,6 +149,9 @@ async fn stages(
 
     step("local server: start-up and HTTP load (wrk)");
     let (server_spawn, loads, server_peak_rss_kib) = http(&fx, &release, &work_dir).await?;
+
+    step("memory under sustained logins (about 15 minutes on 2 cores)");
+    let soaks = soaks(&fx, &release).await?;
     let server_size_bytes = std::fs::metadata(release.join("devserver"))?.len();
 
     let target_dir = fixture::target_dir();
@@ -156,9 +170,67 @@ async fn stages(
             loads,
             server_peak_rss_kib,
             server_size_bytes,
+            soaks,
         },
         meta(&fx),
     ))
+}
+
+/// `bench soak`: the soak stage alone, its table printed and `target/bench/soak.json` written.
+async fn soak_only(endpoint: &str, ses_endpoint: &str) -> Result<()> {
+    let fx = Fixture::new(endpoint, ses_endpoint).await?;
+    let release = fixture::target_dir().join("release");
+    let soaks = soaks(&fx, &release).await?;
+    for s in &soaks {
+        let (first, last) = s.span_kib().unwrap_or((0, 0));
+        println!(
+            "{}: {} logins in {:.0} s; RSS {:.1} MiB after warm-up, {:.1} MiB at the end; \
+             slope {} KiB per 1,000 logins ({})",
+            s.name,
+            s.logins,
+            s.seconds,
+            first as f64 / 1024.0,
+            last as f64 / 1024.0,
+            s.slope_kib_per_1000()
+                .map_or_else(|| "?".to_owned(), |v| format!("{v:.1}")),
+            if s.is_flat() { "flat" } else { "GROWING" }
+        );
+    }
+    let dir = fixture::target_dir().join("bench");
+    std::fs::create_dir_all(&dir)?;
+    let report: serde_json::Map<String, serde_json::Value> = soaks
+        .iter()
+        .map(|s| (s.name.to_owned(), s.to_json()))
+        .collect();
+    std::fs::write(
+        dir.join("soak.json"),
+        serde_json::to_string_pretty(&report)? + "\n",
+    )?;
+    println!("Wrote target/bench/soak.json");
+    if soaks.iter().all(soak::Soak::is_flat) {
+        Ok(())
+    } else {
+        Err("resident memory grew under sustained logins".into())
+    }
+}
+
+/// The login function's binary for [`soak::FUNCTION_INVOCATIONS`] logins, then a fresh local
+/// server for [`soak::SERVER_DURATION`] of logins, each sampling its resident memory.
+async fn soaks(fx: &Fixture, release: &std::path::Path) -> Result<Vec<soak::Soak>> {
+    step(&format!(
+        "  login function: {} logins in one process",
+        soak::FUNCTION_INVOCATIONS
+    ));
+    let function = soak::function(fx, release).await?;
+    step(&format!(
+        "  local server: {} s of logins at {} connections",
+        soak::SERVER_DURATION.as_secs(),
+        soak::SERVER_CONNECTIONS
+    ));
+    let (server, _) = load::spawn_server(&release.join("devserver"), fx).await?;
+    let result = soak::server(fx, &server).await;
+    server.stop().await;
+    Ok(vec![function, result?])
 }
 
 /// Starts per function for its init alone.

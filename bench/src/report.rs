@@ -52,6 +52,8 @@ pub struct Results {
     pub loads: Vec<LoadResult>,
     pub server_peak_rss_kib: u64,
     pub server_size_bytes: u64,
+    /// Resident memory under sustained logins (`soak`).
+    pub soaks: Vec<crate::soak::Soak>,
 }
 
 /// One target, measured.
@@ -102,7 +104,10 @@ fn show_mib(v: f64) -> String {
 
 /// Round-trip targets: exact for most routes, "at most" for refresh.
 const ROUND_TRIPS: &[(&str, u64, bool)] = &[
-    ("register", 1, true),
+    // The registration mail budget's two conditional UpdateItems (the address's, then the
+    // service's hour), then the 3-item transaction. (The per-source counter, one more
+    // UpdateItem, is off here: every bench request comes from one address.)
+    ("register", 3, true),
     // The credentials GetItem and the reservation PutItem (sent together: one round trip of
     // latency), the session transaction, the session-cap Query.
     ("login", 4, true),
@@ -215,6 +220,18 @@ pub fn targets(r: &Results) -> Vec<Target> {
                 |v| format!("{v:.3} ms"),
             ));
         }
+    }
+    for soak in &r.soaks {
+        let slope = soak.slope_kib_per_1000().unwrap_or(f64::INFINITY);
+        out.push(Target::at_most(
+            format!(
+                "RSS growth after warm-up, {} ({} logins)",
+                soak.name, soak.logins
+            ),
+            crate::soak::FLAT_KIB_PER_1000,
+            slope,
+            |v| format!("{v:.1} KiB / 1,000 logins"),
+        ));
     }
     out.push(Target::at_most(
         "local server spawn → first answer, median",
@@ -467,6 +484,36 @@ pub fn render(r: &Results, targets: &[Target]) -> String {
         &rows,
     );
 
+    let rows: Vec<Vec<String>> = r
+        .soaks
+        .iter()
+        .map(|s| {
+            let (first, last) = s.span_kib().unwrap_or((0, 0));
+            vec![
+                s.name.to_owned(),
+                s.logins.to_string(),
+                format!("{:.0} s", s.seconds),
+                show_mib(mib(first)),
+                show_mib(mib(last)),
+                s.slope_kib_per_1000()
+                    .map_or_else(String::new, |v| format!("{v:.1} KiB")),
+            ]
+        })
+        .collect();
+    table(
+        &mut out,
+        "Resident memory under sustained logins (VmRSS; after the first 20 % of samples)",
+        &[
+            "process",
+            "logins",
+            "time",
+            "RSS after warm-up",
+            "RSS at the end",
+            "slope / 1,000 logins",
+        ],
+        &rows,
+    );
+
     let marks = [1usize, 4, 8, 16, 24];
     let rows: Vec<Vec<String>> = r
         .growth
@@ -614,6 +661,7 @@ pub fn json(r: &Results, targets: &[Target], meta: Value) -> Value {
         "cold_start": cold,
         "init_of_every_function": r.inits.iter().map(|i| (i.binary.to_owned(), i.to_json())).collect::<serde_json::Map<_, _>>(),
         "memory_growth": r.growth.iter().map(|g| (g.label.to_owned(), g.to_json())).collect::<serde_json::Map<_, _>>(),
+        "soak": r.soaks.iter().map(|s| (s.name.to_owned(), s.to_json())).collect::<serde_json::Map<_, _>>(),
         "http": {
             "routes": loads,
             "server": {

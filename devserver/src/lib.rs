@@ -147,7 +147,43 @@ pub struct Gateway {
     /// preflights and adds the CORS headers itself when it is set.
     cors: Vec<String>,
     cache_ttl: std::time::Duration,
-    cache: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, Value)>>,
+    cache: std::sync::Mutex<DecisionCache>,
+}
+
+/// The authorizer decisions cached, keyed as API Gateway keys them, with when each was made.
+/// Every new access token is a new key, so expired entries are swept out as it grows (API
+/// Gateway's own cache is bounded too): its size follows the tokens used within one TTL, not
+/// every token ever seen.
+#[derive(Debug, Default)]
+struct DecisionCache {
+    entries: std::collections::HashMap<String, (std::time::Instant, Value)>,
+    /// The size at which the next insert first sweeps out the expired entries.
+    sweep_at: usize,
+}
+
+impl DecisionCache {
+    /// The fewest entries before a sweep; then twice what a sweep left.
+    const MIN_SWEEP: usize = 1024;
+
+    fn get(&self, key: &str, ttl: std::time::Duration, now: std::time::Instant) -> Option<Value> {
+        let (at, context) = self.entries.get(key)?;
+        (now.saturating_duration_since(*at) < ttl).then(|| context.clone())
+    }
+
+    fn insert(
+        &mut self,
+        key: String,
+        context: Value,
+        ttl: std::time::Duration,
+        now: std::time::Instant,
+    ) {
+        if self.entries.len() >= self.sweep_at.max(Self::MIN_SWEEP) {
+            self.entries
+                .retain(|_, (at, _)| now.saturating_duration_since(*at) < ttl);
+            self.sweep_at = (self.entries.len() * 2).max(Self::MIN_SWEEP);
+        }
+        self.entries.insert(key, (now, context));
+    }
 }
 
 impl Gateway {
@@ -155,7 +191,7 @@ impl Gateway {
         Ok(Self {
             cors: shared::config::allowed_origins(src)?,
             cache_ttl: std::time::Duration::from_secs(shared::config::authorizer_cache_ttl(src)?),
-            cache: std::sync::Mutex::new(std::collections::HashMap::new()),
+            cache: std::sync::Mutex::new(DecisionCache::default()),
         })
     }
 
@@ -170,8 +206,7 @@ impl Gateway {
             return None;
         }
         let cache = self.cache.lock().ok()?;
-        let (at, context) = cache.get(key)?;
-        (at.elapsed() < self.cache_ttl).then(|| context.clone())
+        cache.get(key, self.cache_ttl, std::time::Instant::now())
     }
 
     /// The request's `Origin` when CORS allows it.
@@ -228,7 +263,7 @@ impl Gateway {
             return;
         }
         if let Ok(mut cache) = self.cache.lock() {
-            cache.insert(key, (std::time::Instant::now(), context));
+            cache.insert(key, context, self.cache_ttl, std::time::Instant::now());
         }
     }
 }
@@ -653,4 +688,38 @@ fn into_axum(response: Response<Body>) -> AxumResponse {
         _ => Vec::new(),
     };
     AxumResponse::from_parts(parts, axum::body::Body::from(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn the_decision_cache_keeps_what_is_live_and_sweeps_what_expired() {
+        let ttl = Duration::from_secs(300);
+        let start = Instant::now();
+        let mut cache = DecisionCache::default();
+        // A token per login, each used once: 50,000 keys over ten TTLs.
+        for i in 0..50_000u64 {
+            let now = start + Duration::from_millis(i * 60);
+            cache.insert(format!("token-{i}"), json!({"n": i}), ttl, now);
+            assert_eq!(
+                cache.get(&format!("token-{i}"), ttl, now),
+                Some(json!({"n": i}))
+            );
+        }
+        let end = start + Duration::from_millis(49_999 * 60);
+        // At most the keys of one TTL (5,000) live, plus at most as many again awaiting a sweep.
+        assert!(
+            cache.entries.len() <= 2 * 5_000 + DecisionCache::MIN_SWEEP,
+            "{} entries kept",
+            cache.entries.len()
+        );
+        // An expired decision is never answered, a live one is.
+        assert_eq!(cache.get("token-0", ttl, end), None);
+        assert!(cache.get("token-49000", ttl, end).is_some());
+    }
 }

@@ -1963,6 +1963,12 @@ fn the_costly_public_routes_are_limited_per_source_in_both_layers() {
         in_stack.contains("us-east-1") && in_stack.contains("EdgeOn"),
         "the web ACL is made only with EdgeProtection=on and in us-east-1: {in_stack}"
     );
+    // Outside us-east-1 the edge needs a web ACL made there: refused without its ARN.
+    let rule = serde_norway::to_string(&template["Rules"]["EdgeWebAclOutsideUsEast1"]).unwrap();
+    assert!(
+        rule.contains("us-east-1") && rule.contains("EdgeWebAclArn"),
+        "EdgeProtection=on outside us-east-1 must require EdgeWebAclArn: {rule}"
+    );
     let rules = acl["Properties"]["Rules"].as_sequence().expect("rules");
     let mut limited = Vec::new();
     for rule in rules {
