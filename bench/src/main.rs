@@ -151,7 +151,13 @@ async fn stages(
     let (server_spawn, loads, server_peak_rss_kib) = http(&fx, &release, &work_dir).await?;
 
     step("memory under sustained logins (about 15 minutes on 2 cores)");
-    let soaks = soaks(&fx, &release).await?;
+    let soaks = soaks(
+        &fx,
+        &release,
+        soak::FUNCTION_INVOCATIONS,
+        soak::SERVER_DURATION,
+    )
+    .await?;
     let server_size_bytes = std::fs::metadata(release.join("devserver"))?.len();
 
     let target_dir = fixture::target_dir();
@@ -176,11 +182,24 @@ async fn stages(
     ))
 }
 
-/// `bench soak`: the soak stage alone, its table printed and `target/bench/soak.json` written.
+/// `bench soak [LOGINS [SECONDS]]`: the soak stage alone (by default 20,000 logins and 300 s;
+/// fewer only for a quick look), with the binaries beside the runner (`target/release` for
+/// `make bench-soak`), its figures printed and `target/bench/soak.json` written.
 async fn soak_only(endpoint: &str, ses_endpoint: &str) -> Result<()> {
     let fx = Fixture::new(endpoint, ses_endpoint).await?;
-    let release = fixture::target_dir().join("release");
-    let soaks = soaks(&fx, &release).await?;
+    let bin_dir = std::env::current_exe()?
+        .parent()
+        .ok_or("the runner has no directory")?
+        .to_path_buf();
+    let arg = |n: usize| {
+        std::env::args()
+            .nth(n)
+            .map(|a| a.parse::<u64>())
+            .transpose()
+    };
+    let invocations = arg(2)?.map_or(soak::FUNCTION_INVOCATIONS, |n| n as usize);
+    let duration = arg(3)?.map_or(soak::SERVER_DURATION, std::time::Duration::from_secs);
+    let soaks = soaks(&fx, &bin_dir, invocations, duration).await?;
     for s in &soaks {
         let (first, last) = s.span_kib().unwrap_or((0, 0));
         println!(
@@ -216,19 +235,23 @@ async fn soak_only(endpoint: &str, ses_endpoint: &str) -> Result<()> {
 
 /// The login function's binary for [`soak::FUNCTION_INVOCATIONS`] logins, then a fresh local
 /// server for [`soak::SERVER_DURATION`] of logins, each sampling its resident memory.
-async fn soaks(fx: &Fixture, release: &std::path::Path) -> Result<Vec<soak::Soak>> {
+async fn soaks(
+    fx: &Fixture,
+    release: &std::path::Path,
+    invocations: usize,
+    duration: std::time::Duration,
+) -> Result<Vec<soak::Soak>> {
     step(&format!(
-        "  login function: {} logins in one process",
-        soak::FUNCTION_INVOCATIONS
+        "  login function: {invocations} logins in one process"
     ));
-    let function = soak::function(fx, release).await?;
+    let function = soak::function(fx, release, invocations).await?;
     step(&format!(
         "  local server: {} s of logins at {} connections",
-        soak::SERVER_DURATION.as_secs(),
+        duration.as_secs(),
         soak::SERVER_CONNECTIONS
     ));
     let (server, _) = load::spawn_server(&release.join("devserver"), fx).await?;
-    let result = soak::server(fx, &server).await;
+    let result = soak::server(fx, &server, duration).await;
     server.stop().await;
     Ok(vec![function, result?])
 }

@@ -118,9 +118,9 @@ async fn login_bodies(fx: &Fixture, total: usize) -> Result<Vec<String>> {
         .collect())
 }
 
-/// The login binary answering [`FUNCTION_INVOCATIONS`] logins in one process.
-pub async fn function(fx: &Fixture, release: &std::path::Path) -> Result<Soak> {
-    let events = login_bodies(fx, FUNCTION_INVOCATIONS)
+/// The login binary answering `invocations` logins in one process.
+pub async fn function(fx: &Fixture, release: &std::path::Path, invocations: usize) -> Result<Soak> {
+    let events = login_bodies(fx, invocations)
         .await?
         .iter()
         .map(|body| {
@@ -131,7 +131,7 @@ pub async fn function(fx: &Fixture, release: &std::path::Path) -> Result<Soak> {
     let started = Instant::now();
     let rss =
         crate::lambda::rss_over(release, "login", &fx.function_env("login"), 200, events).await?;
-    let every = (FUNCTION_INVOCATIONS / 200).max(1);
+    let every = (invocations / 200).max(1);
     let samples = rss
         .iter()
         .enumerate()
@@ -146,8 +146,8 @@ pub async fn function(fx: &Fixture, release: &std::path::Path) -> Result<Soak> {
     })
 }
 
-/// The local server under back-to-back logins for [`SERVER_DURATION`], sampled every 5 s.
-pub async fn server(fx: &Fixture, server: &Server) -> Result<Soak> {
+/// The local server under back-to-back logins for `duration`, sampled every 5 s.
+pub async fn server(fx: &Fixture, server: &Server, duration: Duration) -> Result<Soak> {
     // More bodies than the run can use at the expected rate (about 40 logins/s on 2 cores).
     let bodies = Arc::new(login_bodies(fx, 24_000).await?);
     let client = reqwest::Client::builder()
@@ -186,7 +186,7 @@ pub async fn server(fx: &Fixture, server: &Server) -> Result<Soak> {
     let started = Instant::now();
     let mut samples = Vec::new();
     let result = async {
-        while started.elapsed() < SERVER_DURATION {
+        while started.elapsed() < duration {
             tokio::time::sleep(Duration::from_secs(5)).await;
             if let Some(done) = workers.try_join_next() {
                 done??;
