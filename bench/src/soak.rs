@@ -9,9 +9,10 @@
 //! Both sample the process's current resident set (`VmRSS`, not the peak) as the logins go and
 //! report the least-squares slope of RSS over logins after [`WARM_UP`] of the run, and the
 //! growth from the first to the last sample after it. Each user logs in at most
-//! `MAX_SESSIONS_PER_USER` times, so every login of the run reads and writes data of the same
-//! size (a user's sessions are what a login reads): what is measured is the process, not the
-//! table growing under it.
+//! [`LOGINS_PER_USER`] times (under the session cap), in blocks of fresh users
+//! ([`user_of`]), so the data each login reads (its user's sessions) follows the same pattern
+//! in every block: what is measured is the process, not the table growing under it. (A user
+//! logging in for ever makes every login read more: see the README, Performance.)
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -109,13 +110,29 @@ pub fn rss_kib(pid: u32) -> Result<u64> {
         .ok_or_else(|| "no VmRSS in /proc/<pid>/status".into())
 }
 
-/// Login bodies for `total` logins, each user used at most [`LOGINS_PER_USER`] times.
+/// Which user the `i`th login is, so that the work per login is periodic: users come in blocks
+/// of [`SERVER_CONNECTIONS`] (logins in flight together are of different users), each user of a
+/// block logs in [`LOGINS_PER_USER`] times, then a block of fresh users follows. A user's
+/// sessions (what each of its logins reads) grow from 1 to `LOGINS_PER_USER` within every
+/// block alike, instead of growing over the whole run.
+fn user_of(i: usize) -> usize {
+    let block = i / (SERVER_CONNECTIONS * LOGINS_PER_USER);
+    block * SERVER_CONNECTIONS + i % SERVER_CONNECTIONS
+}
+
+/// Login bodies for `total` logins in the order of [`user_of`].
 async fn login_bodies(fx: &Fixture, total: usize) -> Result<Vec<String>> {
-    let users = fx.users(total.div_ceil(LOGINS_PER_USER)).await?;
-    Ok((0..total)
-        .filter_map(|i| users.get(i % users.len()))
-        .map(|u| fixture::login_body(u).to_string())
-        .collect())
+    let users = fx
+        .users(user_of(total.saturating_sub(1)) + SERVER_CONNECTIONS)
+        .await?;
+    (0..total)
+        .map(|i| {
+            users
+                .get(user_of(i))
+                .map(|u| fixture::login_body(u).to_string())
+                .ok_or_else(|| "not enough users".into())
+        })
+        .collect()
 }
 
 /// The login binary answering `invocations` logins in one process.
@@ -249,6 +266,20 @@ mod tests {
             growing.span_kib(),
             Some((60_000 + 20 * 17, 60_000 + 99 * 17))
         );
+    }
+
+    #[test]
+    fn logins_in_flight_are_of_different_users_and_each_user_stays_under_the_cap() {
+        let mut per_user = std::collections::HashMap::new();
+        for i in 0..20_000 {
+            *per_user.entry(user_of(i)).or_insert(0) += 1;
+            let window: std::collections::HashSet<_> =
+                (i..i + SERVER_CONNECTIONS).map(user_of).collect();
+            assert!(window.len() >= SERVER_CONNECTIONS - 1 || i % SERVER_CONNECTIONS != 0);
+        }
+        assert!(per_user.values().all(|n| *n <= LOGINS_PER_USER));
+        assert_eq!(user_of(0), 0);
+        assert_eq!(user_of(SERVER_CONNECTIONS * LOGINS_PER_USER), SERVER_CONNECTIONS);
     }
 
     #[test]
