@@ -279,7 +279,10 @@ mod tests {
         }
         assert!(per_user.values().all(|n| *n <= LOGINS_PER_USER));
         assert_eq!(user_of(0), 0);
-        assert_eq!(user_of(SERVER_CONNECTIONS * LOGINS_PER_USER), SERVER_CONNECTIONS);
+        assert_eq!(
+            user_of(SERVER_CONNECTIONS * LOGINS_PER_USER),
+            SERVER_CONNECTIONS
+        );
     }
 
     #[test]
