@@ -230,9 +230,20 @@ pub fn preconnect_key() -> Item {
 pub const RATE_PREFIX: &str = "RATE#";
 pub const RATE: &str = "RATE";
 
-/// The counter of one scope in one window: a new window is a new item.
+/// The counter of one scope in one window: a new window is a new item. A per-address counter
+/// is named by the SHA-256 of its scope, never the address itself: it outlives a deleted user
+/// (until its window ends) and must not keep the address in the table.
 pub fn rate_key(scope: &crate::policy::rates::Scope, window: i64) -> Item {
-    key(format!("{RATE_PREFIX}{}#{window}", scope.name()), RATE)
+    let name = match scope {
+        crate::policy::rates::Scope::RegistrationMailsTo(_) => {
+            format!(
+                "mail-to#{}",
+                crate::tokens::hash_refresh_token(&scope.name())
+            )
+        }
+        _ => scope.name(),
+    };
+    key(format!("{RATE_PREFIX}{name}#{window}"), RATE)
 }
 
 /// The password-check counter of one normalised email (see [`crate::policy::lockout`]).
@@ -777,6 +788,24 @@ pub fn catalog_from_item(item: &Item) -> Result<Catalog, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_per_address_counter_keeps_no_address_in_its_key() {
+        use crate::policy::rates::Scope;
+        let to = rate_key(&Scope::RegistrationMailsTo("ada@example.com".into()), 7);
+        let pk = to["PK"].as_s().unwrap();
+        assert!(
+            pk.starts_with("RATE#mail-to#") && pk.ends_with("#7"),
+            "{pk}"
+        );
+        assert!(!pk.contains("ada") && !pk.contains("example.com"), "{pk}");
+        let other = rate_key(&Scope::RegistrationMailsTo("bob@example.com".into()), 7);
+        assert_ne!(to, other);
+        assert_eq!(
+            rate_key(&Scope::RegistrationMails, 7)["PK"].as_s().unwrap(),
+            "RATE#mail-all#7"
+        );
+    }
 
     #[test]
     fn items_round_trip() {
