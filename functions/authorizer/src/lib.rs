@@ -19,7 +19,7 @@
 //! what it always did. The client refreshes and gets a token with what it holds now; the
 //! session lives on.
 //!
-//! With `ROUTE_PERMISSIONS` (a JSON map from route key, `"POST /articles"`, to a permission) it
+//! With `ROUTE_PERMISSIONS` (a JSON map from route key, `"PATCH /me"`, to a permission) it
 //! denies a valid token whose `entitlements` lack the permission its route needs, so a route is
 //! protected by configuration alone. The decision then depends on the route: the template adds
 //! `$context.routeKey` to the identity sources, so a cached Allow is never reused for another
