@@ -1005,4 +1005,51 @@ mod tests {
         item.insert("state".into(), s("weird"));
         assert!(refresh_from_item("h", &item).is_err());
     }
+
+    /// DynamoDB's size of an item: attribute names, strings by their UTF-8 bytes, numbers up
+    /// to 21 bytes, maps and lists 3 bytes plus 1 per element (map keys count as names).
+    fn dynamodb_size(value: &AttributeValue) -> usize {
+        match value {
+            AttributeValue::S(s) => s.len(),
+            AttributeValue::N(n) => (n.trim_start_matches('-').len() / 2 + 1).min(21),
+            AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+            AttributeValue::L(l) => 3 + l.iter().map(|v| 1 + dynamodb_size(v)).sum::<usize>(),
+            AttributeValue::M(m) => {
+                3 + m
+                    .iter()
+                    .map(|(k, v)| 1 + k.len() + dynamodb_size(v))
+                    .sum::<usize>()
+            }
+            other => panic!("not in the catalog: {other:?}"),
+        }
+    }
+
+    /// `policy::roles::catalog_bytes`, which bounds the catalog, never undercounts the item.
+    #[test]
+    fn the_catalog_bound_counts_at_least_what_dynamodb_counts() {
+        use crate::policy::roles::{self, MAX_ROLES, catalog_bytes};
+        let mut catalog = Catalog::builtin();
+        for i in 1..MAX_ROLES {
+            let permissions: Vec<String> = (0..(i % 7) * 3)
+                .map(|p| format!("perm{p}.{}", "x".repeat(i)))
+                .collect();
+            let description = (i % 2 == 0).then(|| "d".repeat(i * 5));
+            catalog = roles::put_role(&catalog, &format!("role-{i:02}"), description, &permissions)
+                .unwrap_or(catalog);
+            catalog.holders.insert(
+                format!("role-{i:02}"),
+                1_000_000_000 + i64::try_from(i).unwrap(),
+            );
+        }
+        catalog.active_admins = 12_345;
+        for catalog in [Catalog::builtin(), catalog] {
+            let item = catalog_item(&catalog, 99_999_999);
+            let stored: usize = item.iter().map(|(k, v)| k.len() + dynamodb_size(v)).sum();
+            assert!(
+                catalog_bytes(&catalog) >= stored,
+                "{} < {stored}",
+                catalog_bytes(&catalog)
+            );
+        }
+    }
 }
