@@ -587,3 +587,50 @@ async fn tokens_stay_within_the_gateway_header_limit_and_the_catalog_stays_bound
     assert_eq!(response.status().as_u16(), 431);
     let _ = PASSWORD;
 }
+
+/// A `ROUTE_PERMISSIONS` key that would never match (another case, a trailing slash, a path
+/// parameter of another name) stops the authorizer's cold start instead of leaving its route
+/// unchecked; a right one starts.
+#[tokio::test]
+async fn a_route_permission_naming_no_route_stops_the_authorizers_cold_start() {
+    use shared::config as cfg;
+    // The verifier's settings alone: with the session check off the authorizer reads no table.
+    let mut settings: HashMap<String, String> = [
+        (cfg::JWT_ISSUER, integration_tests::ISSUER.to_owned()),
+        (cfg::JWT_AUDIENCE, integration_tests::AUDIENCE.to_owned()),
+        (
+            cfg::JWT_PUBLIC_JWKS,
+            integration_tests::signing_key().1.clone(),
+        ),
+        (cfg::REVOCATION_CHECK, "off".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    for key in [
+        "get /me",
+        "GET /me/",
+        "GET /admin/users/{userId}",
+        "POST /articles",
+    ] {
+        settings.insert(
+            shared::config::ROUTE_PERMISSIONS.to_owned(),
+            json!({ key: "p.q" }).to_string(),
+        );
+        assert!(
+            authorizer::state(&settings, SystemClock::shared())
+                .await
+                .is_err(),
+            "{key}"
+        );
+    }
+    settings.insert(
+        shared::config::ROUTE_PERMISSIONS.to_owned(),
+        json!({"GET /admin/users/{id}": "p.q"}).to_string(),
+    );
+    assert!(
+        authorizer::state(&settings, SystemClock::shared())
+            .await
+            .is_ok()
+    );
+}
