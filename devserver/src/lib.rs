@@ -5,7 +5,8 @@
 //!
 //! Gateway answers keep API Gateway's bodies: 401 `{"message":"Unauthorized"}` when the
 //! `Authorization` header is missing, 403 `{"message":"Forbidden"}` when the authorizer denies,
-//! 404 `{"message":"Not Found"}` for an unknown route or method.
+//! 404 `{"message":"Not Found"}` for an unknown route or method, 431 when the request line and
+//! header values pass API Gateway's 10,240 bytes.
 //!
 //! Authorizer decisions are cached the way API Gateway caches them when
 //! `AUTHORIZER_CACHE_TTL_SECONDS` is above 0 (default 0, as in the template): keyed by the
@@ -44,6 +45,18 @@ pub const CORS_MAX_AGE: &str = "600";
 
 /// API Gateway's own payload limit for HTTP APIs (10 MB); the functions enforce their own 16 KiB.
 const GATEWAY_MAX_BODY: usize = 10 * 1024 * 1024;
+
+/// API Gateway's quota for HTTP APIs on the request line and header values together (10,240
+/// bytes): a larger request never reaches the authorizer or a function, so the local server
+/// refuses it too (an access token near the limit is found here, not on AWS).
+pub const GATEWAY_MAX_HEADER_BYTES: usize = 10_240;
+
+/// The bytes API Gateway counts against [`GATEWAY_MAX_HEADER_BYTES`]: the request line and
+/// every header value.
+fn header_bytes(parts: &axum::http::request::Parts) -> usize {
+    let line = parts.method.as_str().len() + 1 + parts.uri.to_string().len() + " HTTP/1.1".len();
+    line + parts.headers.values().map(|v| v.len()).sum::<usize>()
+}
 
 /// Generates, from one table, everything the local server knows about the functions: the
 /// [`Function`] enum with each one's binary name, [`ROUTES`], the [`App`] holding every state
@@ -373,6 +386,12 @@ async fn dispatch(
 ) -> AxumResponse {
     let gateway_settings = &edge.app.gateway;
     let (parts, body) = request.into_parts();
+    if header_bytes(&parts) > GATEWAY_MAX_HEADER_BYTES {
+        return gateway(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "Request Header Fields Too Large",
+        );
+    }
     if parts.method == axum::http::Method::OPTIONS
         && !gateway_settings.cors.is_empty()
         && parts

@@ -32,8 +32,9 @@ pub const ENTITLEMENTS: &str = "entitlements";
 pub struct Identity {
     pub user_id: String,
     pub roles: Vec<String>,
-    /// The permissions the roles give (RFC 9068 §2.2.3.1), as of the token's issue (a role
-    /// change reaches tokens at the next refresh, within the access-token lifetime).
+    /// The permissions the roles give (RFC 9068 §2.2.3.1), as of the token's issue: a role
+    /// given reaches tokens at the next refresh; one taken away or narrowed stops the token at
+    /// the authorizer at once (with the session check on).
     pub entitlements: Vec<String>,
     pub session_id: String,
     pub token_id: String,

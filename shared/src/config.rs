@@ -76,6 +76,7 @@ pub const MFA_ISSUER: &str = "MFA_ISSUER";
 pub const MFA_KEYS: &str = "MFA_KEYS";
 pub const MFA_KEYS_PARAMETER: &str = "MFA_KEYS_PARAMETER";
 pub const ROUTE_PERMISSIONS: &str = "ROUTE_PERMISSIONS";
+pub const ADMIN_REQUIRE_MFA: &str = "ADMIN_REQUIRE_MFA";
 pub const AUTHORIZER_CACHE_TTL_SECONDS: &str = "AUTHORIZER_CACHE_TTL_SECONDS";
 pub const BOOTSTRAP_ADMIN_EMAIL: &str = "BOOTSTRAP_ADMIN_EMAIL";
 pub const BOOTSTRAP_ADMIN_PASSWORD: &str = "BOOTSTRAP_ADMIN_PASSWORD";
@@ -539,9 +540,72 @@ pub fn session_idle(src: &dyn Source) -> Result<i64, ConfigError> {
     bounded(src, SESSION_IDLE_SECONDS, 604_800, 300, 31_536_000)
 }
 
-/// `ROUTE_PERMISSIONS`: a JSON object from API Gateway route key (`"POST /articles"`) to the
+/// The route keys of this API, exactly as `template.yaml` declares them (a template test
+/// checks the two agree, route by route): the only keys `ROUTE_PERMISSIONS` may name.
+pub const API_ROUTES: &[&str] = &[
+    "POST /auth/register",
+    "POST /auth/login",
+    "POST /auth/refresh",
+    "POST /auth/logout",
+    "GET /me",
+    "PATCH /me",
+    "POST /me/password",
+    "DELETE /me/sessions",
+    "GET /.well-known/jwks.json",
+    "POST /auth/password/forgot",
+    "POST /auth/password/reset",
+    "POST /auth/email/verify",
+    "POST /me/email/verification",
+    "POST /me/email",
+    "POST /auth/email/confirm-change",
+    "POST /me/mfa/totp",
+    "POST /me/mfa/totp/confirm",
+    "DELETE /me/mfa/totp",
+    "POST /me/mfa/recovery-codes",
+    "POST /auth/mfa/verify",
+    "GET /me/sessions",
+    "DELETE /me/sessions/{sid}",
+    "GET /admin/users",
+    "GET /admin/users/{id}",
+    "PATCH /admin/users/{id}",
+    "DELETE /admin/users/{id}",
+    "DELETE /admin/users/{id}/sessions",
+    "GET /admin/roles",
+    "PUT /admin/roles/{name}",
+    "DELETE /admin/roles/{name}",
+    "GET /console/{proxy+}",
+];
+
+/// Why a `ROUTE_PERMISSIONS` key is refused, or `None` when it is a route of `routes`.
+/// Refused: anything but `METHOD /path` with an upper-case method and one space, a trailing
+/// slash, and a key naming no route (a typo, another case, a path parameter of another name):
+/// API Gateway would never match it, and the route it meant would run unchecked.
+pub fn route_key_problem(key: &str, routes: &[&str]) -> Option<String> {
+    let Some((method, path)) = key.split_once(' ') else {
+        return Some("expected \"METHOD /path\"".to_owned());
+    };
+    if method.is_empty() || !method.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Some("the method must be upper case (GET, POST, ...)".to_owned());
+    }
+    if !path.starts_with('/') || path.contains(char::is_whitespace) {
+        return Some("the path must start with / and hold no spaces".to_owned());
+    }
+    if path.len() > 1 && path.ends_with('/') {
+        return Some("the path must not end with /".to_owned());
+    }
+    if !routes.contains(&key) {
+        return Some(
+            "no route of this API has this key (method and path, with the path parameters named as the template names them)"
+                .to_owned(),
+        );
+    }
+    None
+}
+
+/// `ROUTE_PERMISSIONS`: a JSON object from API Gateway route key (`"PATCH /me"`) to the
 /// permission a token must carry in `entitlements` for the authorizer to allow it. Empty or
-/// unset: no route needs a permission. A malformed value stops the cold start.
+/// unset: no route needs a permission. A malformed value, or a key that names no route of this
+/// API ([`API_ROUTES`], [`route_key_problem`]), stops the cold start: it fails closed.
 pub fn route_permissions(
     src: &dyn Source,
 ) -> Result<std::collections::BTreeMap<String, String>, ConfigError> {
@@ -554,20 +618,34 @@ pub fn route_permissions(
             reason: format!("not a JSON object of strings: {e}"),
         })?;
     for (route, permission) in &map {
-        let well_formed = route
-            .split_once(' ')
-            .is_some_and(|(method, path)| !method.is_empty() && path.starts_with('/'))
-            || route == "$default";
-        if !well_formed || !crate::policy::roles::valid_permission(permission) {
+        if let Some(problem) = route_key_problem(route, API_ROUTES) {
             return Err(ConfigError::Invalid {
                 name: ROUTE_PERMISSIONS,
-                reason: format!(
-                    "{route:?} → {permission:?}: expected \"METHOD /path\" → a permission"
-                ),
+                reason: format!("{route:?}: {problem}"),
+            });
+        }
+        if !crate::policy::roles::valid_permission(permission) {
+            return Err(ConfigError::Invalid {
+                name: ROUTE_PERMISSIONS,
+                reason: format!("{route:?} → {permission:?}: not a permission"),
             });
         }
     }
     Ok(map)
+}
+
+/// `ADMIN_REQUIRE_MFA`, `false` (default, `make dev`) or `true` (the template's default on
+/// AWS): whether the admin routes refuse a token whose `amr` shows no second factor (403
+/// `admin_mfa_required`).
+pub fn admin_require_mfa(src: &dyn Source) -> Result<bool, ConfigError> {
+    match optional(src, ADMIN_REQUIRE_MFA).as_deref() {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(ConfigError::Invalid {
+            name: ADMIN_REQUIRE_MFA,
+            reason: format!("{other:?} is neither \"true\" nor \"false\""),
+        }),
+    }
 }
 
 /// `SESSION_TTL_SECONDS`, default 30 days, 5 minutes..=365 days: a session's fixed lifetime
@@ -836,6 +914,52 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
+    }
+
+    #[test]
+    fn route_permissions_fail_closed_on_a_key_that_matches_no_route() {
+        let parse = |raw: &str| route_permissions(&src(&[(ROUTE_PERMISSIONS, raw)]));
+        let ok =
+            parse(r#"{"PATCH /me": "profile.edit", "DELETE /admin/users/{id}": "x.y"}"#).unwrap();
+        assert_eq!(ok.len(), 2);
+        assert!(parse("").unwrap().is_empty());
+        for bad in [
+            r#"{"get /me": "p"}"#,
+            r#"{"Get /me": "p"}"#,
+            r#"{"GET /me/": "p"}"#,
+            r#"{"GET  /me": "p"}"#,
+            r#"{"GET me": "p"}"#,
+            r#"{"GET /admin/users/{userId}": "p"}"#,
+            r#"{"POST /articles": "p"}"#,
+            r#"{"$default": "p"}"#,
+            r#"{"/me": "p"}"#,
+            r#"{"PATCH /me": "not a permission"}"#,
+            r#"["PATCH /me"]"#,
+        ] {
+            assert!(
+                matches!(
+                    parse(bad),
+                    Err(ConfigError::Invalid {
+                        name: ROUTE_PERMISSIONS,
+                        ..
+                    })
+                ),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            route_key_problem("GET /me/", API_ROUTES).unwrap(),
+            "the path must not end with /"
+        );
+        assert!(route_key_problem("GET /", &["GET /"]).is_none());
+    }
+
+    #[test]
+    fn admin_mfa_is_off_unless_set_and_only_true_or_false() {
+        assert!(!admin_require_mfa(&src(&[])).unwrap());
+        assert!(admin_require_mfa(&src(&[(ADMIN_REQUIRE_MFA, "true")])).unwrap());
+        assert!(!admin_require_mfa(&src(&[(ADMIN_REQUIRE_MFA, "false")])).unwrap());
+        assert!(admin_require_mfa(&src(&[(ADMIN_REQUIRE_MFA, "yes")])).is_err());
     }
 
     #[test]

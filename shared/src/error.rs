@@ -140,6 +140,22 @@ pub enum ApiError {
     SelfLockout,
     #[error("no such session")]
     SessionNotFound,
+    /// The change would give permissions the caller does not hold (a role to a user, a
+    /// permission to a role): nothing is written.
+    #[error("the caller cannot give permissions it does not hold: {missing:?}")]
+    PrivilegeEscalation { missing: Vec<String> },
+    /// The roles would let a token carry more than `limit` bytes of permissions.
+    #[error("the permissions would exceed {limit} bytes in a token")]
+    TokenTooLarge { limit: usize },
+    /// The role catalog would exceed its bounds.
+    #[error("the role catalog would exceed {roles} roles or {bytes} bytes")]
+    CatalogFull { roles: usize, bytes: usize },
+    /// An admin route and a token without a second factor while `ADMIN_REQUIRE_MFA` is on.
+    #[error("administration needs a second factor")]
+    AdminMfaRequired,
+    /// A write still contended after its retries (never the database being down: that is 503).
+    #[error("the resource is being changed by another request")]
+    Conflict,
     /// A request that carries (or asks for) the refresh-token cookie without an allowed
     /// `Origin` or without the `X-Requested-With` header: what a cross-site form or script
     /// would send.
@@ -430,6 +446,46 @@ impl ApiError {
                 "session_not_found",
                 "Session not found",
                 "no live session of yours has this id".to_owned(),
+                None,
+            ),
+            Self::PrivilegeEscalation { missing } => (
+                403,
+                "privilege_escalation",
+                "Privilege escalation",
+                format!(
+                    "you cannot give permissions you do not hold: {}",
+                    missing.join(", ")
+                ),
+                None,
+            ),
+            Self::TokenTooLarge { limit } => (
+                409,
+                "token_too_large",
+                "Token too large",
+                format!(
+                    "the roles' distinct permissions would exceed {limit} bytes, more than an access token can carry through API Gateway"
+                ),
+                None,
+            ),
+            Self::CatalogFull { roles, bytes } => (
+                409,
+                "catalog_full",
+                "Role catalog full",
+                format!("the role catalog holds at most {roles} roles and {bytes} bytes; delete or shrink a role first"),
+                None,
+            ),
+            Self::AdminMfaRequired => (
+                403,
+                "admin_mfa_required",
+                "Second factor required for administration",
+                "administration needs a session signed in with a second factor: turn two-factor on, then log in again with a code".to_owned(),
+                None,
+            ),
+            Self::Conflict => (
+                409,
+                "conflict",
+                "Conflict",
+                "other requests are changing the same thing; try again shortly".to_owned(),
                 None,
             ),
             Self::CrossSiteRequest => (

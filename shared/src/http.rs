@@ -300,7 +300,9 @@ pub fn problem(err: &ApiError, request_id: Option<&str>) -> Response<Body> {
     let status = StatusCode::from_u16(parts.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = with_body(status, PROBLEM_JSON, text);
     let retry_after = match err {
-        ApiError::ServiceUnavailable(_) | ApiError::MailUnavailable(_) => Some(1),
+        ApiError::ServiceUnavailable(_) | ApiError::MailUnavailable(_) | ApiError::Conflict => {
+            Some(1)
+        }
         ApiError::TooManyAttempts { retry_after }
         | ApiError::TooManyMails { retry_after }
         | ApiError::TooManyRequests { retry_after }

@@ -17,6 +17,7 @@ pub mod mail;
 pub mod mfa;
 pub mod password;
 pub mod policy;
+pub mod retry;
 pub mod runtime;
 pub mod service;
 pub mod store;

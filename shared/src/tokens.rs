@@ -46,6 +46,15 @@ pub struct AccessClaims {
     /// code, `["pwd","otp","rec"]` after a recovery code. Tokens from before it read `[]`.
     #[serde(default)]
     pub amr: Vec<String>,
+    /// The roles catalog version `entitlements` were computed at (only when `roles` is not
+    /// empty): the authorizer refuses the token once one of its roles lost a permission after
+    /// it (see [`crate::policy::roles::token_still_grants`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cv: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +117,7 @@ impl TokenIssuer {
             entitlements: Vec::new(),
             sid: session_id.to_owned(),
             amr: vec!["pwd".to_owned()],
+            cv: 0,
         }
     }
 
@@ -140,16 +150,21 @@ impl TokenIssuer {
     ) -> Result<String, SignError> {
         let mut claims = self.claims(user_id, &grants.roles, session_id, now);
         claims.entitlements = grants.entitlements.clone();
+        if !grants.roles.is_empty() {
+            claims.cv = grants.catalog_version;
+        }
         claims.amr = amr.to_vec();
         self.sign(&claims)
     }
 }
 
-/// What a token grants: the user's roles and the union of their permissions.
+/// What a token grants: the user's roles, the union of their permissions, and the catalog
+/// version they were computed at.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Grants {
     pub roles: Vec<String>,
     pub entitlements: Vec<String>,
+    pub catalog_version: i64,
 }
 
 impl Grants {
@@ -158,6 +173,7 @@ impl Grants {
         Self {
             roles: roles.to_vec(),
             entitlements: catalog.entitlements(roles),
+            catalog_version: catalog.version,
         }
     }
 }
@@ -379,6 +395,7 @@ mod tests {
         let grants = Grants {
             roles: (0..10).map(|i| format!("role-{i:05}")).collect(),
             entitlements: (0..50).map(|i| format!("service.action{i:04}")).collect(),
+            catalog_version: 1_234,
         };
         assert!(grants.roles.iter().all(|r| r.len() == 10));
         assert!(grants.entitlements.iter().all(|p| p.len() == 18));
@@ -390,7 +407,40 @@ mod tests {
         let bare = issuer
             .issue_for(&user, &Grants::default(), &sid, &["pwd".to_owned()], NOW)
             .unwrap();
-        assert_eq!((token.len(), bare.len()), (2176, 605));
+        assert_eq!((token.len(), bare.len()), (2189, 605));
+    }
+
+    /// The worst token the catalog's bounds allow: the most roles a user may hold, each of the
+    /// longest name, and permissions filling the catalog's entitlement bytes, with an issuer and
+    /// an audience of 100 characters each: within 8 KiB, so the `Authorization` header fits API
+    /// Gateway's 10,240 bytes of request line and headers with 2 KB to spare.
+    #[test]
+    fn a_token_at_the_bounds_fits_the_gateway() {
+        use crate::policy::roles::{
+            MAX_ENTITLEMENT_BYTES, MAX_NAME_LEN, MAX_PERMISSION_LEN, MAX_ROLES_PER_USER,
+            entitlement_bytes,
+        };
+        let (key, _) = SigningKey::generate().unwrap();
+        let long = |c: char| format!("https://{}.example.com", c.to_string().repeat(80));
+        let issuer = TokenIssuer::new(key, long('i'), long('a'), "auth-service".into(), 900);
+        let roles: Vec<String> = (0..MAX_ROLES_PER_USER)
+            .map(|i| format!("{i:02}{}", "r".repeat(MAX_NAME_LEN - 2)))
+            .collect();
+        let mut entitlements: Vec<String> = Vec::new();
+        while entitlement_bytes(&entitlements) + MAX_PERMISSION_LEN + 3 <= MAX_ENTITLEMENT_BYTES {
+            let i = entitlements.len();
+            entitlements.push(format!("{i:03}{}", "p".repeat(MAX_PERMISSION_LEN - 3)));
+        }
+        let grants = Grants {
+            roles,
+            entitlements,
+            catalog_version: i64::from(u32::MAX),
+        };
+        let amr: Vec<String> = ["pwd", "otp", "rec"].map(String::from).to_vec();
+        let user = uuid::Uuid::new_v4().to_string();
+        let token = issuer.issue_for(&user, &grants, &user, &amr, NOW).unwrap();
+        assert!(token.len() <= 8_192, "{} bytes", token.len());
+        assert_eq!(token.len(), 6_648);
     }
 
     #[test]

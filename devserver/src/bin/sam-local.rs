@@ -142,6 +142,9 @@ async fn run() -> Result<(), Error> {
         (cfg::MAIL_FROM, "no-reply@example.com".to_owned()),
         (cfg::APP_BASE_URL, ISSUER.to_owned()),
         (cfg::SES_ENDPOINT_URL, ses.endpoint().to_owned()),
+        // The admin samples sign in with a password alone, as under `make dev` (the template's
+        // default, `true`, is tested in-process: tests/tests/it/escalation.rs).
+        (cfg::ADMIN_REQUIRE_MFA, "false".to_owned()),
     ];
     let mut settings: HashMap<String, String> = common
         .iter()

@@ -1,12 +1,13 @@
 //! `DELETE /admin/roles/{name}` (behind the authorizer; needs `auth.roles.write`): deletes a role nobody holds → 204.
 //!
 //! The permission is checked here, from the token's `entitlements`, whatever the gateway's
-//! `ROUTE_PERMISSIONS` say.
+//! `ROUTE_PERMISSIONS` say; with `ADMIN_REQUIRE_MFA` the token's `amr` must show a second
+//! factor (403 `admin_mfa_required`).
 
 use lambda_http::{Body, Request, Response};
 use shared::http;
 use shared::policy::roles;
-use shared::service::{Actor, Caller, caller_with};
+use shared::service::{Actor, Caller};
 
 pub use shared::service::Admin as State;
 
@@ -23,10 +24,10 @@ pub async fn state(
 
 pub async fn handle(state: &State, req: Request) -> Response<Body> {
     let result = async {
-        let me = caller_with(&req, PERMISSION)?;
+        let me = state.caller(&req, PERMISSION)?;
         let name = http::path_param(&req, "name").unwrap_or_default();
         state
-            .delete_role(Actor::Admin(&me.user_id), &name, &Caller::of(&req))
+            .delete_role(Actor::Admin(&me), &name, &Caller::of(&req))
             .await?;
         Ok(http::no_content())
     }

@@ -3,12 +3,13 @@
 //! `{"status":"deleting"}`, and the same request again goes on.
 //!
 //! The permission is checked here, from the token's `entitlements`, whatever the gateway's
-//! `ROUTE_PERMISSIONS` say.
+//! `ROUTE_PERMISSIONS` say; with `ADMIN_REQUIRE_MFA` the token's `amr` must show a second
+//! factor (403 `admin_mfa_required`).
 
 use lambda_http::{Body, Request, Response};
 use shared::http;
 use shared::policy::roles;
-use shared::service::{Actor, Caller, DeletingBody, Deletion, caller_with};
+use shared::service::{Actor, Caller, DeletingBody, Deletion};
 
 pub use shared::service::Admin as State;
 
@@ -25,10 +26,10 @@ pub async fn state(
 
 pub async fn handle(state: &State, req: Request) -> Response<Body> {
     let result = async {
-        let me = caller_with(&req, PERMISSION)?;
+        let me = state.caller(&req, PERMISSION)?;
         let id = http::path_param(&req, "id").unwrap_or_default();
         match state
-            .delete_user(Actor::Admin(&me.user_id), &id, &Caller::of(&req))
+            .delete_user(Actor::Admin(&me), &id, &Caller::of(&req))
             .await?
         {
             Deletion::Deleted => Ok(http::no_content()),

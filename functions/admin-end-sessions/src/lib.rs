@@ -1,12 +1,13 @@
 //! `DELETE /admin/users/{id}/sessions` (behind the authorizer; needs `auth.users.write`): ends every session of the user → 204.
 //!
 //! The permission is checked here, from the token's `entitlements`, whatever the gateway's
-//! `ROUTE_PERMISSIONS` say.
+//! `ROUTE_PERMISSIONS` say; with `ADMIN_REQUIRE_MFA` the token's `amr` must show a second
+//! factor (403 `admin_mfa_required`).
 
 use lambda_http::{Body, Request, Response};
 use shared::http;
 use shared::policy::roles;
-use shared::service::{Actor, Caller, caller_with};
+use shared::service::{Actor, Caller};
 
 pub use shared::service::Admin as State;
 
@@ -23,10 +24,10 @@ pub async fn state(
 
 pub async fn handle(state: &State, req: Request) -> Response<Body> {
     let result = async {
-        let me = caller_with(&req, PERMISSION)?;
+        let me = state.caller(&req, PERMISSION)?;
         let id = http::path_param(&req, "id").unwrap_or_default();
         state
-            .end_sessions(Actor::Admin(&me.user_id), &id, &Caller::of(&req))
+            .end_sessions(Actor::Admin(&me), &id, &Caller::of(&req))
             .await?;
         Ok(http::no_content())
     }

@@ -1,12 +1,12 @@
 //! `GET /admin/roles` (behind the authorizer; needs `auth.users.read`): every role with its permissions and how many users hold it.
 //!
 //! The permission is checked here, from the token's `entitlements`, whatever the gateway's
-//! `ROUTE_PERMISSIONS` say.
+//! `ROUTE_PERMISSIONS` say; with `ADMIN_REQUIRE_MFA` the token's `amr` must show a second
+//! factor (403 `admin_mfa_required`).
 
 use lambda_http::{Body, Request, Response};
 use shared::http;
 use shared::policy::roles;
-use shared::service::caller_with;
 
 pub use shared::service::Admin as State;
 
@@ -23,7 +23,7 @@ pub async fn state(
 
 pub async fn handle(state: &State, req: Request) -> Response<Body> {
     let result = async {
-        let _me = caller_with(&req, PERMISSION)?;
+        let _me = state.caller(&req, PERMISSION)?;
         Ok(http::ok(&state.roles().await?))
     }
     .await;

@@ -1,12 +1,13 @@
 //! `PUT /admin/roles/{name}` (behind the authorizer; needs `auth.roles.write`): `{description?, permissions}`: creates or replaces a role.
 //!
 //! The permission is checked here, from the token's `entitlements`, whatever the gateway's
-//! `ROUTE_PERMISSIONS` say.
+//! `ROUTE_PERMISSIONS` say; with `ADMIN_REQUIRE_MFA` the token's `amr` must show a second
+//! factor (403 `admin_mfa_required`).
 
 use lambda_http::{Body, Request, Response};
 use shared::http;
 use shared::policy::roles;
-use shared::service::{Actor, Caller, RolePut, caller_with};
+use shared::service::{Actor, Caller, RolePut};
 
 pub use shared::service::Admin as State;
 
@@ -23,11 +24,11 @@ pub async fn state(
 
 pub async fn handle(state: &State, req: Request) -> Response<Body> {
     let result = async {
-        let me = caller_with(&req, PERMISSION)?;
+        let me = state.caller(&req, PERMISSION)?;
         let put = RolePut::from_body(&http::json_object(&req)?)?;
         let name = http::path_param(&req, "name").unwrap_or_default();
         let role = state
-            .put_role(Actor::Admin(&me.user_id), &name, &put, &Caller::of(&req))
+            .put_role(Actor::Admin(&me), &name, &put, &Caller::of(&req))
             .await?;
         Ok(http::ok(&role))
     }

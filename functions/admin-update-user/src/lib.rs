@@ -1,12 +1,13 @@
 //! `PATCH /admin/users/{id}` (behind the authorizer; needs `auth.users.write`): `{name?, active?, roles?}`: rename, disable or enable, set roles.
 //!
 //! The permission is checked here, from the token's `entitlements`, whatever the gateway's
-//! `ROUTE_PERMISSIONS` say.
+//! `ROUTE_PERMISSIONS` say; with `ADMIN_REQUIRE_MFA` the token's `amr` must show a second
+//! factor (403 `admin_mfa_required`).
 
 use lambda_http::{Body, Request, Response};
 use shared::http;
 use shared::policy::roles;
-use shared::service::{Actor, Caller, UserPatch, caller_with};
+use shared::service::{Actor, Caller, UserPatch};
 
 pub use shared::service::Admin as State;
 
@@ -23,11 +24,11 @@ pub async fn state(
 
 pub async fn handle(state: &State, req: Request) -> Response<Body> {
     let result = async {
-        let me = caller_with(&req, PERMISSION)?;
+        let me = state.caller(&req, PERMISSION)?;
         let patch = UserPatch::from_body(&http::json_object(&req)?)?;
         let id = http::path_param(&req, "id").unwrap_or_default();
         let user = state
-            .update_user(Actor::Admin(&me.user_id), &id, &patch, &Caller::of(&req))
+            .update_user(Actor::Admin(&me), &id, &patch, &Caller::of(&req))
             .await?;
         Ok(http::ok(&user))
     }

@@ -12,7 +12,14 @@
 //! everywhere), or whose user is gone. When that read fails, it denies: a revocation check that
 //! cannot run fails closed. With `REVOCATION_CHECK=off` it never touches DynamoDB.
 //!
-//! With `ROUTE_PERMISSIONS` (a JSON map from route key, `"POST /articles"`, to a permission) it
+//! A removed right stops at once: it denies a token naming a role its user no longer holds
+//! (the profile it reads anyway), or a role that lost a permission (or was deleted and created
+//! again) after the catalog version the token was computed at, from the role stamps item, which
+//! the same `BatchGetItem` reads only for tokens that name a role: a token without roles costs
+//! what it always did. The client refreshes and gets a token with what it holds now; the
+//! session lives on.
+//!
+//! With `ROUTE_PERMISSIONS` (a JSON map from route key, `"PATCH /me"`, to a permission) it
 //! denies a valid token whose `entitlements` lack the permission its route needs, so a route is
 //! protected by configuration alone. The decision then depends on the route: the template adds
 //! `$context.routeKey` to the identity sources, so a cached Allow is never reused for another
@@ -29,8 +36,9 @@ use shared::config::{RevocationCheck, Source, StoreSettings, VerifierSettings};
 use shared::domain::UserId;
 use shared::identity::Identity;
 use shared::keys::VerificationKeys;
+use shared::policy::roles::{self, Stale};
 use shared::runtime::InitError;
-use shared::store::{SessionCheck, Store};
+use shared::store::{AccessCheck, Store};
 use shared::tokens::{AccessClaims, TokenVerifier};
 
 pub type Decision = ApiGatewayV2CustomAuthorizerSimpleResponse<Value>;
@@ -157,21 +165,30 @@ async fn session_is_live(
         return Ok(());
     };
     let user_id = UserId::parse(&claims.sub).ok_or("sub is not a user id")?;
-    match store.session_and_epoch(&user_id, &claims.sid).await {
-        Ok(SessionCheck {
+    let with_stamps = !claims.roles.is_empty();
+    match store.access_check(&user_id, &claims.sid, with_stamps).await {
+        Ok(AccessCheck {
             session: Some(session),
             current_epoch: Some(epoch),
+            roles: held,
+            stamps,
         }) => {
             if session.revoked_at.is_some() || now >= session.expires_at {
                 Err("session revoked or ended")
             } else if session.epoch != epoch {
                 Err("credentials changed since the session started")
             } else {
-                Ok(())
+                match roles::token_still_grants(&claims.roles, claims.cv, &held, &stamps) {
+                    Ok(()) => Ok(()),
+                    Err(Stale::RoleRevoked) => Err("a role of the token was taken away"),
+                    Err(Stale::RoleNarrowed) => {
+                        Err("a role of the token lost a permission since it was issued")
+                    }
+                }
             }
         }
-        Ok(SessionCheck { session: None, .. }) => Err("no such session"),
-        Ok(SessionCheck {
+        Ok(AccessCheck { session: None, .. }) => Err("no such session"),
+        Ok(AccessCheck {
             current_epoch: None,
             ..
         }) => Err("no such user"),

@@ -12,6 +12,20 @@
 //! catalog is still at that version, in the same transaction as the user it concerns, so:
 //! a role in use is never deleted, a deleted role is never granted, and of two administrators
 //! disabling each other at once, one wins and one active administrator remains.
+//!
+//! No one grants what they do not hold: a caller gives a role only when it holds every
+//! permission of it, and puts into a role only permissions it holds ([`roles_given`],
+//! [`permissions_put`]); a full administrator (every built-in permission) gives anything.
+//!
+//! A removed right stops at once: a token carries the catalog version it was computed at, and
+//! the catalog's stamps record, per role, the version at which it last lost a permission (or
+//! was created); the authorizer refuses a token naming a role its user no longer holds, or a
+//! role stamped after the token's version ([`token_still_grants`]).
+//!
+//! Bounds: at most [`MAX_ROLES`] roles, [`MAX_ENTITLEMENT_BYTES`] bytes of distinct
+//! permissions across the catalog (so every token fits API Gateway's header limit whatever
+//! roles its user holds) and [`MAX_CATALOG_BYTES`] for the whole catalog item (read by every
+//! login and refresh).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -36,6 +50,16 @@ pub const MAX_PERMISSION_LEN: usize = 128;
 pub const MAX_PERMISSIONS_PER_ROLE: usize = 100;
 pub const MAX_ROLES_PER_USER: usize = 20;
 pub const MAX_DESCRIPTION_LEN: usize = 256;
+/// Most roles in the catalog (the stamps item, read by the authorizer, stays under 4 KB).
+pub const MAX_ROLES: usize = 50;
+/// Most bytes of the distinct permissions of the whole catalog, as a token's JSON carries them
+/// (each permission's length plus 3: quotes and comma). Whatever roles a user holds, its
+/// `entitlements` claim stays within it, so an access token stays under 8 KiB (the
+/// `a_token_at_the_bounds_fits_the_gateway` test in `tokens.rs` measures it).
+pub const MAX_ENTITLEMENT_BYTES: usize = 3_072;
+/// Most bytes of the stored catalog item, as [`catalog_bytes`] counts them (never less than
+/// DynamoDB does): a strongly consistent read of it costs at most 3 read units.
+pub const MAX_CATALOG_BYTES: usize = 12_288;
 
 /// One role.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -264,7 +288,231 @@ pub fn put_role(
             permissions,
         },
     );
+    within_bounds(catalog, &next)?;
     Ok(next)
+}
+
+/// The JSON bytes of these permissions in a token's `entitlements` (each one's length plus its
+/// quotes and comma).
+pub fn entitlement_bytes<'a>(permissions: impl IntoIterator<Item = &'a String>) -> usize {
+    permissions.into_iter().map(|p| p.len() + 3).sum()
+}
+
+/// The distinct permissions of every role.
+fn all_permissions(catalog: &Catalog) -> BTreeSet<&String> {
+    catalog
+        .roles
+        .values()
+        .flat_map(|r| r.permissions.iter())
+        .collect()
+}
+
+/// An upper bound of the stored catalog item's size under DynamoDB's rules (attribute names
+/// plus values; 3 bytes per map or list and 1 per element; numbers counted at 21 bytes).
+pub fn catalog_bytes(catalog: &Catalog) -> usize {
+    const FIXED: usize = 200; // keys, type, admins, version, the maps themselves
+    let roles: usize = catalog
+        .roles
+        .iter()
+        .map(|(name, role)| {
+            name.len()
+                + 4
+                + "permissions".len()
+                + 4
+                + role.permissions.iter().map(|p| p.len() + 1).sum::<usize>()
+                + role
+                    .description
+                    .as_ref()
+                    .map_or(0, |d| "description".len() + d.len() + 1)
+        })
+        .sum();
+    let holders: usize = catalog.holders.keys().map(|name| name.len() + 22).sum();
+    FIXED + roles + holders
+}
+
+/// Refuses a change that grows the catalog past a bound (one already past it may still
+/// shrink): 409 `token_too_large` for the permissions' bytes, 409 `catalog_full` for the
+/// number of roles or the item's size.
+fn within_bounds(before: &Catalog, after: &Catalog) -> Result<(), ApiError> {
+    let tokens = entitlement_bytes(all_permissions(after));
+    if tokens > MAX_ENTITLEMENT_BYTES && tokens > entitlement_bytes(all_permissions(before)) {
+        return Err(ApiError::TokenTooLarge {
+            limit: MAX_ENTITLEMENT_BYTES,
+        });
+    }
+    let grows = |measure: &dyn Fn(&Catalog) -> usize, bound: usize| {
+        measure(after) > bound && measure(after) > measure(before)
+    };
+    if grows(&|c| c.roles.len(), MAX_ROLES) || grows(&catalog_bytes, MAX_CATALOG_BYTES) {
+        return Err(ApiError::CatalogFull {
+            roles: MAX_ROLES,
+            bytes: MAX_CATALOG_BYTES,
+        });
+    }
+    Ok(())
+}
+
+/// A refusal: the change would give permissions the caller does not hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Escalation {
+    /// The permissions given that the caller lacks, sorted.
+    pub missing: Vec<String>,
+}
+
+/// The permissions a caller holds for granting: those its token carries that its token's
+/// roles still give in `catalog` (the catalog the change is computed from and conditioned on).
+pub fn held(catalog: &Catalog, roles: &[String], entitlements: &[String]) -> BTreeSet<String> {
+    let now: BTreeSet<String> = catalog.entitlements(roles).into_iter().collect();
+    entitlements
+        .iter()
+        .filter(|p| now.contains(*p))
+        .cloned()
+        .collect()
+}
+
+/// A full administrator holds every built-in permission: it could give itself any role, so
+/// it may give anything (and it is how application permissions enter the catalog).
+pub fn is_full_admin(held: &BTreeSet<String>) -> bool {
+    BUILTIN_PERMISSIONS.iter().all(|p| held.contains(*p))
+}
+
+fn refuse_missing<'a>(
+    held: &BTreeSet<String>,
+    given: impl IntoIterator<Item = &'a String>,
+) -> Result<(), Escalation> {
+    if is_full_admin(held) {
+        return Ok(());
+    }
+    let missing: BTreeSet<String> = given
+        .into_iter()
+        .filter(|p| !held.contains(*p))
+        .cloned()
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(Escalation {
+            missing: missing.into_iter().collect(),
+        })
+    }
+}
+
+/// An account going from `before` to `after` may be changed by a caller holding `held` only
+/// if every permission of every role it gains is held; enabling a disabled account gives it
+/// all its roles again. Removing roles is never an escalation.
+pub fn roles_given(
+    catalog: &Catalog,
+    held: &BTreeSet<String>,
+    before: &Holder,
+    after: &Holder,
+) -> Result<(), Escalation> {
+    let given: Vec<String> = if after.active && !before.active {
+        after.roles.clone()
+    } else if after.active {
+        after
+            .roles
+            .iter()
+            .filter(|r| !before.roles.contains(r))
+            .cloned()
+            .collect()
+    } else {
+        Vec::new()
+    };
+    refuse_missing(held, &catalog.entitlements(&given))
+}
+
+/// Putting `permissions` into role `name` (created or replaced) may be done by a caller
+/// holding `held` only if every permission the role gains is held. Narrowing is never an
+/// escalation.
+pub fn permissions_put(
+    catalog: &Catalog,
+    held: &BTreeSet<String>,
+    name: &str,
+    permissions: &[String],
+) -> Result<(), Escalation> {
+    let had = catalog.roles.get(name).map(|r| &r.permissions);
+    refuse_missing(
+        held,
+        permissions
+            .iter()
+            .filter(|p| !had.is_some_and(|had| had.contains(*p))),
+    )
+}
+
+/// What a catalog change does to the stamps: the roles to stamp with the version being
+/// written (they lost a permission, or were created: a token naming them from before carries
+/// rights they no longer give), and the stamps to drop (roles deleted: nobody holds them, and a
+/// role created again under the name is stamped then).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stamps {
+    pub stamp: Vec<String>,
+    pub drop: Vec<String>,
+}
+
+impl Stamps {
+    pub fn is_empty(&self) -> bool {
+        self.stamp.is_empty() && self.drop.is_empty()
+    }
+}
+
+/// The stamps `before` → `after` moves.
+pub fn stamps(before: &Catalog, after: &Catalog) -> Stamps {
+    let stamp = after
+        .roles
+        .iter()
+        .filter(|(name, role)| {
+            before
+                .roles
+                .get(*name)
+                .is_none_or(|had| !had.permissions.is_subset(&role.permissions))
+        })
+        .map(|(name, _)| name.clone())
+        .collect();
+    let drop = before
+        .roles
+        .keys()
+        .filter(|name| !after.roles.contains_key(*name))
+        .cloned()
+        .collect();
+    Stamps { stamp, drop }
+}
+
+/// Why a verified token no longer grants what it says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stale {
+    /// It names a role its user no longer holds.
+    RoleRevoked,
+    /// It names a role that lost a permission (or was deleted and created again) after the
+    /// catalog version it was computed at.
+    RoleNarrowed,
+}
+
+/// Whether a token naming `token_roles`, computed at catalog version `token_version`, still
+/// grants only what its user holds: each role still held (`held_roles`, the profile's) and not
+/// stamped after `token_version`.
+pub fn token_still_grants(
+    token_roles: &[String],
+    token_version: i64,
+    held_roles: &[String],
+    stamps: &BTreeMap<String, i64>,
+) -> Result<(), Stale> {
+    for role in token_roles {
+        if !held_roles.contains(role) {
+            return Err(Stale::RoleRevoked);
+        }
+        if stamps.get(role).is_some_and(|at| *at > token_version) {
+            return Err(Stale::RoleNarrowed);
+        }
+    }
+    Ok(())
+}
+
+/// `amr` values (RFC 8176 §2) that are a second factor: a one-time code, or a key.
+const SECOND_FACTORS: [&str; 4] = ["otp", "mfa", "hwk", "swk"];
+
+/// Whether a token's `amr` shows a second factor (tokens from before `amr` read `[]`: none).
+pub fn has_second_factor(amr: &[String]) -> bool {
+    amr.iter().any(|m| SECOND_FACTORS.contains(&m.as_str()))
 }
 
 /// Deletes a role nobody holds: 404 `role_not_found`, 409 `role_in_use`, 409 `builtin_role`.
@@ -443,5 +691,239 @@ mod tests {
             put_role(&Catalog::builtin(), "bad name", None, &[]),
             Err(ApiError::Validation(_))
         ));
+    }
+
+    fn set(items: &[&str]) -> BTreeSet<String> {
+        items.iter().map(|p| (*p).to_owned()).collect()
+    }
+
+    #[test]
+    fn no_one_gives_a_role_with_a_permission_it_does_not_hold() {
+        let catalog = with_editor();
+        let writer = set(&[USERS_WRITE, USERS_READ]);
+        let before = holder(&[], true);
+        // admin holds auth.roles.write, which the writer lacks.
+        let err = roles_given(&catalog, &writer, &before, &holder(&[ADMIN], true)).unwrap_err();
+        assert_eq!(err.missing, vec![ROLES_WRITE]);
+        let err = roles_given(&catalog, &writer, &before, &holder(&["editor"], true)).unwrap_err();
+        assert_eq!(err.missing, vec!["articles.publish", "articles.read"]);
+        // Holding them all, it may; keeping or removing roles is never refused.
+        let editor = set(&["articles.publish", "articles.read"]);
+        assert!(roles_given(&catalog, &editor, &before, &holder(&["editor"], true)).is_ok());
+        let admin = holder(&[ADMIN, "editor"], true);
+        assert!(roles_given(&catalog, &editor, &admin, &holder(&["editor"], true)).is_ok());
+        assert!(roles_given(&catalog, &set(&[]), &admin, &admin).is_ok());
+        // Enabling an account gives it its roles back; disabling gives nothing.
+        let disabled = holder(&[ADMIN], false);
+        assert!(roles_given(&catalog, &writer, &disabled, &holder(&[ADMIN], true)).is_err());
+        assert!(roles_given(&catalog, &writer, &admin, &holder(&[ADMIN], false)).is_ok());
+        // A full administrator gives anything.
+        let full = set(&BUILTIN_PERMISSIONS);
+        assert!(is_full_admin(&full) && !is_full_admin(&writer));
+        assert!(roles_given(&catalog, &full, &before, &holder(&["editor"], true)).is_ok());
+    }
+
+    #[test]
+    fn no_one_puts_a_permission_it_does_not_hold_into_a_role() {
+        let catalog = with_editor();
+        let roles_writer = set(&[ROLES_WRITE, "articles.read"]);
+        let put = |perms: &[&str]| perms.iter().map(|p| (*p).to_owned()).collect::<Vec<_>>();
+        // Creating, widening its own or another role, widening admin: refused.
+        let err =
+            permissions_put(&catalog, &roles_writer, "new", &put(&[USERS_WRITE])).unwrap_err();
+        assert_eq!(err.missing, vec![USERS_WRITE]);
+        assert!(
+            permissions_put(
+                &catalog,
+                &roles_writer,
+                "editor",
+                &put(&["articles.publish", "articles.read", "articles.delete"])
+            )
+            .is_err()
+        );
+        let mut admin_more = put(&BUILTIN_PERMISSIONS);
+        admin_more.push("x.y".into());
+        assert!(permissions_put(&catalog, &roles_writer, ADMIN, &admin_more).is_err());
+        // What it holds, what the role already has, and narrowing: allowed.
+        assert!(permissions_put(&catalog, &roles_writer, "new", &put(&["articles.read"])).is_ok());
+        assert!(
+            permissions_put(
+                &catalog,
+                &roles_writer,
+                "editor",
+                &put(&["articles.publish", "articles.read"])
+            )
+            .is_ok()
+        );
+        assert!(permissions_put(&catalog, &roles_writer, "editor", &put(&[])).is_ok());
+        assert!(
+            permissions_put(
+                &catalog,
+                &set(&BUILTIN_PERMISSIONS),
+                "new",
+                &put(&["any.thing"])
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn held_permissions_are_those_the_token_carries_and_its_roles_still_give() {
+        let catalog = with_editor();
+        let roles = vec!["editor".to_owned()];
+        let carried = vec!["articles.publish".to_owned(), USERS_WRITE.to_owned()];
+        assert_eq!(held(&catalog, &roles, &carried), set(&["articles.publish"]));
+        assert!(held(&catalog, &[], &carried).is_empty());
+    }
+
+    #[test]
+    fn stamps_follow_narrowing_creation_and_deletion() {
+        let catalog = with_editor();
+        let created = put_role(&catalog, "viewer", None, &["articles.read".into()]).unwrap();
+        assert_eq!(
+            stamps(&catalog, &created),
+            Stamps {
+                stamp: vec!["viewer".into()],
+                drop: vec![]
+            }
+        );
+        let widened = put_role(
+            &catalog,
+            "editor",
+            None,
+            &[
+                "articles.publish".into(),
+                "articles.read".into(),
+                "x.y".into(),
+            ],
+        )
+        .unwrap();
+        assert!(stamps(&catalog, &widened).is_empty());
+        let described = put_role(
+            &catalog,
+            "editor",
+            Some("Edits".into()),
+            &["articles.publish".into(), "articles.read".into()],
+        )
+        .unwrap();
+        assert!(stamps(&catalog, &described).is_empty());
+        let narrowed = put_role(&catalog, "editor", None, &["articles.read".into()]).unwrap();
+        assert_eq!(stamps(&catalog, &narrowed).stamp, vec!["editor"]);
+        let deleted = delete_role(&catalog, "editor").unwrap();
+        assert_eq!(
+            stamps(&catalog, &deleted),
+            Stamps {
+                stamp: vec![],
+                drop: vec!["editor".into()]
+            }
+        );
+    }
+
+    #[test]
+    fn a_token_grants_only_roles_still_held_and_not_narrowed_since() {
+        let roles = vec!["editor".to_owned()];
+        let none = BTreeMap::new();
+        assert_eq!(token_still_grants(&roles, 4, &roles, &none), Ok(()));
+        assert_eq!(token_still_grants(&[], 0, &[], &none), Ok(()));
+        assert_eq!(
+            token_still_grants(&roles, 4, &[], &none),
+            Err(Stale::RoleRevoked)
+        );
+        // Granted more since: still fine.
+        let more = vec!["editor".to_owned(), ADMIN.to_owned()];
+        assert_eq!(token_still_grants(&roles, 4, &more, &none), Ok(()));
+        let stamped = BTreeMap::from([("editor".to_owned(), 5)]);
+        assert_eq!(
+            token_still_grants(&roles, 4, &roles, &stamped),
+            Err(Stale::RoleNarrowed)
+        );
+        // A token computed at the stamped version (or later) already has the narrower rights.
+        assert_eq!(token_still_grants(&roles, 5, &roles, &stamped), Ok(()));
+        // A stamp of a role the token does not name costs it nothing.
+        let other = BTreeMap::from([("other".to_owned(), 9)]);
+        assert_eq!(token_still_grants(&roles, 4, &roles, &other), Ok(()));
+    }
+
+    #[test]
+    fn a_second_factor_is_a_code_or_a_key_never_the_password_alone() {
+        let amr = |v: &[&str]| v.iter().map(|m| (*m).to_owned()).collect::<Vec<_>>();
+        assert!(has_second_factor(&amr(&["pwd", "otp"])));
+        assert!(has_second_factor(&amr(&["pwd", "otp", "rec"])));
+        assert!(has_second_factor(&amr(&["hwk"])));
+        assert!(!has_second_factor(&amr(&["pwd"])));
+        assert!(!has_second_factor(&amr(&[])));
+        assert!(!has_second_factor(&amr(&["pwd", "rec"])));
+    }
+
+    #[test]
+    fn the_catalog_is_bounded_in_permission_bytes_roles_and_size() {
+        // 100 permissions of 128 characters, each allowed alone: too many bytes for a token.
+        let big: Vec<String> = (0..100)
+            .map(|i| format!("p{i:03}.{}", "x".repeat(123)))
+            .collect();
+        assert!(big.iter().all(|p| valid_permission(p) && p.len() == 128));
+        assert!(matches!(
+            put_role(&Catalog::builtin(), "big", None, &big),
+            Err(ApiError::TokenTooLarge { .. })
+        ));
+        // Up to the bound, exactly.
+        let builtin_bytes = entitlement_bytes(all_permissions(&Catalog::builtin()));
+        let room = MAX_ENTITLEMENT_BYTES - builtin_bytes;
+        let mut fits: Vec<String> = Vec::new();
+        let mut used = 0;
+        let mut i = 0;
+        while used + 128 + 3 <= room {
+            fits.push(format!("q{i:03}.{}", "y".repeat(123)));
+            used += 131;
+            i += 1;
+        }
+        let at_bound = put_role(&Catalog::builtin(), "fits", None, &fits).unwrap();
+        assert!(entitlement_bytes(all_permissions(&at_bound)) <= MAX_ENTITLEMENT_BYTES);
+        // Roles: at most MAX_ROLES.
+        let mut catalog = Catalog::builtin();
+        for i in 1..MAX_ROLES {
+            catalog = put_role(&catalog, &format!("r{i}"), None, &[format!("p.{i}")]).unwrap();
+        }
+        assert_eq!(catalog.roles.len(), MAX_ROLES);
+        assert!(matches!(
+            put_role(&catalog, "one-more", None, &[]),
+            Err(ApiError::CatalogFull { .. })
+        ));
+        // Replacing a role of a full catalog is fine; so is deleting one.
+        assert!(put_role(&catalog, "r1", None, &["p.1".into(), "p.2".into()]).is_ok());
+        assert!(delete_role(&catalog, "r1").is_ok());
+        // Size: 12 KB of roles sharing the same permissions (few token bytes, many pairs).
+        let shared: Vec<String> = (0..20)
+            .map(|i| format!("s{i:02}.{}", "z".repeat(100)))
+            .collect();
+        let mut catalog = Catalog::builtin();
+        let mut refused = false;
+        for i in 0..MAX_ROLES {
+            match put_role(&catalog, &format!("role-{i}"), None, &shared) {
+                Ok(next) => {
+                    assert!(catalog_bytes(&next) <= MAX_CATALOG_BYTES);
+                    catalog = next;
+                }
+                Err(ApiError::CatalogFull { .. }) => {
+                    refused = true;
+                    break;
+                }
+                Err(other) => panic!("{other:?}"),
+            }
+        }
+        assert!(
+            refused,
+            "the catalog grew to {} bytes",
+            catalog_bytes(&catalog)
+        );
+    }
+
+    /// The estimate never undercounts DynamoDB's own size of the item (checked against the
+    /// stored item's attributes in `store::keys` tests).
+    #[test]
+    fn catalog_bytes_grow_with_every_part() {
+        let base = catalog_bytes(&Catalog::builtin());
+        let with = with_editor();
+        assert!(catalog_bytes(&with) > base + "editor".len() + "articles.publish".len());
     }
 }

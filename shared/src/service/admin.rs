@@ -1,7 +1,12 @@
 //! Administration (Django's admin and `is_active`): users listed, read, changed, disabled and
 //! deleted; roles created, changed and deleted. The rules are [`crate::policy::roles`]; every
-//! write is conditioned on what was read and retried from a fresh read when it went stale.
-//! Every action is an audit event naming the acting administrator and the target.
+//! write is conditioned on what was read and retried from a fresh read when it went stale
+//! ([`crate::retry`], jittered backoff; 409 `conflict` with `Retry-After` once the attempts run
+//! out). Every action is an audit event naming the acting administrator and the target.
+//!
+//! A caller gives only what it holds (403 `privilege_escalation`, nothing written), and with
+//! `ADMIN_REQUIRE_MFA` every admin route wants a token whose `amr` shows a second factor (403
+//! `admin_mfa_required`).
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -14,13 +19,14 @@ use crate::domain::{DisplayName, Email, User, UserId};
 use crate::error::{ApiError, FieldError, StoreError};
 use crate::http::Fields;
 use crate::identity::Identity;
-use crate::policy::roles::{self, Catalog, Change, RoleDef};
+use crate::policy::roles::{self, Catalog, Change, Escalation, RoleDef};
 use crate::policy::sessions;
+use crate::retry::{self, Tries};
 use crate::runtime::InitError;
 use crate::service::Caller;
 use crate::store::{AdminUser, CatalogWrite, EpochChange, Store};
 
-/// Attempts of a change whose conditional write found the state moved on.
+/// Attempts of a user delete whose conditional write found the state moved on.
 const ATTEMPTS: usize = 5;
 /// Where `DELETE /admin/users/{id}` got to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,17 +54,11 @@ impl Default for DeletingBody {
 pub const DEFAULT_PAGE: usize = 50;
 pub const MAX_PAGE: usize = 100;
 
-/// The caller, if the token the authorizer verified carries `permission` (403 `forbidden`
-/// otherwise; 401 without an authorizer context).
-pub fn caller_with(
-    req: &lambda_http::Request,
-    permission: &'static str,
-) -> Result<Identity, ApiError> {
-    let me = Identity::from_request(req).map_err(|_| ApiError::Unauthenticated)?;
-    if me.has_permission(permission) {
-        Ok(me)
-    } else {
-        Err(ApiError::Forbidden(permission))
+impl From<Escalation> for ApiError {
+    fn from(refused: Escalation) -> Self {
+        ApiError::PrivilegeEscalation {
+            missing: refused.missing,
+        }
     }
 }
 
@@ -205,22 +205,31 @@ impl RolePut {
     }
 }
 
-/// Who acts: an administrator's user id, or the command-line tool.
+/// Who acts: an administrator (the identity its token carries: id, roles, permissions), or
+/// the command-line tool (the operator, who may give anything).
 #[derive(Debug, Clone, Copy)]
 pub enum Actor<'a> {
-    Admin(&'a str),
+    Admin(&'a Identity),
     Cli,
 }
 
 impl Actor<'_> {
     fn is(&self, user: &UserId) -> bool {
-        matches!(self, Actor::Admin(id) if *id == user.as_str())
+        matches!(self, Actor::Admin(me) if me.user_id == user.as_str())
     }
 
     fn name(&self) -> &str {
         match self {
-            Actor::Admin(id) => id,
+            Actor::Admin(me) => &me.user_id,
             Actor::Cli => "authctl",
+        }
+    }
+
+    /// What the actor holds for granting under `catalog` (`None`: no limit, the operator).
+    fn held(&self, catalog: &Catalog) -> Option<std::collections::BTreeSet<String>> {
+        match self {
+            Actor::Admin(me) => Some(roles::held(catalog, &me.roles, &me.entitlements)),
+            Actor::Cli => None,
         }
     }
 }
@@ -243,6 +252,8 @@ pub struct Admin {
     store: Store,
     clock: SharedClock,
     session_idle: i64,
+    /// `ADMIN_REQUIRE_MFA`: admin routes want a second factor in the token's `amr`.
+    require_mfa: bool,
 }
 
 impl Admin {
@@ -251,12 +262,38 @@ impl Admin {
             store,
             clock,
             session_idle,
+            require_mfa: false,
         }
+    }
+
+    /// Admin routes want a second factor (`ADMIN_REQUIRE_MFA`).
+    pub fn requiring_mfa(mut self, require: bool) -> Self {
+        self.require_mfa = require;
+        self
     }
 
     pub async fn from_source(src: &dyn Source, clock: SharedClock) -> Result<Self, InitError> {
         let (store, _) = Store::connect(&StoreSettings::from_source(src)?).await;
-        Ok(Self::new(store, clock, crate::config::session_idle(src)?))
+        Ok(Self::new(store, clock, crate::config::session_idle(src)?)
+            .requiring_mfa(crate::config::admin_require_mfa(src)?))
+    }
+
+    /// The caller of an admin route: 401 without an authorizer context, 403 `forbidden` when
+    /// its token lacks `permission`, 403 `admin_mfa_required` when `ADMIN_REQUIRE_MFA` is on
+    /// and its token's `amr` shows no second factor.
+    pub fn caller(
+        &self,
+        req: &lambda_http::Request,
+        permission: &'static str,
+    ) -> Result<Identity, ApiError> {
+        let me = Identity::from_request(req).map_err(|_| ApiError::Unauthenticated)?;
+        if !me.has_permission(permission) {
+            return Err(ApiError::Forbidden(permission));
+        }
+        if self.require_mfa && !roles::has_second_factor(&me.amr) {
+            return Err(ApiError::AdminMfaRequired);
+        }
+        Ok(me)
     }
 
     pub fn store(&self) -> &Store {
@@ -351,8 +388,10 @@ impl Admin {
     }
 
     /// `PATCH /admin/users/{id}`: name, active flag and roles. Disabling moves the credentials
-    /// epoch on (every session ends at once); a role change reaches the user's tokens at
-    /// their next refresh.
+    /// epoch on (every session ends at once); a role taken away stops the user's live access
+    /// tokens at once (the authorizer compares their roles with the profile's), a role given
+    /// reaches them at their next refresh. Only roles whose permissions the actor holds can
+    /// be given (403 `privilege_escalation`).
     pub async fn update_user(
         &self,
         actor: Actor<'_>,
@@ -360,7 +399,8 @@ impl Admin {
         patch: &UserPatch,
         caller: &Caller,
     ) -> Result<AdminUserBody, ApiError> {
-        for _ in 0..ATTEMPTS {
+        let mut tries = Tries::new(retry::ADMIN);
+        while tries.next().await {
             let (before, catalog) = self.read(id).await?;
             let (next, after) = roles::change_user(
                 &catalog,
@@ -368,6 +408,9 @@ impl Admin {
                 &patch.change,
                 actor.is(&before.user.id),
             )?;
+            if let Some(held) = actor.held(&catalog) {
+                roles::roles_given(&catalog, &held, &before.holder(), &after)?;
+            }
             let disabling = before.user.active && !after.active;
             let counts_moved = next != catalog;
             let name = patch.name.as_ref().map(Option::as_ref);
@@ -406,7 +449,7 @@ impl Admin {
             };
             return self.body(&user, &next).await;
         }
-        Err(ApiError::ServiceUnavailable(StoreError::Conflict))
+        Err(ApiError::Conflict)
     }
 
     /// `DELETE /admin/users/{id}`: the account is disabled (its sessions end), its items are
@@ -461,14 +504,17 @@ impl Admin {
         Err(ApiError::ServiceUnavailable(StoreError::Conflict))
     }
 
-    /// `DELETE /admin/users/{id}/sessions`: the user's credentials epoch moves on.
+    /// `DELETE /admin/users/{id}/sessions`: the user's credentials epoch moves on. When
+    /// another request moved it on since it was read, every session that was live then is
+    /// already dead: done, without a second move.
     pub async fn end_sessions(
         &self,
         actor: Actor<'_>,
         id: &str,
         caller: &Caller,
     ) -> Result<(), ApiError> {
-        for _ in 0..ATTEMPTS {
+        let mut tries = Tries::new(retry::ADMIN);
+        while tries.next().await {
             let (before, _) = self.read(id).await?;
             match self.store.advance_epoch(&before.user).await? {
                 EpochChange::Advanced { .. } => {
@@ -480,10 +526,11 @@ impl Admin {
                     );
                     return Ok(());
                 }
-                EpochChange::Stale | EpochChange::Conflict => continue,
+                EpochChange::Stale => return Ok(()),
+                EpochChange::Conflict => continue,
             }
         }
-        Err(ApiError::ServiceUnavailable(StoreError::Conflict))
+        Err(ApiError::Conflict)
     }
 
     /// `GET /admin/roles`.
@@ -498,8 +545,11 @@ impl Admin {
         })
     }
 
-    /// `PUT /admin/roles/{name}`: creates or replaces a role. Its holders' tokens carry the new
-    /// permissions from their next refresh.
+    /// `PUT /admin/roles/{name}`: creates or replaces a role. Its holders' tokens carry added
+    /// permissions from their next refresh; a permission taken away stops their live tokens at
+    /// once (the role is stamped in the same transaction). Only permissions the actor holds can
+    /// be added (403 `privilege_escalation`); the catalog's bounds hold (409 `token_too_large`,
+    /// 409 `catalog_full`).
     pub async fn put_role(
         &self,
         actor: Actor<'_>,
@@ -507,10 +557,15 @@ impl Admin {
         put: &RolePut,
         caller: &Caller,
     ) -> Result<RoleBody, ApiError> {
-        for _ in 0..ATTEMPTS {
+        let mut tries = Tries::new(retry::ADMIN);
+        while tries.next().await {
             let catalog = self.store.catalog().await?;
             let next = roles::put_role(&catalog, name, put.description.clone(), &put.permissions)?;
-            if self.store.write_catalog(&next).await? == CatalogWrite::Written {
+            if let Some(held) = actor.held(&catalog) {
+                roles::permissions_put(&catalog, &held, name, &put.permissions)?;
+            }
+            let stamps = roles::stamps(&catalog, &next);
+            if self.store.write_catalog(&next, &stamps).await? == CatalogWrite::Written {
                 audit_admin("admin_role_saved", caller, actor, name);
                 let role = next
                     .roles
@@ -519,7 +574,7 @@ impl Admin {
                 return Ok(role_body(&next, name, role));
             }
         }
-        Err(ApiError::ServiceUnavailable(StoreError::Conflict))
+        Err(ApiError::Conflict)
     }
 
     /// `DELETE /admin/roles/{name}`: only a role nobody holds.
@@ -529,15 +584,17 @@ impl Admin {
         name: &str,
         caller: &Caller,
     ) -> Result<(), ApiError> {
-        for _ in 0..ATTEMPTS {
+        let mut tries = Tries::new(retry::ADMIN);
+        while tries.next().await {
             let catalog = self.store.catalog().await?;
             let next = roles::delete_role(&catalog, name)?;
-            if self.store.write_catalog(&next).await? == CatalogWrite::Written {
+            let stamps = roles::stamps(&catalog, &next);
+            if self.store.write_catalog(&next, &stamps).await? == CatalogWrite::Written {
                 audit_admin("admin_role_deleted", caller, actor, name);
                 return Ok(());
             }
         }
-        Err(ApiError::ServiceUnavailable(StoreError::Conflict))
+        Err(ApiError::Conflict)
     }
 
     /// The id of the user with this email (for the command-line tool).

@@ -19,9 +19,7 @@ mod throttle;
 mod tokens;
 
 pub use accounts::Accounts;
-pub use admin::{
-    Actor, Admin, DeletingBody, Deletion, RolePut, UserPatch, caller_with, ensure_admin,
-};
+pub use admin::{Actor, Admin, DeletingBody, Deletion, RolePut, UserPatch, ensure_admin};
 pub use guard::{Guarded, SourceGuard};
 pub use logins::Logins;
 pub use mfa::{Enrolment, Factor, MfaLogins, RecoveryCodesBody, TwoFactor};

@@ -4,7 +4,10 @@
 //! Every change to the catalog is a whole-item `Put` conditioned on the version it was
 //! computed from ([`crate::policy::roles`] computes it); a change to an account writes the
 //! profile (conditioned on its revision and epoch), the credentials copy and the catalog in one
-//! transaction, so the counts the rules rely on never drift from the accounts.
+//! transaction, so the counts the rules rely on never drift from the accounts. A change that
+//! narrows, creates or deletes a role moves the role stamps item in the same transaction; the
+//! authorizer reads that item (with the session and the profile, one `BatchGetItem`) only for
+//! tokens that name a role.
 
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, DeleteRequest, Put, TransactWriteItem, Update, WriteRequest,
@@ -17,7 +20,8 @@ use super::{NOT_EXISTS, Store, built, classify, classify_transaction, epoch_is, 
 use crate::domain::{DisplayName, User, UserId};
 use crate::error::StoreError;
 use crate::policy::links::Purpose;
-use crate::policy::roles::{Catalog, Holder};
+use crate::policy::roles::{Catalog, Holder, Stamps};
+use crate::store::Session;
 
 /// A user as an administrator reads it: the profile, and the revision changes are
 /// conditioned on.
@@ -42,6 +46,18 @@ pub struct UsersPage {
     pub users: Vec<User>,
     /// Where the next page starts (opaque to the caller); `None` on the last page.
     pub next_cursor: Option<String>,
+}
+
+/// What [`Store::access_check`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccessCheck {
+    pub session: Option<Session>,
+    /// The profile's epoch; `None` when the user no longer exists.
+    pub current_epoch: Option<i64>,
+    /// The roles the user holds now.
+    pub roles: Vec<String>,
+    /// Role → the catalog version it was last stamped at (only read for tokens naming roles).
+    pub stamps: std::collections::BTreeMap<String, i64>,
 }
 
 /// What a conditional write of the catalog (alone or with an account) did.
@@ -132,16 +148,84 @@ impl Store {
             .build())
     }
 
-    /// Writes `next` (computed from the catalog at `next.version`) only if it is still there.
-    pub async fn write_catalog(&self, next: &Catalog) -> Result<CatalogWrite, StoreError> {
-        let result = self
+    /// Writes `next` (computed from the catalog at `next.version`) only if it is still there,
+    /// and in the same transaction stamps the roles of `stamps` with the version written.
+    pub async fn write_catalog(
+        &self,
+        next: &Catalog,
+        stamps: &Stamps,
+    ) -> Result<CatalogWrite, StoreError> {
+        let mut request = self
             .client
             .transact_write_items()
-            .transact_items(self.catalog_put(next)?)
-            .send()
-            .await
-            .map_err(classify_transaction);
-        catalog_write(result)
+            .transact_items(self.catalog_put(next)?);
+        if !stamps.is_empty() {
+            let mut update = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(keys::stamps_key()))
+                .expression_attribute_values(":v", n(next.version + 1));
+            let mut set = Vec::new();
+            let mut remove = Vec::new();
+            for (i, role) in stamps.stamp.iter().enumerate() {
+                update = update
+                    .expression_attribute_names(format!("#s{i}"), keys::stamp_attribute(role));
+                set.push(format!("#s{i} = :v"));
+            }
+            for (i, role) in stamps.drop.iter().enumerate() {
+                update = update
+                    .expression_attribute_names(format!("#d{i}"), keys::stamp_attribute(role));
+                remove.push(format!("#d{i}"));
+            }
+            let mut expression = String::new();
+            if !set.is_empty() {
+                expression.push_str(&format!("SET {}", set.join(", ")));
+            } else {
+                // Every update needs a value it names; keep the version it was moved at.
+                expression.push_str("SET version = :v");
+            }
+            if !remove.is_empty() {
+                expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+            }
+            request = request.transact_items(
+                TransactWriteItem::builder()
+                    .update(built(update.update_expression(expression).build())?)
+                    .build(),
+            );
+        }
+        catalog_write(request.send().await.map_err(classify_transaction))
+    }
+
+    /// What the authorizer checks a token against, in one strongly consistent `BatchGetItem`:
+    /// the token's session, the user's profile (its credentials epoch and roles), and, only
+    /// when `with_stamps` (the token names roles), the role stamps item. A token without roles
+    /// costs what it did before: two items.
+    pub async fn access_check(
+        &self,
+        user_id: &UserId,
+        session_id: &str,
+        with_stamps: bool,
+    ) -> Result<AccessCheck, StoreError> {
+        let mut wanted = vec![
+            keys::session_key(user_id.as_str(), session_id),
+            keys::user_key(user_id.as_str()),
+        ];
+        if with_stamps {
+            wanted.push(keys::stamps_key());
+        }
+        let items = self.batch_get(wanted).await?;
+        let mut check = AccessCheck::default();
+        for item in &items {
+            match super::sort_key(item) {
+                Some(keys::PROFILE) => {
+                    check.current_epoch = Some(keys::epoch_of(item)?);
+                    check.roles = keys::roles_of(item);
+                }
+                Some(keys::STAMPS) => check.stamps = keys::stamps_from_item(item)?,
+                Some(_) => check.session = Some(keys::session_from_item(item)?),
+                None => {}
+            }
+        }
+        Ok(check)
     }
 
     /// An administrator's change: the profile (only at the revision and epoch read) and the

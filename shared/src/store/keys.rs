@@ -7,6 +7,7 @@
 //! | refresh session | `USER#<user id>` | `SESSION#<sid>` | created_at, expires_at, last_used_at, epoch, revoked_at?, user_agent?, source_ip?, ttl |
 //! | refresh token | `USER#<user id>` | `REFRESH#<sha256 of token>` | user_id, sid, session_expires_at, issued_at, epoch, state, rotated_at?, ttl (the session's end at login; the token's horizon once an exchange wrote or used it) |
 //! | roles catalog | `ROLES` | `CATALOG` | roles (map: name → description, permissions), holders (map: name → count), admins, version |
+//! | role stamps (read by the authorizer for tokens naming roles) | `ROLES` | `STAMPS` | `r:<role>` = the catalog version at which the role last lost a permission or was created |
 //! | password- and code-check counter | `LOCKOUT#<email>` | `LOCKOUT` | failures, window_start, locked_until?, pending (map: reservation id → reserved at), version, ttl |
 //! | emailed link | `LINK#<sha256 of token>` | `LINK` | purpose, user_id, email, epoch, created_at, expires_at, ttl |
 //! | mails sent to one address | `MAILQUOTA#<purpose>#<email>` | `MAILQUOTA` | count, window_start, ttl |
@@ -77,6 +78,9 @@ pub const USERS_INDEX_PROJECTION: &[&str] = &[
 ];
 pub const ROLES_PK: &str = "ROLES";
 pub const CATALOG: &str = "CATALOG";
+pub const STAMPS: &str = "STAMPS";
+/// A role's attribute in the stamps item.
+const STAMP_PREFIX: &str = "r:";
 pub const ACTIVE: &str = "active";
 /// The profile's administration revision: every administrator's change is conditioned on it.
 pub const REV: &str = "rev";
@@ -155,6 +159,30 @@ pub fn refresh_key(user_id: &str, token_hash: &str) -> Item {
 
 pub fn catalog_key() -> Item {
     key(ROLES_PK.to_owned(), CATALOG)
+}
+
+pub fn stamps_key() -> Item {
+    key(ROLES_PK.to_owned(), STAMPS)
+}
+
+/// The stamps item's attribute of `role`.
+pub fn stamp_attribute(role: &str) -> String {
+    format!("{STAMP_PREFIX}{role}")
+}
+
+/// The stamps an item holds: role → catalog version.
+pub fn stamps_from_item(
+    item: &Item,
+) -> Result<std::collections::BTreeMap<String, i64>, StoreError> {
+    item.keys()
+        .filter_map(|name| name.strip_prefix(STAMP_PREFIX).map(|role| (name, role)))
+        .map(|(name, role)| Ok((role.to_owned(), get_n(item, name)?)))
+        .collect()
+}
+
+/// The roles a profile (or credentials) item holds.
+pub fn roles_of(item: &Item) -> Vec<String> {
+    get_list(item, "roles")
 }
 
 pub fn lockout_key(email: &str) -> Item {
@@ -1005,5 +1033,52 @@ mod tests {
         let mut item = refresh_key(&UserId::random().to_string(), "h");
         item.insert("state".into(), s("weird"));
         assert!(refresh_from_item("h", &item).is_err());
+    }
+
+    /// DynamoDB's size of an item: attribute names, strings by their UTF-8 bytes, numbers up
+    /// to 21 bytes, maps and lists 3 bytes plus 1 per element (map keys count as names).
+    fn dynamodb_size(value: &AttributeValue) -> usize {
+        match value {
+            AttributeValue::S(s) => s.len(),
+            AttributeValue::N(n) => (n.trim_start_matches('-').len() / 2 + 1).min(21),
+            AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+            AttributeValue::L(l) => 3 + l.iter().map(|v| 1 + dynamodb_size(v)).sum::<usize>(),
+            AttributeValue::M(m) => {
+                3 + m
+                    .iter()
+                    .map(|(k, v)| 1 + k.len() + dynamodb_size(v))
+                    .sum::<usize>()
+            }
+            other => panic!("not in the catalog: {other:?}"),
+        }
+    }
+
+    /// `policy::roles::catalog_bytes`, which bounds the catalog, never undercounts the item.
+    #[test]
+    fn the_catalog_bound_counts_at_least_what_dynamodb_counts() {
+        use crate::policy::roles::{self, MAX_ROLES, catalog_bytes};
+        let mut catalog = Catalog::builtin();
+        for i in 1..MAX_ROLES {
+            let permissions: Vec<String> = (0..(i % 7) * 3)
+                .map(|p| format!("perm{p}.{}", "x".repeat(i)))
+                .collect();
+            let description = (i % 2 == 0).then(|| "d".repeat(i * 5));
+            catalog = roles::put_role(&catalog, &format!("role-{i:02}"), description, &permissions)
+                .unwrap_or(catalog);
+            catalog.holders.insert(
+                format!("role-{i:02}"),
+                1_000_000_000 + i64::try_from(i).unwrap(),
+            );
+        }
+        catalog.active_admins = 12_345;
+        for catalog in [Catalog::builtin(), catalog] {
+            let item = catalog_item(&catalog, 99_999_999);
+            let stored: usize = item.iter().map(|(k, v)| k.len() + dynamodb_size(v)).sum();
+            assert!(
+                catalog_bytes(&catalog) >= stored,
+                "{} < {stored}",
+                catalog_bytes(&catalog)
+            );
+        }
     }
 }

@@ -27,7 +27,9 @@ use crate::config::StoreSettings;
 use crate::domain::{Credentials, DisplayName, User, UserId};
 use crate::error::StoreError;
 use crate::policy::roles::Catalog;
-pub use admin::{AdminUser, CatalogWrite, PURGE_BUDGET, PurgeStep, UsersPage, decode_cursor};
+pub use admin::{
+    AccessCheck, AdminUser, CatalogWrite, PURGE_BUDGET, PurgeStep, UsersPage, decode_cursor,
+};
 pub use keys::{Challenge, MfaRecord};
 pub use keys::{Lockout, RefreshRecord, Session, TokenState};
 pub use links::{Consumed, LinkIssue, QuotaWrite};

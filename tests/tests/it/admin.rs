@@ -20,7 +20,7 @@ use shared::service::{Accounts, Actor, Admin, Caller, RolePut, ensure_admin};
 use shared::store::{Store, schema};
 
 /// The test settings on a table of its own (for the tests that count administrators).
-async fn own_table() -> HashMap<String, String> {
+pub(crate) async fn own_table() -> HashMap<String, String> {
     let mut settings = settings();
     let name = format!("auth-it-admin-{}", uuid::Uuid::new_v4().simple());
     let (store, _) = Store::connect(&StoreSettings {
@@ -36,7 +36,7 @@ async fn own_table() -> HashMap<String, String> {
     settings
 }
 
-async fn admin_service(settings: &HashMap<String, String>) -> Admin {
+pub(crate) async fn admin_service(settings: &HashMap<String, String>) -> Admin {
     Admin::from_source(settings, SystemClock::shared())
         .await
         .expect("admin service")
@@ -63,7 +63,7 @@ pub(crate) async fn new_admin(settings: &HashMap<String, String>) -> (String, St
 }
 
 /// Logs in; returns (access, refresh).
-async fn tokens(server: &Server, email: &str) -> (String, String) {
+pub(crate) async fn tokens(server: &Server, email: &str) -> (String, String) {
     let (status, body) = login(server, email, PASSWORD).await;
     assert_eq!(status, 200, "{body}");
     (
@@ -72,13 +72,13 @@ async fn tokens(server: &Server, email: &str) -> (String, String) {
     )
 }
 
-async fn user_id(server: &Server, access: &str) -> String {
+pub(crate) async fn user_id(server: &Server, access: &str) -> String {
     let (status, body) = me(server, Some(&format!("Bearer {access}"))).await;
     assert_eq!(status, 200, "{body}");
     body["id"].as_str().unwrap().to_owned()
 }
 
-async fn put_role(admin: &Admin, name: &str, permissions: &[&str]) {
+pub(crate) async fn put_role(admin: &Admin, name: &str, permissions: &[&str]) {
     let put = RolePut {
         description: None,
         permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
@@ -90,7 +90,7 @@ async fn put_role(admin: &Admin, name: &str, permissions: &[&str]) {
 }
 
 /// Gives the user with this email exactly these roles (as an administrator would).
-async fn set_roles(admin: &Admin, email: &str, roles: Vec<String>) {
+pub(crate) async fn set_roles(admin: &Admin, email: &str, roles: Vec<String>) {
     let id = admin.id_of(email).await.unwrap();
     let patch = shared::service::UserPatch {
         name: None,
@@ -105,11 +105,11 @@ async fn set_roles(admin: &Admin, email: &str, roles: Vec<String>) {
         .unwrap();
 }
 
-async fn refresh(server: &Server, token: &str) -> (u16, Value) {
+pub(crate) async fn refresh(server: &Server, token: &str) -> (u16, Value) {
     post(server, "/auth/refresh", json!({"refresh_token": token})).await
 }
 
-fn claims(access: &str) -> shared::tokens::AccessClaims {
+pub(crate) fn claims(access: &str) -> shared::tokens::AccessClaims {
     verifier()
         .verify(access, SystemClock::shared().unix())
         .expect("a valid access token")

@@ -19,6 +19,7 @@ mod concurrency;
 mod console;
 mod contract;
 mod cookies;
+mod escalation;
 mod events;
 mod growth;
 mod handlers;

@@ -268,6 +268,20 @@ fn the_template_routes_exactly_what_the_local_server_serves() {
             route.function
         );
     }
+    // The route keys ROUTE_PERMISSIONS may name (any other key stops the authorizer's cold
+    // start) are exactly the template's.
+    let template_keys: BTreeSet<String> = routes
+        .keys()
+        .map(|(method, path)| format!("{method} {path}"))
+        .collect();
+    let allowed: BTreeSet<String> = cfg::API_ROUTES.iter().map(|k| (*k).to_owned()).collect();
+    assert_eq!(
+        allowed, template_keys,
+        "shared::config::API_ROUTES must list exactly the template's route keys"
+    );
+    for key in &template_keys {
+        assert_eq!(cfg::route_key_problem(key, cfg::API_ROUTES), None, "{key}");
+    }
 }
 
 /// Every IAM statement anywhere under `value` (policy documents, `!If` branches included).
@@ -443,7 +457,10 @@ fn every_table_grant_is_limited_to_the_partitions_its_function_uses() {
             .contains(&id)
             {
                 assert!(
-                    keys.iter().all(|k| k == "USER#*" || k == "PRECONNECT"),
+                    keys.iter().all(|k| k == "USER#*"
+                        || k == "PRECONNECT"
+                        // The authorizer reads the role stamps (never a password hash).
+                        || (id == "AuthorizerFunction" && k == "ROLES")),
                     "{id} may reach {keys:?}: only its users' partitions"
                 );
             }
@@ -709,6 +726,7 @@ fn every_environment_variable_is_one_the_code_reads() {
         cfg::MFA_KEYS,
         cfg::MFA_KEYS_PARAMETER,
         cfg::ROUTE_PERMISSIONS,
+        cfg::ADMIN_REQUIRE_MFA,
         cfg::CORS_ALLOWED_ORIGINS,
         cfg::SOURCE_LIMITS,
         cfg::SOURCE_LIMIT_LOGIN,
