@@ -147,6 +147,7 @@ functions! {
     AdminUpdateUser => admin_update_user ("admin-update-user"): "PATCH" "/admin/users/{id}", true;
     AdminDeleteUser => admin_delete_user ("admin-delete-user"): "DELETE" "/admin/users/{id}", true;
     AdminEndSessions => admin_end_sessions ("admin-end-sessions"): "DELETE" "/admin/users/{id}/sessions", true;
+    AdminRemoveMfa => admin_remove_mfa ("admin-remove-mfa"): "DELETE" "/admin/users/{id}/mfa", true;
     AdminListRoles => admin_list_roles ("admin-list-roles"): "GET" "/admin/roles", true;
     AdminPutRole => admin_put_role ("admin-put-role"): "PUT" "/admin/roles/{name}", true;
     AdminDeleteRole => admin_delete_role ("admin-delete-role"): "DELETE" "/admin/roles/{name}", true;

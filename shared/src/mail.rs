@@ -36,6 +36,77 @@ pub enum Mail<'a> {
     },
     /// The notice to the old address that a change was asked for (no link).
     ChangeNotice { to: &'a str, new_email: &'a str },
+    /// A security notice (no link): what changed on the account, when, and from where.
+    Notice {
+        to: &'a str,
+        change: SecurityChange,
+        /// When, as `YYYY-MM-DD HH:MM:SS UTC`.
+        when: &'a str,
+        ip: Option<&'a str>,
+        agent: Option<&'a str>,
+    },
+}
+
+/// What a security notice tells the address about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecurityChange {
+    PasswordChanged,
+    PasswordReset,
+    TwoFactorDisabled,
+    RecoveryCodesRegenerated,
+    /// An administrator removed the account's second factors.
+    FactorsRemoved,
+}
+
+impl SecurityChange {
+    fn subject(self, product: &str) -> String {
+        match self {
+            Self::PasswordChanged => format!("Your {product} password was changed"),
+            Self::PasswordReset => format!("Your {product} password was reset"),
+            Self::TwoFactorDisabled => {
+                format!("Two-factor authentication was turned off for your {product} account")
+            }
+            Self::RecoveryCodesRegenerated => {
+                format!("New recovery codes were made for your {product} account")
+            }
+            Self::FactorsRemoved => format!(
+                "An administrator removed two-factor authentication from your {product} account"
+            ),
+        }
+    }
+
+    /// The sentence saying what happened.
+    fn what(self, product: &str) -> String {
+        match self {
+            Self::PasswordChanged => format!(
+                "the password of your {product} account was changed, and every session ended."
+            ),
+            Self::PasswordReset => format!(
+                "the password of your {product} account was reset from a link mailed to this address, and every session ended."
+            ),
+            Self::TwoFactorDisabled => format!(
+                "two-factor authentication was turned off for your {product} account; its recovery codes no longer work."
+            ),
+            Self::RecoveryCodesRegenerated => format!(
+                "a new set of recovery codes was made for your {product} account; the earlier ones no longer work."
+            ),
+            Self::FactorsRemoved => format!(
+                "an administrator removed two-factor authentication from your {product} account, and every session ended."
+            ),
+        }
+    }
+
+    /// What to do if it was not the owner.
+    fn advice(self) -> &'static str {
+        match self {
+            Self::PasswordChanged | Self::PasswordReset => {
+                "If this was not you, ask for a password reset from the sign-in page at once and tell your administrator."
+            }
+            Self::TwoFactorDisabled | Self::RecoveryCodesRegenerated | Self::FactorsRemoved => {
+                "If this was not you, change your password from the sign-in page at once (that ends every session) and tell your administrator."
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Mail<'_> {
@@ -52,6 +123,7 @@ impl Mail<'_> {
             Self::Verify { .. } => "verify",
             Self::ConfirmChange { .. } => "confirm_change",
             Self::ChangeNotice { .. } => "change_notice",
+            Self::Notice { .. } => "security_notice",
         }
     }
 
@@ -60,7 +132,8 @@ impl Mail<'_> {
             Self::Reset { to, .. }
             | Self::Verify { to, .. }
             | Self::ConfirmChange { to, .. }
-            | Self::ChangeNotice { to, .. } => to,
+            | Self::ChangeNotice { to, .. }
+            | Self::Notice { to, .. } => to,
         }
     }
 
@@ -70,6 +143,7 @@ impl Mail<'_> {
             Self::Verify { .. } => format!("Verify your email address for {product}"),
             Self::ConfirmChange { .. } => format!("Confirm your new email address for {product}"),
             Self::ChangeNotice { .. } => format!("Your {product} email address is being changed"),
+            Self::Notice { change, .. } => change.subject(product),
         }
     }
 }
@@ -83,6 +157,22 @@ pub fn mask(email: &str) -> String {
         }
         None => "***".to_owned(),
     }
+}
+
+/// A `User-Agent` as a notice shows it: at most 120 characters of letters, digits and
+/// ` ./;()_,+-` (no `:`: nothing a mail reader turns into a link from what a client sent).
+pub fn plain_agent(agent: &str) -> String {
+    agent
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || " ./;()_,+-".contains(c) {
+                c
+            } else {
+                ' '
+            }
+        })
+        .take(120)
+        .collect()
 }
 
 /// A rendered message.
@@ -133,6 +223,14 @@ fn templates() -> Result<Environment<'static>, minijinja::Error> {
         (
             "change_notice.html",
             include_str!("../templates/change_notice.html"),
+        ),
+        (
+            "security_notice.txt",
+            include_str!("../templates/security_notice.txt"),
+        ),
+        (
+            "security_notice.html",
+            include_str!("../templates/security_notice.html"),
         ),
     ] {
         env.add_template(name, source)?;
@@ -189,6 +287,20 @@ impl Mailer {
             Mail::ChangeNotice { new_email, .. } => {
                 context! { product, new_email => mask(new_email) }
             }
+            Mail::Notice {
+                change,
+                when,
+                ip,
+                agent,
+                ..
+            } => context! {
+                product,
+                what => change.what(product),
+                advice => change.advice(),
+                when,
+                ip => ip.unwrap_or("unknown"),
+                agent => agent.map_or_else(|| "unknown".to_owned(), plain_agent),
+            },
         };
         let name = mail.template();
         Ok(Rendered {
@@ -307,6 +419,48 @@ mod tests {
             .unwrap();
         assert!(r.text.contains("n***@example.com") && !r.text.contains("new@example.com"));
         assert!(!r.text.contains("token="));
+    }
+
+    #[test]
+    fn a_security_notice_says_what_when_and_from_where_without_a_link() {
+        let m = mailer();
+        for change in [
+            SecurityChange::PasswordChanged,
+            SecurityChange::PasswordReset,
+            SecurityChange::TwoFactorDisabled,
+            SecurityChange::RecoveryCodesRegenerated,
+            SecurityChange::FactorsRemoved,
+        ] {
+            let r = m
+                .render(&Mail::Notice {
+                    to: "a@example.com",
+                    change,
+                    when: "2026-12-07 16:00:00 UTC",
+                    ip: Some("192.0.2.1"),
+                    agent: Some("<script>x</script>"),
+                })
+                .unwrap();
+            assert_eq!(r.subject, change.subject("Acme <Auth>"));
+            for needle in ["2026-12-07 16:00:00 UTC", "192.0.2.1", " script x /script "] {
+                assert!(r.text.contains(needle), "{needle}: {}", r.text);
+            }
+            assert!(!r.html.contains("<script>"), "{}", r.html);
+            assert!(!r.text.contains("http") && !r.html.contains("<a "));
+        }
+        let r = m
+            .render(&Mail::Notice {
+                to: "a@example.com",
+                change: SecurityChange::PasswordChanged,
+                when: "2026-12-07 16:00:00 UTC",
+                ip: None,
+                agent: None,
+            })
+            .unwrap();
+        assert!(r.text.contains("From: unknown"), "{}", r.text);
+        assert_eq!(
+            plain_agent("Mozilla/5.0 (X11) see https://evil.example"),
+            "Mozilla/5.0 (X11) see https //evil.example"
+        );
     }
 
     #[test]

@@ -2,6 +2,13 @@
 //! through `totp-rs`, the enrolment QR code (`qrcode`, SVG), recovery codes, and the AEAD
 //! (XChaCha20-Poly1305, associated data = the user id) that seals every TOTP secret before
 //! it reaches the table. Which step a code may use is decided in [`crate::policy::totp`].
+//!
+//! Recovery codes are stored as password-grade secrets: each as HMAC-SHA-256 under a key
+//! derived from a sealing key, over a random salt of its set (one per user and set) and the
+//! user id, so a dump of the table alone gives nothing to guess against, and the same code
+//! of two users never hashes alike. A stored entry names its key and salt:
+//! `v2$<key id>$<salt>$<mac>` (base64url). Entries of the earlier form (bare SHA-256 hex of
+//! the code) are still matched, so sets made before keep working until spent or replaced.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -10,6 +17,7 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use hmac::{Hmac, Mac};
 use rand::RngCore;
 use subtle::ConstantTimeEq;
 use totp_rs::{Algorithm, TOTP};
@@ -252,6 +260,93 @@ impl SealingKeys {
     }
 }
 
+/// The prefix of a recovery code hash in the keyed form.
+const RECOVERY_V2: &str = "v2";
+/// Bytes of a recovery code set's salt.
+const RECOVERY_SALT_BYTES: usize = 16;
+
+type HmacSha256 = Hmac<sha2::Sha256>;
+
+impl SealingKeys {
+    /// The key recovery codes are hashed with under sealing key `kid`: HMAC-SHA-256 of a
+    /// label under it (the sealing key itself never hashes, the hash key never seals).
+    fn recovery_key(&self, kid: &str) -> Option<[u8; 32]> {
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(self.keys.get(kid)?).ok()?;
+        mac.update(b"recovery-code-hash-v2");
+        Some(mac.finalize().into_bytes().into())
+    }
+
+    fn recovery_mac(&self, kid: &str, salt: &[u8], user_id: &str, code: &str) -> Option<Vec<u8>> {
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.recovery_key(kid)?).ok()?;
+        mac.update(salt);
+        mac.update(user_id.as_bytes());
+        mac.update(&[0]);
+        mac.update(normalize_recovery_code(code).as_bytes());
+        Some(mac.finalize().into_bytes().to_vec())
+    }
+
+    /// The stored form of a user's set of recovery codes: keyed with the current sealing key,
+    /// over one fresh salt for the set.
+    pub fn hash_recovery_codes(
+        &self,
+        user_id: &str,
+        codes: &[String],
+    ) -> Result<Vec<String>, SealError> {
+        let mut salt = [0u8; RECOVERY_SALT_BYTES];
+        rand::rngs::OsRng.fill_bytes(&mut salt);
+        let salt_text = URL_SAFE_NO_PAD.encode(salt);
+        codes
+            .iter()
+            .map(|code| {
+                let mac = self
+                    .recovery_mac(&self.current, &salt, user_id, code)
+                    .ok_or(SealError)?;
+                Ok(format!(
+                    "{RECOVERY_V2}${}${salt_text}${}",
+                    self.current,
+                    URL_SAFE_NO_PAD.encode(mac)
+                ))
+            })
+            .collect()
+    }
+
+    /// The stored entry (as stored: what the spend deletes) that the typed code `raw` is, if
+    /// any. Every entry is compared in constant time; an entry of the earlier unsalted form
+    /// is compared with [`hash_recovery_code`]; an entry under a key no longer configured
+    /// matches nothing.
+    pub fn find_recovery_code(
+        &self,
+        user_id: &str,
+        raw: &str,
+        stored: &[String],
+    ) -> Option<String> {
+        let mut found = None;
+        for entry in stored {
+            let matches = match entry.split('$').collect::<Vec<_>>().as_slice() {
+                [RECOVERY_V2, kid, salt, mac] => URL_SAFE_NO_PAD
+                    .decode(salt)
+                    .ok()
+                    .and_then(|salt| self.recovery_mac(kid, &salt, user_id, raw))
+                    .is_some_and(|expected| {
+                        URL_SAFE_NO_PAD
+                            .encode(expected)
+                            .as_bytes()
+                            .ct_eq(mac.as_bytes())
+                            .into()
+                    }),
+                _ => hash_recovery_code(raw)
+                    .as_bytes()
+                    .ct_eq(entry.as_bytes())
+                    .into(),
+            };
+            if matches && found.is_none() {
+                found = Some(entry.clone());
+            }
+        }
+        found
+    }
+}
+
 /// A secret could not be sealed or opened (unknown key id, tampered blob, another user's).
 #[derive(Debug, thiserror::Error)]
 #[error("the TOTP secret could not be sealed or opened")]
@@ -273,8 +368,9 @@ impl fmt::Debug for RecoveryCodes {
 const RECOVERY_ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
 
 impl RecoveryCodes {
-    /// Ten codes `xxxx-xxxx-xxxx` (12 characters of a 31-letter alphabet: 59 bits each).
-    pub fn generate() -> Self {
+    /// Ten codes `xxxx-xxxx-xxxx` (12 characters of a 31-letter alphabet: 59 bits each), and
+    /// their stored form for `user_id` ([`SealingKeys::hash_recovery_codes`]).
+    pub fn generate(keys: &SealingKeys, user_id: &str) -> Result<Self, SealError> {
         let mut codes = Vec::with_capacity(RECOVERY_CODES);
         let mut rng = rand::rngs::OsRng;
         for _ in 0..RECOVERY_CODES {
@@ -291,19 +387,23 @@ impl RecoveryCodes {
                 .join("-");
             codes.push(text);
         }
-        let hashes = codes.iter().map(|c| hash_recovery_code(c)).collect();
-        Self { codes, hashes }
+        let hashes = keys.hash_recovery_codes(user_id, &codes)?;
+        Ok(Self { codes, hashes })
     }
 }
 
-/// SHA-256 (hex) of a recovery code as typed: case, spaces and dashes do not matter.
-pub fn hash_recovery_code(raw: &str) -> String {
-    let normal: String = raw
-        .chars()
+/// A recovery code as typed, normalised: case, spaces and dashes do not matter.
+fn normalize_recovery_code(raw: &str) -> String {
+    raw.chars()
         .filter(|c| !c.is_whitespace() && *c != '-')
         .flat_map(char::to_lowercase)
-        .collect();
-    crate::tokens::hash_refresh_token(&normal)
+        .collect()
+}
+
+/// The earlier stored form of a recovery code: SHA-256 (hex) of the normalised code, without
+/// salt or key. Only matched, never written any more.
+pub fn hash_recovery_code(raw: &str) -> String {
+    crate::tokens::hash_refresh_token(&normalize_recovery_code(raw))
 }
 
 #[cfg(test)]
@@ -386,18 +486,64 @@ mod tests {
     }
 
     #[test]
-    fn recovery_codes_are_ten_distinct_and_hashed_loosely() {
-        let set = RecoveryCodes::generate();
+    fn recovery_codes_are_ten_distinct_and_matched_loosely() {
+        let keys = SealingKeys::parse(&SealingKeys::generate_entry("k1")).unwrap();
+        let set = RecoveryCodes::generate(&keys, "user-1").unwrap();
         assert_eq!(set.codes.len(), 10);
         let unique: std::collections::HashSet<_> = set.codes.iter().collect();
         assert_eq!(unique.len(), 10);
         let code = &set.codes[0];
         assert_eq!(code.len(), 14);
-        assert_eq!(hash_recovery_code(code), set.hashes[0]);
+        let found = |raw: &str| keys.find_recovery_code("user-1", raw, &set.hashes);
+        assert_eq!(found(code).as_ref(), Some(&set.hashes[0]));
         assert_eq!(
-            hash_recovery_code(&code.to_uppercase().replace('-', " ")),
-            set.hashes[0]
+            found(&code.to_uppercase().replace('-', " ")).as_ref(),
+            Some(&set.hashes[0])
         );
+        assert_eq!(found(&set.codes[9]).as_ref(), Some(&set.hashes[9]));
+        assert_eq!(found("aaaa-aaaa-aaaa"), None);
         assert!(!format!("{set:?}").contains(code.as_str()));
+    }
+
+    #[test]
+    fn recovery_code_hashes_are_keyed_salted_and_bound_to_their_user() {
+        let k1 = SealingKeys::generate_entry("k1");
+        let keys = SealingKeys::parse(&k1).unwrap();
+        let codes = vec!["abcd-efgh-jkmn".to_owned()];
+        let a = keys.hash_recovery_codes("user-1", &codes).unwrap();
+        let b = keys.hash_recovery_codes("user-1", &codes).unwrap();
+        // A fresh salt per set: the same code never hashes alike twice.
+        assert_ne!(a, b);
+        assert!(a[0].starts_with("v2$k1$"), "{a:?}");
+        assert_ne!(a[0], hash_recovery_code(&codes[0]));
+        // Another user's set, or keys without k1, match nothing.
+        assert_eq!(keys.find_recovery_code("user-2", &codes[0], &a), None);
+        let other = SealingKeys::parse(&SealingKeys::generate_entry("k1")).unwrap();
+        assert_eq!(other.find_recovery_code("user-1", &codes[0], &a), None);
+        // After a rotation the old key, kept, still matches; new sets use the new key.
+        let rotated =
+            SealingKeys::parse(&format!("{},{k1}", SealingKeys::generate_entry("k2"))).unwrap();
+        assert_eq!(
+            rotated.find_recovery_code("user-1", &codes[0], &a),
+            Some(a[0].clone())
+        );
+        assert!(rotated.hash_recovery_codes("u", &codes).unwrap()[0].starts_with("v2$k2$"));
+        // Malformed entries match nothing.
+        let broken = vec!["v2$k1$!!$x".to_owned(), "v2$k1".to_owned(), String::new()];
+        assert_eq!(keys.find_recovery_code("user-1", &codes[0], &broken), None);
+    }
+
+    #[test]
+    fn recovery_codes_stored_unsalted_before_still_match() {
+        let keys = SealingKeys::parse(&SealingKeys::generate_entry("k1")).unwrap();
+        let legacy = vec![hash_recovery_code("abcd-efgh-jkmn")];
+        assert_eq!(
+            keys.find_recovery_code("user-1", "ABCD EFGH JKMN", &legacy),
+            Some(legacy[0].clone())
+        );
+        assert_eq!(
+            keys.find_recovery_code("user-1", "abcd-efgh-jkmm", &legacy),
+            None
+        );
     }
 }

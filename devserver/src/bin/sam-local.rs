@@ -548,12 +548,13 @@ impl Samples {
         let (_, target) = self.user("target").await?;
         let (_, disabled) = self.user("disabled").await?;
         let (_, deleted) = self.user("deleted").await?;
-        let admin_samples: [AdminSample; 8] = [
+        let admin_samples: [AdminSample; 9] = [
             ("admin-list-users", 200, vec![]),
             ("admin-get-user", 200, vec![("id", &target)]),
             ("admin-update-user", 200, vec![("id", &disabled)]),
             ("admin-delete-user", 204, vec![("id", &deleted)]),
             ("admin-end-sessions", 204, vec![("id", &target)]),
+            ("admin-remove-mfa", 204, vec![("id", &target)]),
             ("admin-list-roles", 200, vec![]),
             ("admin-put-role", 200, vec![("name", "editor")]),
             ("admin-delete-role", 204, vec![("name", &temporary)]),

@@ -575,34 +575,62 @@ function resetPage(page) {
   }, { aliases: { new_password: 'password' } }));
 }
 
-/** A page behind an emailed link: POSTs its token as soon as it opens. */
-async function linkPage(page, title, path, notice, after) {
+/**
+ * A page behind an emailed link. Opening it spends nothing: it says what the link will do and
+ * POSTs the token only on a click of its button, so a mail scanner that opens links (scripts
+ * and all) confirms nothing the owner was told to ignore.
+ */
+function linkPage(page, { title, explain, formId, button, path, notice, after }) {
   page.append(heading(title));
   const token = takeToken();
   if (!token) return missingToken(page);
-  const status = el('p', {}, 'One moment…');
-  page.append(status);
-  try {
-    await api('POST', path, { token }, { auth: false });
-  } catch (err) {
-    status.textContent = 'This link did not work. It may have expired, or been used already.';
-    throw err;
-  }
-  status.replaceChildren(...after());
-  setNotice(notice);
+  const status = el('div', { id: 'link-status' }, explain.map((text) => el('p', {}, text)));
+  const node = form(formId, [], button, async () => {
+    try {
+      await api('POST', path, { token }, { auth: false });
+    } catch (err) {
+      status.replaceChildren(el('p', {}, 'This link did not work. It may have expired, or been used already.'));
+      throw err;
+    }
+    node.remove();
+    status.replaceChildren(el('p', {}, ...after()));
+    setNotice(notice);
+  });
+  page.append(status, node);
 }
 
 function verifyEmailPage(page) {
-  return linkPage(page, 'Verify your email address', '/auth/email/verify', 'Your email address is verified.', () =>
-    [session.access ? link('/console/account', 'Go to your account') : link('/console/signin', 'Sign in')]);
+  return linkPage(page, {
+    title: 'Verify your email address',
+    explain: [
+      'Confirm that this address belongs to the account registered with it.',
+      'If you did not create an account, do not confirm: use "Forgot your password?" on the sign-in page instead. '
+        + 'Resetting the password of an account whose address was never verified removes everything its registrant set up.',
+    ],
+    formId: 'verify-email-form',
+    button: 'Verify this address',
+    path: '/auth/email/verify',
+    notice: 'Your email address is verified.',
+    after: () => [session.access ? link('/console/account', 'Go to your account') : link('/console/signin', 'Sign in')],
+  });
 }
 
 function confirmEmailPage(page) {
-  return linkPage(page, 'Confirm your new email address', '/auth/email/confirm-change',
-    'Your new email address is confirmed.', () => {
+  return linkPage(page, {
+    title: 'Confirm your new email address',
+    explain: [
+      'Confirming moves your account to this address: you sign in with it from now on, and every session of the account ends.',
+      'If you did not ask for this change, close this page: nothing changes.',
+    ],
+    formId: 'confirm-email-form',
+    button: 'Move my account to this address',
+    path: '/auth/email/confirm-change',
+    notice: 'Your new email address is confirmed.',
+    after: () => {
       setToken(null); // the change ended every session
       return ['Every session of your account has ended. ', link('/console/signin', 'Sign in with your new address'), '.'];
-    });
+    },
+  });
 }
 
 function notFoundPage(page) {

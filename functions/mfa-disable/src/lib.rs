@@ -14,7 +14,9 @@ pub async fn state(
     src: &dyn shared::config::Source,
     clock: shared::clock::SharedClock,
 ) -> Result<State, shared::runtime::InitError> {
-    State::from_source(src, clock).await
+    // The change is reported to the account's address (a security notice).
+    let notices = shared::service::Notices::from_source(src, clock.clone()).await?;
+    Ok(State::from_source(src, clock).await?.with_notices(notices))
 }
 
 pub async fn handle(state: &State, req: Request) -> Response<Body> {

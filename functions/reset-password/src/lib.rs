@@ -16,7 +16,11 @@ pub async fn state(
     src: &dyn shared::config::Source,
     clock: shared::clock::SharedClock,
 ) -> Result<State, shared::runtime::InitError> {
-    let service = Redeemer::from_source(src, clock.clone()).await?;
+    // The change is reported to the account's address (a security notice).
+    let notices = shared::service::Notices::from_source(src, clock.clone()).await?;
+    let service = Redeemer::from_source(src, clock.clone())
+        .await?
+        .with_notices(notices);
     Guarded::from_source(src, clock, RouteGroup::Recovery, service).await
 }
 

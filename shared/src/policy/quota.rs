@@ -3,6 +3,12 @@
 //! hour mark gets no second allowance right after it). Counted per normalised address and
 //! purpose, whether or not an account has the address, before anything else is looked up.
 //!
+//! Two counters may apply to one mail ([`Counter`]): the account's own (the address the
+//! account has, for the mails about it) and the recipient's (the address the mail goes to,
+//! whoever asked). They are the same address for a reset or a verification; an email change's
+//! confirmation goes to another address, so it spends both: three accounts asking to move to
+//! one address get it `max` confirmations an hour between them, not `max` each.
+//!
 //! ```text
 //! no counter, or window over ─────────▶ count = 1, window_start = now
 //! count < max within the window ──────▶ count + 1
@@ -11,6 +17,27 @@
 //!
 //! The store writes the counter [`admit`] computes only if the stored one is still the one
 //! it was computed from, so a burst of parallel requests gets exactly `max` through.
+
+/// Whose allowance a mail spends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counter {
+    /// The address of the account that asked (its mails of one purpose, to whomever).
+    Account,
+    /// The address the mail goes to, whichever account asked.
+    Recipient,
+}
+
+impl Counter {
+    /// The counters a mail of this kind spends: `to_own_address` when the mail goes to the
+    /// asking account's own address (then one counter is both).
+    pub fn spent(to_own_address: bool) -> &'static [Counter] {
+        if to_own_address {
+            &[Counter::Account]
+        } else {
+            &[Counter::Account, Counter::Recipient]
+        }
+    }
+}
 
 /// One address's counter for one purpose, as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +124,15 @@ mod tests {
                 count: 1,
                 window_start: NOW + 1 + HOUR
             })
+        );
+    }
+
+    #[test]
+    fn a_mail_to_another_address_spends_the_recipients_allowance_too() {
+        assert_eq!(Counter::spent(true), [Counter::Account]);
+        assert_eq!(
+            Counter::spent(false),
+            [Counter::Account, Counter::Recipient]
         );
     }
 

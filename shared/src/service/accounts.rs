@@ -5,9 +5,11 @@ use crate::clock::SharedClock;
 use crate::config::{LockoutSettings, PasswordSettings, Source, StoreSettings};
 use crate::domain::{Credentials, DisplayName, Password, User, UserId};
 use crate::error::{ApiError, StoreError};
+use crate::mail::SecurityChange;
 use crate::password::{self, PasswordHasher, Verified};
 use crate::policy::lockout::Outcome;
 use crate::runtime::InitError;
+use crate::service::notices::Notices;
 use crate::service::requests::Registration;
 use crate::service::throttle::Throttle;
 use crate::service::{Caller, audit, audit_sessions_revoked, blocking};
@@ -20,6 +22,7 @@ pub struct Accounts {
     hasher: PasswordHasher,
     clock: SharedClock,
     throttle: Throttle,
+    notices: Notices,
 }
 
 impl Accounts {
@@ -33,9 +36,15 @@ impl Accounts {
         Self {
             store,
             hasher,
+            notices: Notices::off(clock.clone()),
             clock,
             throttle,
         }
+    }
+
+    /// The same, mailing a notice when a password changes.
+    pub fn with_notices(self, notices: Notices) -> Self {
+        Self { notices, ..self }
     }
 
     pub async fn from_source(src: &dyn Source, clock: SharedClock) -> Result<Self, InitError> {
@@ -169,6 +178,14 @@ impl Accounts {
                 EpochChange::Advanced { epoch } => {
                     audit("password_changed", caller, Some(id.as_str()), None);
                     audit_sessions_revoked(caller, id.as_str(), epoch);
+                    self.notices
+                        .send(
+                            SecurityChange::PasswordChanged,
+                            user.email.as_str(),
+                            id.as_str(),
+                            caller,
+                        )
+                        .await;
                     return Ok(());
                 }
                 // Changed by a concurrent request since we verified: the current password is stale.

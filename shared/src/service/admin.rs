@@ -234,7 +234,7 @@ impl Actor<'_> {
     }
 }
 
-fn audit_admin(event: &'static str, caller: &Caller, actor: Actor<'_>, target: &str) {
+pub(crate) fn audit_admin(event: &'static str, caller: &Caller, actor: Actor<'_>, target: &str) {
     tracing::info!(
         target: "audit",
         event,

@@ -10,13 +10,15 @@ use crate::clock::SharedClock;
 use crate::config::{LockoutSettings, MfaSettings, PasswordSettings, Source, StoreSettings};
 use crate::domain::{Credentials, Password, User, UserId};
 use crate::error::{ApiError, StoreError};
-use crate::mfa::{RecoveryCodes, SealingKeys, Secret, hash_recovery_code};
+use crate::mail::SecurityChange;
+use crate::mfa::{RecoveryCodes, SealingKeys, Secret};
 use crate::password::PasswordHasher;
 use crate::policy::lockout::Outcome;
 use crate::policy::totp::{self, Verdict};
 use crate::runtime::InitError;
 use crate::service::accounts::{Accounts, CheckEvents, EPOCH_ATTEMPTS};
 use crate::service::logins::Logins;
+use crate::service::notices::Notices;
 use crate::service::tokens::TokenPair;
 use crate::service::{Caller, audit, audit_sessions_revoked};
 use crate::store::{Challenge, EpochChange, KeptSession, MfaRecord, SecondFactor, Store};
@@ -66,6 +68,7 @@ pub struct TwoFactor {
     keys: SealingKeys,
     issuer: String,
     clock: SharedClock,
+    notices: Notices,
 }
 
 impl TwoFactor {
@@ -79,8 +82,14 @@ impl TwoFactor {
             accounts: Accounts::new(store, hasher, clock.clone(), lockout),
             keys,
             issuer: settings.issuer,
+            notices: Notices::off(clock.clone()),
             clock,
         })
+    }
+
+    /// The same, mailing a notice when two-factor is turned off or recovery codes replaced.
+    pub fn with_notices(self, notices: Notices) -> Self {
+        Self { notices, ..self }
     }
 
     fn store(&self) -> &Store {
@@ -205,7 +214,8 @@ impl TwoFactor {
             _ => return Err(ApiError::MfaNotEnabled),
         };
         let step = self.check_code(&user, &record, code, caller).await?;
-        let codes = RecoveryCodes::generate();
+        let codes = RecoveryCodes::generate(&self.keys, user.id.as_str())
+            .map_err(|e| ApiError::Internal(Box::new(e)))?;
         let mut user = user;
         for _ in 0..EPOCH_ATTEMPTS {
             let keep = self.kept(&user, session_id).await?;
@@ -277,6 +287,14 @@ impl TwoFactor {
                         Some(session_id),
                     );
                     audit_sessions_revoked(caller, user.id.as_str(), epoch);
+                    self.notices
+                        .send(
+                            SecurityChange::TwoFactorDisabled,
+                            user.email.as_str(),
+                            user.id.as_str(),
+                            caller,
+                        )
+                        .await;
                     return Ok(());
                 }
                 // The caller's own session rotated its refresh token meanwhile (read it again),
@@ -310,7 +328,8 @@ impl TwoFactor {
             _ => return Err(ApiError::MfaNotEnabled),
         };
         let step = self.check_code(&user, &record, code, caller).await?;
-        let codes = RecoveryCodes::generate();
+        let codes = RecoveryCodes::generate(&self.keys, user.id.as_str())
+            .map_err(|e| ApiError::Internal(Box::new(e)))?;
         if !self
             .store()
             .replace_recovery_codes(&user.id, step, &codes.hashes)
@@ -324,6 +343,14 @@ impl TwoFactor {
             Some(user.id.as_str()),
             None,
         );
+        self.notices
+            .send(
+                SecurityChange::RecoveryCodesRegenerated,
+                user.email.as_str(),
+                user.id.as_str(),
+                caller,
+            )
+            .await;
         Ok(RecoveryCodesBody {
             recovery_codes: codes.codes,
         })
@@ -452,13 +479,14 @@ impl MfaLogins {
             }
             Factor::RecoveryCode(raw) => {
                 let (_, codes) = store.mfa_and_recovery(&challenge.user_id).await?;
-                recovery_hash = hash_recovery_code(raw);
-                codes.contains(&recovery_hash).then(|| {
+                // The stored entry it is (keyed and salted, or of the earlier unsalted form).
+                recovery_hash = self.keys.find_recovery_code(user_id, raw, &codes);
+                recovery_hash.as_deref().map(|stored| {
                     (
                         // Spent in the session's transaction.
                         SecondFactor::Recovery {
                             challenge: &hash,
-                            code: &recovery_hash,
+                            code: stored,
                         },
                         vec!["pwd".to_owned(), "otp".to_owned(), "rec".to_owned()],
                     )

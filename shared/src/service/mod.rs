@@ -7,9 +7,11 @@
 
 mod accounts;
 pub mod admin;
+mod factors;
 mod guard;
 mod logins;
 mod mfa;
+mod notices;
 mod profiles;
 mod recovery;
 mod refresh;
@@ -20,9 +22,11 @@ mod tokens;
 
 pub use accounts::Accounts;
 pub use admin::{Actor, Admin, DeletingBody, Deletion, RolePut, UserPatch, ensure_admin};
+pub use factors::FactorRemoval;
 pub use guard::{Guarded, SourceGuard};
 pub use logins::Logins;
 pub use mfa::{Enrolment, Factor, MfaLogins, RecoveryCodesBody, TwoFactor};
+pub use notices::Notices;
 pub use profiles::Profiles;
 pub use recovery::{EmailChanges, FORGOT_MIN_DURATION, Outbox, Redeemer, Registrar};
 pub use refresh::Refresher;

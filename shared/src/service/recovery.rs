@@ -12,12 +12,13 @@ use crate::config::{
 };
 use crate::domain::{DisplayName, Email, User, UserId};
 use crate::error::{ApiError, StoreError};
-use crate::mail::{Mail, Mailer};
+use crate::mail::{Mail, Mailer, SecurityChange};
 use crate::password::{self, PasswordHasher};
 use crate::policy::links::{self, Dead, Holder, Link, LinkToken, Purpose};
-use crate::policy::quota::{self, Admission};
+use crate::policy::quota::{self, Admission, Counter};
 use crate::runtime::InitError;
 use crate::service::accounts::{Accounts, CheckEvents, EPOCH_ATTEMPTS};
+use crate::service::notices::Notices;
 use crate::service::requests::{EmailChange, PasswordReset, Registration};
 use crate::service::{Caller, audit, audit_sessions_revoked, blocking};
 use crate::store::{Consumed, LinkIssue, QuotaWrite, Store};
@@ -90,9 +91,30 @@ impl Outbox {
         }
     }
 
-    /// Counts one mail of `purpose` to `email`, or refuses it (429) when the address had its
-    /// quota this hour. Counted before anything is looked up, so unknown addresses count too.
-    async fn admit(&self, purpose: Purpose, email: &str) -> Result<(), ApiError> {
+    /// Counts one mail of `purpose` asked for by the account with the address `account` and
+    /// going to `to`, against every counter it spends ([`Counter::spent`]: the account's, and
+    /// the recipient's when that is another address), or refuses it (429) at the first that
+    /// had its quota this hour. Counted before anything is looked up, so unknown addresses
+    /// count too.
+    async fn admit(&self, purpose: Purpose, account: &str, to: &str) -> Result<(), ApiError> {
+        for counter in Counter::spent(account == to) {
+            let address = match counter {
+                Counter::Account => account,
+                Counter::Recipient => to,
+            };
+            self.admit_one(purpose, *counter, address).await?;
+        }
+        Ok(())
+    }
+
+    /// Counts one mail against one counter (reserve first: a conditional write of the next
+    /// count, retried from the count there when another request moved it).
+    async fn admit_one(
+        &self,
+        purpose: Purpose,
+        counter: Counter,
+        email: &str,
+    ) -> Result<(), ApiError> {
         let max = self.links.max_per_hour;
         let rounds = usize::try_from(max).unwrap_or(100) + QUOTA_EXTRA_ROUNDS;
         // Start from "no counter": the conditional write either lands or hands back the one
@@ -109,12 +131,14 @@ impl Outbox {
             let ttl = quota::expires_at(&next, QUOTA_WINDOW);
             match self
                 .store
-                .count_mail(purpose, email, seen.as_ref(), &next, ttl)
+                .count_mail(purpose, counter, email, seen.as_ref(), &next, ttl)
                 .await?
             {
                 QuotaWrite::Counted => return Ok(()),
                 QuotaWrite::Changed { current } => seen = current,
-                QuotaWrite::Contended => seen = self.store.mail_quota(purpose, email).await?,
+                QuotaWrite::Contended => {
+                    seen = self.store.mail_quota(purpose, counter, email).await?;
+                }
             }
         }
         Err(ApiError::TooManyMails { retry_after: 1 })
@@ -174,7 +198,8 @@ impl Outbox {
     /// quota, in at least [`FORGOT_MIN_DURATION`]. For a known address, a reset link (which
     /// supersedes older ones) is mailed; an SES failure is logged, never shown.
     pub async fn forgot_password(&self, email: &Email, caller: &Caller) -> Result<(), ApiError> {
-        self.admit(Purpose::Reset, email.as_str()).await?;
+        self.admit(Purpose::Reset, email.as_str(), email.as_str())
+            .await?;
         let started = tokio::time::Instant::now();
         let result = self.send_reset(email, caller).await;
         let elapsed = started.elapsed();
@@ -230,7 +255,8 @@ impl Outbox {
         if user.email_verified {
             return Err(ApiError::AlreadyVerified);
         }
-        self.admit(Purpose::Verify, user.email.as_str()).await?;
+        self.admit(Purpose::Verify, user.email.as_str(), user.email.as_str())
+            .await?;
         let (token, _) = self
             .issue(Purpose::Verify, &user.id, user.email.as_str(), user.epoch)
             .await?
@@ -345,8 +371,9 @@ impl EmailChanges {
     }
 
     /// The current password is checked like a login's (reserved, counted when wrong); the new
-    /// address must be free; then a confirmation link goes to the new address and a notice to
-    /// the old one. Nothing changes until the link is used.
+    /// address must be free; then a notice goes to the current address and, once it was sent,
+    /// a confirmation link to the new one (503 when either cannot be sent). Nothing changes
+    /// until the link is used.
     pub async fn request(
         &self,
         user_id: &str,
@@ -370,18 +397,21 @@ impl EmailChanges {
         if store.credentials(new_email).await?.is_some() {
             return Err(ApiError::EmailTaken);
         }
+        // The account's allowance and the new address's: others asking to move to the same
+        // address share its one allowance.
         self.outbox
-            .admit(Purpose::EmailChange, user.email.as_str())
+            .admit(Purpose::EmailChange, user.email.as_str(), new_email)
             .await?;
         let (token, _) = self
             .outbox
             .issue(Purpose::EmailChange, &user.id, new_email, credentials.epoch)
             .await?
             .ok_or(ApiError::WrongCurrentPassword)?;
-        self.outbox
-            .send_link(Purpose::EmailChange, new_email, &token)
-            .await
-            .map_err(ApiError::MailUnavailable)?;
+        // The notice to the current address goes first, and the confirmation only after it
+        // was sent: when the owner's own address cannot be told, the change waits (503; the
+        // request can be made again) rather than go ahead unannounced. A confirmed change moves
+        // the sign-in away from the current address, so a notice kept for "the next sign-in"
+        // would never reach an owner who lost the account that way.
         let notice = Mail::ChangeNotice {
             to: user.email.as_str(),
             new_email,
@@ -391,9 +421,14 @@ impl EmailChanges {
                 request_id = caller.request_id.as_deref(),
                 user_id = user.id.as_str(),
                 error = %err,
-                "email change notice not sent"
+                "email change notice not sent: the change waits"
             );
+            return Err(ApiError::MailUnavailable(err));
         }
+        self.outbox
+            .send_link(Purpose::EmailChange, new_email, &token)
+            .await
+            .map_err(ApiError::MailUnavailable)?;
         audit(
             "email_change_requested",
             caller,
@@ -410,6 +445,7 @@ pub struct Redeemer {
     store: Store,
     hasher: PasswordHasher,
     clock: SharedClock,
+    notices: Notices,
 }
 
 impl Redeemer {
@@ -417,8 +453,14 @@ impl Redeemer {
         Self {
             store,
             hasher,
+            notices: Notices::off(clock.clone()),
             clock,
         }
+    }
+
+    /// The same, mailing a notice when a password is reset.
+    pub fn with_notices(self, notices: Notices) -> Self {
+        Self { notices, ..self }
     }
 
     pub async fn from_source(src: &dyn Source, clock: SharedClock) -> Result<Self, InitError> {
@@ -471,7 +513,9 @@ impl Redeemer {
     /// `POST /auth/password/reset`: the link is checked, then the new password (a weak one
     /// leaves the link usable), then one transaction replaces the hash, moves the credentials
     /// epoch on (every session ends), marks the address verified, clears the email's lockout
-    /// and consumes the link; of two racing uses one wins, the other is `invalid_token`.
+    /// and consumes the link; of two racing uses one wins, the other is `invalid_token`. On an
+    /// account whose address was never verified, the same transaction removes every second
+    /// factor: the owner of the address gets a clean account, whoever registered it.
     pub async fn reset_password(
         &self,
         input: PasswordReset,
@@ -492,12 +536,20 @@ impl Redeemer {
         for _ in 0..EPOCH_ATTEMPTS {
             match self
                 .store
-                .reset_password(&link, &user.email, &new_hash)
+                .reset_password(&link, &user.email, &new_hash, !user.email_verified)
                 .await?
             {
                 Consumed::Done { epoch } => {
                     audit("password_reset", caller, Some(user.id.as_str()), None);
                     audit_sessions_revoked(caller, user.id.as_str(), epoch);
+                    self.notices
+                        .send(
+                            SecurityChange::PasswordReset,
+                            user.email.as_str(),
+                            user.id.as_str(),
+                            caller,
+                        )
+                        .await;
                     return Ok(());
                 }
                 Consumed::Dead | Consumed::EmailTaken => return Err(ApiError::InvalidLink),
@@ -507,13 +559,26 @@ impl Redeemer {
         Err(ApiError::ServiceUnavailable(StoreError::Conflict))
     }
 
-    /// `POST /auth/email/verify`: the profile's address becomes verified.
+    /// `POST /auth/email/verify`: the profile's address becomes verified. A second factor set
+    /// up before (by whoever registered the address) goes, with every session: the address's
+    /// owner wins. Without one, the sessions live on.
     pub async fn verify_email(&self, token: &str, caller: &Caller) -> Result<(), ApiError> {
         let (link, user) = self.good_link(token, Purpose::Verify).await?;
         for _ in 0..EPOCH_ATTEMPTS {
-            match self.store.verify_email(&link).await? {
-                Consumed::Done { .. } => {
+            let (record, codes) = self.store.mfa_and_recovery(&user.id).await?;
+            let had_factors = record.is_some() || !codes.is_empty();
+            match self.store.verify_email(&link, had_factors).await? {
+                Consumed::Done { epoch } => {
                     audit("email_verified", caller, Some(user.id.as_str()), None);
+                    if had_factors {
+                        audit(
+                            "mfa_removed_on_address_proof",
+                            caller,
+                            Some(user.id.as_str()),
+                            None,
+                        );
+                        audit_sessions_revoked(caller, user.id.as_str(), epoch);
+                    }
                     return Ok(());
                 }
                 Consumed::Dead | Consumed::EmailTaken => return Err(ApiError::InvalidLink),

@@ -13,7 +13,17 @@ use super::{NOT_EXISTS, Store, built, classify, classify_transaction, epoch_is, 
 use crate::domain::{Credentials, Email, User, UserId};
 use crate::error::StoreError;
 use crate::policy::links::{Link, Purpose};
-use crate::policy::quota::Quota;
+use crate::policy::quota::{Counter, Quota};
+
+/// The address part of a mail counter's key: the address itself for the account's counter,
+/// `to:<address>` for the recipient's (`MAILQUOTA#<purpose>#to:<address>`), so mails others
+/// ask for to an address never spend that address's own account's allowance.
+fn counted_address(counter: Counter, email: &str) -> std::borrow::Cow<'_, str> {
+    match counter {
+        Counter::Account => std::borrow::Cow::Borrowed(email),
+        Counter::Recipient => std::borrow::Cow::Owned(format!("to:{email}")),
+    }
+}
 
 /// What [`Store::issue_link`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,22 +160,37 @@ impl Store {
     /// (only if still of the link's user and epoch), the next epoch on the profile with the
     /// address marked verified (only if it still points at this link), and the email's
     /// password-check counter cleared, in one transaction. The new epoch ends every session.
+    ///
+    /// With `unverified` (the address was never proven before: whoever set the account up may
+    /// not own it), the same transaction removes every second factor (TOTP in any state,
+    /// recovery codes) and turns the credentials' two-factor flag off, only while the profile
+    /// is still unverified: the owner gets a clean account.
     pub async fn reset_password(
         &self,
         link: &Link,
         email: &Email,
         new_hash: &str,
+        unverified: bool,
     ) -> Result<Consumed, StoreError> {
         let next = link.epoch + 1;
+        let still_unverified = if unverified {
+            " AND (attribute_not_exists(#verified) OR #verified = :false)"
+        } else {
+            ""
+        };
+        let mut profile = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(keys::user_key(&link.user_id)))
+            .update_expression("SET #epoch = :next, #verified = :true REMOVE #pointer")
+            .condition_expression(format!(
+                "attribute_exists(PK) AND #pointer = :hash AND #email = :email AND {}{still_unverified}",
+                epoch_is(link.epoch)
+            ));
+        if unverified {
+            profile = profile.expression_attribute_values(":false", AttributeValue::Bool(false));
+        }
         let profile = Self::transact_item_update(built(
-            Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(keys::user_key(&link.user_id)))
-                .update_expression("SET #epoch = :next, #verified = :true REMOVE #pointer")
-                .condition_expression(format!(
-                    "attribute_exists(PK) AND #pointer = :hash AND #email = :email AND {}",
-                    epoch_is(link.epoch)
-                ))
+            profile
                 .expression_attribute_names("#epoch", keys::EPOCH)
                 .expression_attribute_names("#verified", keys::EMAIL_VERIFIED)
                 .expression_attribute_names("#pointer", Purpose::Reset.pointer())
@@ -177,63 +202,120 @@ impl Store {
                 .expression_attribute_values(":epoch", n(link.epoch))
                 .build(),
         ))?;
-        let credentials = Self::transact_item_update(built(
-            Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(keys::credentials_key(email.as_str())))
-                .update_expression("SET password_hash = :new, #epoch = :next")
-                .condition_expression(format!("user_id = :uid AND {}", epoch_is(link.epoch)))
-                .expression_attribute_names("#epoch", keys::EPOCH)
-                .expression_attribute_values(":new", AttributeValue::S(new_hash.to_owned()))
-                .expression_attribute_values(":next", n(next))
-                .expression_attribute_values(":uid", AttributeValue::S(link.user_id.clone()))
-                .expression_attribute_values(":epoch", n(link.epoch))
-                .build(),
-        ))?;
-        let result = self
+        let mut credentials = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(keys::credentials_key(email.as_str())))
+            .update_expression(if unverified {
+                "SET password_hash = :new, #epoch = :next, #mfa = :false"
+            } else {
+                "SET password_hash = :new, #epoch = :next"
+            })
+            .condition_expression(format!("user_id = :uid AND {}", epoch_is(link.epoch)))
+            .expression_attribute_names("#epoch", keys::EPOCH)
+            .expression_attribute_values(":new", AttributeValue::S(new_hash.to_owned()))
+            .expression_attribute_values(":next", n(next))
+            .expression_attribute_values(":uid", AttributeValue::S(link.user_id.clone()))
+            .expression_attribute_values(":epoch", n(link.epoch));
+        if unverified {
+            credentials = credentials
+                .expression_attribute_names("#mfa", keys::MFA_FLAG)
+                .expression_attribute_values(":false", AttributeValue::Bool(false));
+        }
+        let credentials = Self::transact_item_update(built(credentials.build()))?;
+        let mut request = self
             .client
             .transact_write_items()
             .transact_items(self.consume(link)?)
             .transact_items(profile)
             .transact_items(credentials)
-            .transact_items(self.delete(keys::lockout_key(email.as_str()))?)
-            .send()
-            .await
-            .map_err(classify_transaction);
+            .transact_items(self.delete(keys::lockout_key(email.as_str()))?);
+        if unverified {
+            for item in self.factor_removal_items(&link.user_id)? {
+                request = request.transact_items(item);
+            }
+        }
+        let result = request.send().await.map_err(classify_transaction);
         consumed(result, next, None)
     }
 
     /// An email verification: the link consumed and the profile marked verified, only if it
-    /// still points at this link under the link's epoch and address.
-    pub async fn verify_email(&self, link: &Link) -> Result<Consumed, StoreError> {
-        let profile = Self::transact_item_update(built(
-            Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(keys::user_key(&link.user_id)))
-                .update_expression("SET #verified = :true REMOVE #pointer")
-                .condition_expression(format!(
-                    "attribute_exists(PK) AND #pointer = :hash AND #email = :email AND {}",
-                    epoch_is(link.epoch)
-                ))
-                .expression_attribute_names("#verified", keys::EMAIL_VERIFIED)
-                .expression_attribute_names("#pointer", Purpose::Verify.pointer())
-                .expression_attribute_names("#email", "email")
-                .expression_attribute_names("#epoch", keys::EPOCH)
-                .expression_attribute_values(":true", AttributeValue::Bool(true))
-                .expression_attribute_values(":hash", AttributeValue::S(link.hash.clone()))
-                .expression_attribute_values(":email", AttributeValue::S(link.email.clone()))
-                .expression_attribute_values(":epoch", n(link.epoch))
-                .build(),
-        ))?;
-        let result = self
+    /// still points at this link under the link's epoch and address, and is still unverified.
+    ///
+    /// An address proven for the first time wins over whatever was set up before it: with
+    /// `had_factors` (the account had a second factor when read), the same transaction removes
+    /// every factor, turns the credentials' two-factor flag off and moves the epoch on (every
+    /// session set up with them ends); without, it holds only while there is still no factor
+    /// (one set up meanwhile makes it [`Consumed::Conflict`]: read again).
+    pub async fn verify_email(
+        &self,
+        link: &Link,
+        had_factors: bool,
+    ) -> Result<Consumed, StoreError> {
+        let next = link.epoch + 1;
+        let mut profile = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(keys::user_key(&link.user_id)))
+            .update_expression(if had_factors {
+                "SET #verified = :true, #epoch = :next REMOVE #pointer"
+            } else {
+                "SET #verified = :true REMOVE #pointer"
+            })
+            .condition_expression(format!(
+                "attribute_exists(PK) AND #pointer = :hash AND #email = :email AND {} \
+                 AND (attribute_not_exists(#verified) OR #verified = :false)",
+                epoch_is(link.epoch)
+            ))
+            .expression_attribute_names("#verified", keys::EMAIL_VERIFIED)
+            .expression_attribute_names("#pointer", Purpose::Verify.pointer())
+            .expression_attribute_names("#email", "email")
+            .expression_attribute_names("#epoch", keys::EPOCH)
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .expression_attribute_values(":hash", AttributeValue::S(link.hash.clone()))
+            .expression_attribute_values(":email", AttributeValue::S(link.email.clone()))
+            .expression_attribute_values(":epoch", n(link.epoch));
+        if had_factors {
+            profile = profile.expression_attribute_values(":next", n(next));
+        }
+        let mut request = self
             .client
             .transact_write_items()
             .transact_items(self.consume(link)?)
-            .transact_items(profile)
-            .send()
-            .await
-            .map_err(classify_transaction);
-        consumed(result, link.epoch, None)
+            .transact_items(Self::transact_item_update(built(profile.build()))?);
+        if had_factors {
+            let credentials = Self::transact_item_update(built(
+                Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(keys::credentials_key(&link.email)))
+                    .update_expression("SET #epoch = :next, #mfa = :false")
+                    .condition_expression(format!("user_id = :uid AND {}", epoch_is(link.epoch)))
+                    .expression_attribute_names("#epoch", keys::EPOCH)
+                    .expression_attribute_names("#mfa", keys::MFA_FLAG)
+                    .expression_attribute_values(":next", n(next))
+                    .expression_attribute_values(":false", AttributeValue::Bool(false))
+                    .expression_attribute_values(":uid", AttributeValue::S(link.user_id.clone()))
+                    .expression_attribute_values(":epoch", n(link.epoch))
+                    .build(),
+            ))?;
+            request = request.transact_items(credentials);
+            for item in self.factor_removal_items(&link.user_id)? {
+                request = request.transact_items(item);
+            }
+        } else {
+            for item in self.no_factor_items(&link.user_id)? {
+                request = request.transact_items(item);
+            }
+        }
+        let result = request.send().await.map_err(classify_transaction);
+        match result {
+            // Items 2 and 3 are the checks that there is no factor: one was set up meanwhile.
+            Err(StoreError::ConditionFailed { failed })
+                if !had_factors && !failed.is_empty() && failed.iter().all(|i| *i >= 2) =>
+            {
+                Ok(Consumed::Conflict)
+            }
+            result => consumed(result, if had_factors { next } else { link.epoch }, None),
+        }
     }
 
     /// An email change, atomically: the link consumed; the profile moved to the new address
@@ -316,13 +398,17 @@ impl Store {
     pub async fn mail_quota(
         &self,
         purpose: Purpose,
+        counter: Counter,
         email: &str,
     ) -> Result<Option<Quota>, StoreError> {
-        self.get_consistent(keys::mail_quota_key(purpose, email))
-            .await?
-            .as_ref()
-            .map(keys::mail_quota_from_item)
-            .transpose()
+        self.get_consistent(keys::mail_quota_key(
+            purpose,
+            &counted_address(counter, email),
+        ))
+        .await?
+        .as_ref()
+        .map(keys::mail_quota_from_item)
+        .transpose()
     }
 
     /// Writes the counter [`crate::policy::quota::admit`] computed, only if the stored one is
@@ -330,6 +416,7 @@ impl Store {
     pub async fn count_mail(
         &self,
         purpose: Purpose,
+        counter: Counter,
         email: &str,
         expected: Option<&Quota>,
         next: &Quota,
@@ -339,7 +426,12 @@ impl Store {
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(keys::mail_quota_item(purpose, email, next, ttl)))
+            .set_item(Some(keys::mail_quota_item(
+                purpose,
+                &counted_address(counter, email),
+                next,
+                ttl,
+            )))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         let request = match expected {
             None => request.condition_expression(NOT_EXISTS),

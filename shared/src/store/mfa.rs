@@ -2,7 +2,9 @@
 //! so every other session ends, while the caller's own session is carried over), recovery
 //! codes, and the challenges logins answer with. The rules are [`crate::policy::totp`].
 
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update,
+};
 
 use super::{
     EpochChange, NOT_EXISTS, Store, built, classify, classify_transaction, epoch_change, epoch_is,
@@ -261,6 +263,57 @@ impl Store {
             .transact_items(enable)
             .transact_items(self.put_always(keys::recovery_item(user.id.as_str(), recovery))?);
         for item in self.epoch_items(user, true, keep)? {
+            request = request.transact_items(item);
+        }
+        epoch_change(
+            request.send().await.map_err(classify_transaction),
+            user.epoch + 1,
+        )
+    }
+
+    /// The items that remove every second factor of a user, whatever their state: the TOTP
+    /// secret (enabled or pending) and the recovery codes.
+    pub(super) fn factor_removal_items(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        Ok(vec![
+            self.delete(keys::mfa_key(user_id))?,
+            self.delete(keys::recovery_key(user_id))?,
+        ])
+    }
+
+    /// The items that hold only while a user has no second factor (no TOTP secret in any
+    /// state, no recovery codes).
+    pub(super) fn no_factor_items(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        [keys::mfa_key(user_id), keys::recovery_key(user_id)]
+            .into_iter()
+            .map(|key| {
+                let check = built(
+                    ConditionCheck::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(key))
+                        .condition_expression("attribute_not_exists(PK)")
+                        .build(),
+                )?;
+                Ok(TransactWriteItem::builder().condition_check(check).build())
+            })
+            .collect()
+    }
+
+    /// `DELETE /admin/users/{id}/mfa`: every second factor removed (whatever is there), the
+    /// credentials' two-factor flag off, and the epoch moved on (every session ends), in one
+    /// transaction that holds only while the epoch is still `user.epoch`.
+    pub async fn remove_factors(&self, user: &User) -> Result<EpochChange, StoreError> {
+        let mut request = self.client.transact_write_items();
+        for item in self
+            .factor_removal_items(user.id.as_str())?
+            .into_iter()
+            .chain(self.epoch_items(user, false, None)?)
+        {
             request = request.transact_items(item);
         }
         epoch_change(

@@ -281,9 +281,13 @@ async fn an_account_lives_its_whole_life_in_the_console() {
     );
     assert!(browser.notice().await.contains("Account created"));
 
-    // Verify the address from the emailed link.
+    // Verify the address from the emailed link: opening it does nothing; the button does.
     let verify = link(&email, 1, "/console/verify-email?token=").await;
     browser.goto(&verify).await;
+    assert!(browser.notice().await.is_empty());
+    browser
+        .click("#verify-email-form button[type=submit]")
+        .await;
     assert!(
         browser.notice().await.contains("verified"),
         "{} / {}",
@@ -763,5 +767,59 @@ async fn the_console_works_from_the_keyboard_and_fits_a_phone() {
     }
     browser.goto("/console/admin/users").await;
     browser.screenshot("admin-users-phone").await;
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn opening_a_link_from_a_mail_spends_nothing_until_its_button_is_clicked() {
+    let server = server(&[]).await;
+    let driver = Driver::start().await;
+    let browser = Browser::open(&driver, &server.base).await;
+    let (email, access, _) = logged_in(&server).await;
+    let verify = link(&email, 1, "/console/verify-email?token=").await;
+    let new_email = unique_email();
+    let (status, body) = with_bearer(
+        &server,
+        reqwest::Method::POST,
+        "/me/email",
+        &access,
+        Some(json!({"new_email": new_email, "current_password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+
+    // A scanner opens both links, scripts and all, and follows nothing else.
+    browser.goto(&verify).await;
+    assert!(browser.text("#link-status").await.contains("belongs to"));
+    let confirm = link(&new_email, 1, "/console/confirm-email?token=").await;
+    browser.goto(&confirm).await;
+    assert!(
+        browser
+            .text("#link-status")
+            .await
+            .contains("close this page")
+    );
+    // Nothing was spent: the address is unverified and unchanged, every session alive.
+    let (status, profile) = me(&server, Some(&format!("Bearer {access}"))).await;
+    assert_eq!(status, 200, "{profile}");
+    assert_eq!(
+        (profile["email"].as_str(), &profile["email_verified"]),
+        (Some(email.as_str()), &json!(false))
+    );
+    assert_eq!(login(&server, &email, PASSWORD).await.0, 200);
+
+    // The owner clicks: the change happens.
+    browser
+        .click("#confirm-email-form button[type=submit]")
+        .await;
+    assert!(
+        browser.notice().await.contains("confirmed"),
+        "{} / {}",
+        browser.notice().await,
+        browser.error().await
+    );
+    assert_eq!(browser.count("#confirm-email-form").await, 0);
+    assert_eq!(login(&server, &new_email, PASSWORD).await.0, 200);
+    assert_eq!(login(&server, &email, PASSWORD).await.0, 401);
     browser.close().await;
 }

@@ -728,6 +728,21 @@ async fn admin_events_answer_as_documented_as_written_and_for_a_real_user() {
     assert_problem(&login(&email, PASSWORD).await, 403, "account_disabled");
 
     assert_no_content(&admin_end_sessions::handle(&admin, on_user("admin-end-sessions")).await);
+    // The removal of second factors has a state of its own (it mails a notice).
+    let removal = admin_remove_mfa::state(&settings(), SystemClock::shared())
+        .await
+        .unwrap();
+    assert_problem(
+        &admin_remove_mfa::handle(&removal, sample("admin-remove-mfa")).await,
+        404,
+        "user_not_found",
+    );
+    assert_problem(
+        &admin_remove_mfa::handle(&removal, without("admin-remove-mfa", "auth.users.read")).await,
+        403,
+        "forbidden",
+    );
+    assert_no_content(&admin_remove_mfa::handle(&removal, on_user("admin-remove-mfa")).await);
     assert_no_content(&admin_delete_user::handle(&admin, on_user("admin-delete-user")).await);
     assert_problem(
         &admin_get_user::handle(&admin, on_user("admin-get-user")).await,

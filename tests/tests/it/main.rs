@@ -28,6 +28,7 @@ mod lockout;
 mod mfa;
 mod openapi;
 mod outage;
+mod ownership;
 mod races;
 mod recovery;
 mod store;

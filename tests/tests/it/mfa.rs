@@ -488,30 +488,6 @@ async fn the_table_never_holds_a_totp_secret_in_the_clear() {
     }
 }
 
-#[tokio::test]
-async fn a_password_reset_leaves_two_factor_on() {
-    let (server, clock) = server_at_step_start(&settings()).await;
-    let (email, _, _, _, _) = enrolled(&server, &clock).await;
-    let (status, _) = post(&server, "/auth/password/forgot", json!({"email": email})).await;
-    assert_eq!(status, 202);
-    let mail = integration_tests::wait_for_mail(&email, 2).await;
-    let reset = mail
-        .iter()
-        .rev()
-        .find(|m| m.subject.contains("Reset"))
-        .unwrap();
-    let token = integration_tests::link_token(reset);
-    let (status, body) = post(
-        &server,
-        "/auth/password/reset",
-        json!({"token": token, "new_password": "a-brand-new-passphrase-42"}),
-    )
-    .await;
-    assert_eq!(status, 204, "{body}");
-    let (status, body) = login(&server, &email, "a-brand-new-passphrase-42").await;
-    assert_eq!((status, body["code"].as_str()), (401, Some("mfa_required")));
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn logins_racing_the_confirmation_never_outlive_it() {
     // Eight parallel password checks: the default lockout (5) would refuse some (the rule

@@ -771,12 +771,19 @@ fn ref_name(value: &Value) -> Option<&str> {
     }
 }
 
-/// The binaries that send mail (and so need `ses:SendEmail` and the mail settings).
-const MAIL_SENDERS: [&str; 4] = [
+/// The binaries that send mail (and so need `ses:SendEmail` and the mail settings): the links,
+/// and the security notices (a password changed or reset, two-factor off, new recovery codes,
+/// factors removed by an administrator).
+const MAIL_SENDERS: [&str; 9] = [
     "register",
     "forgot-password",
     "resend-verification",
     "change-email",
+    "change-password",
+    "reset-password",
+    "mfa-disable",
+    "mfa-recovery-codes",
+    "admin-remove-mfa",
 ];
 
 /// The one SES resource a function may send as: the identity named by `MailFromIdentity`.
@@ -1530,15 +1537,20 @@ fn only_admin_delete_user_may_batch_write_and_only_it_among_the_admin_functions_
                     !keys.iter().any(|k| k == "ROLES"),
                     "{id}: the roles catalog is never deleted, only replaced: {keys:?}"
                 );
+                if id == "AdminRemoveMfaFunction" {
+                    // The removal of second factors deletes the MFA and RECOVERY items of
+                    // the user's own partition, nothing else.
+                    assert_eq!(keys, ["USER#*"], "{id}");
+                }
                 deleters.insert(id);
             }
         }
     }
     assert_eq!(
         deleters,
-        BTreeSet::from(["AdminDeleteUserFunction"]),
-        "among the administration functions only AdminDeleteUserFunction may use \
-         dynamodb:DeleteItem"
+        BTreeSet::from(["AdminDeleteUserFunction", "AdminRemoveMfaFunction"]),
+        "among the administration functions only AdminDeleteUserFunction (and \
+         AdminRemoveMfaFunction, in the user's partition) may use dynamodb:DeleteItem"
     );
 }
 
