@@ -45,8 +45,8 @@ impl FactorRemoval {
     }
 
     pub async fn from_source(src: &dyn Source, clock: SharedClock) -> Result<Self, InitError> {
-        let (store, _) = Store::connect(&StoreSettings::from_source(src)?).await;
-        Ok(Self::new(store, Notices::from_source(src, clock).await?))
+        let (store, sdk) = Store::connect(&StoreSettings::from_source(src)?).await;
+        Ok(Self::new(store, Notices::from_parts(&sdk, src, clock)?))
     }
 
     /// Removes every second factor of the user `id` and ends its sessions: 404 for an unknown

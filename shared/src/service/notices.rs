@@ -40,8 +40,17 @@ impl Notices {
     /// With the mail settings (`MAIL_FROM`, `APP_BASE_URL`, … required).
     pub async fn from_source(src: &dyn Source, clock: SharedClock) -> Result<Self, InitError> {
         let sdk = crate::store::sdk_config(&StoreSettings::from_source(src)?).await;
+        Self::from_parts(&sdk, src, clock)
+    }
+
+    /// The same, with an AWS configuration already loaded (a store's).
+    pub fn from_parts(
+        sdk: &aws_config::SdkConfig,
+        src: &dyn Source,
+        clock: SharedClock,
+    ) -> Result<Self, InitError> {
         Ok(Self::new(
-            Mailer::new(&sdk, MailSettings::from_source(src)?)?,
+            Mailer::new(sdk, MailSettings::from_source(src)?)?,
             clock,
         ))
     }
