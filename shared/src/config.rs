@@ -570,6 +570,7 @@ pub const API_ROUTES: &[&str] = &[
     "PATCH /admin/users/{id}",
     "DELETE /admin/users/{id}",
     "DELETE /admin/users/{id}/sessions",
+    "DELETE /admin/users/{id}/mfa",
     "GET /admin/roles",
     "PUT /admin/roles/{name}",
     "DELETE /admin/roles/{name}",

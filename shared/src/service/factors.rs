@@ -7,10 +7,10 @@ use crate::clock::SharedClock;
 use crate::config::{Source, StoreSettings};
 use crate::domain::UserId;
 use crate::error::ApiError;
-use crate::retry::{self, Tries};
-use crate::mail::SecurityChange;
-use crate::runtime::InitError;
 use crate::identity::Identity;
+use crate::mail::SecurityChange;
+use crate::retry::{self, Tries};
+use crate::runtime::InitError;
 use crate::service::admin::{Actor, Admin, audit_admin};
 use crate::service::notices::Notices;
 use crate::service::{Caller, audit_sessions_revoked};
@@ -46,7 +46,17 @@ impl FactorRemoval {
 
     pub async fn from_source(src: &dyn Source, clock: SharedClock) -> Result<Self, InitError> {
         let (store, sdk) = Store::connect(&StoreSettings::from_source(src)?).await;
-        Ok(Self::new(store, Notices::from_parts(&sdk, src, clock)?))
+        let admin = Admin::new(
+            store.clone(),
+            clock.clone(),
+            crate::config::session_idle(src)?,
+        )
+        .requiring_mfa(crate::config::admin_require_mfa(src)?);
+        Ok(Self::new(
+            store,
+            Notices::from_parts(&sdk, src, clock)?,
+            admin,
+        ))
     }
 
     /// Removes every second factor of the user `id` and ends its sessions: 404 for an unknown
