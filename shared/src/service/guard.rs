@@ -14,7 +14,7 @@ use std::ops::Deref;
 use lambda_http::Request;
 
 use crate::clock::SharedClock;
-use crate::config::{Source, SourceLimitSettings, StoreSettings};
+use crate::config::{Source, SourceLimitSettings};
 use crate::domain::Email;
 use crate::error::ApiError;
 use crate::policy::rates::{self, Limit, RouteGroup, Scope};
@@ -48,13 +48,15 @@ impl SourceGuard {
         }
     }
 
-    pub async fn from_source(
+    /// The guard's settings from `src`, on the store (client and connection pool) of the
+    /// service it guards: no second client, no second connection at cold start.
+    pub fn from_source(
         src: &dyn Source,
+        store: Store,
         clock: SharedClock,
         group: RouteGroup,
     ) -> Result<Self, InitError> {
         let settings = SourceLimitSettings::from_source(src)?;
-        let (store, _) = Store::connect(&StoreSettings::from_source(src)?).await;
         Ok(Self::new(store, clock, settings, group))
     }
 
@@ -146,8 +148,19 @@ pub struct Guarded<S> {
     pub inner: S,
 }
 
-impl<S> Guarded<S> {
-    /// The guard for `group`, in front of `inner`.
+/// A service whose store the guard in front of it shares.
+pub trait HasStore {
+    fn store(&self) -> &Store;
+}
+
+impl<S: HasStore> HasStore for crate::browser::WithBrowser<S> {
+    fn store(&self) -> &Store {
+        self.service.store()
+    }
+}
+
+impl<S: HasStore> Guarded<S> {
+    /// The guard for `group`, in front of `inner`, on `inner`'s store.
     pub async fn from_source(
         src: &dyn Source,
         clock: SharedClock,
@@ -155,7 +168,7 @@ impl<S> Guarded<S> {
         inner: S,
     ) -> Result<Self, InitError> {
         Ok(Self {
-            guard: SourceGuard::from_source(src, clock, group).await?,
+            guard: SourceGuard::from_source(src, inner.store().clone(), clock, group)?,
             inner,
         })
     }

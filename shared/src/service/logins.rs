@@ -458,3 +458,9 @@ impl Logins {
         }
     }
 }
+
+impl crate::service::guard::HasStore for Logins {
+    fn store(&self) -> &Store {
+        &self.store
+    }
+}

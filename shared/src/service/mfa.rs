@@ -509,3 +509,9 @@ impl MfaLogins {
         Ok(pair)
     }
 }
+
+impl crate::service::guard::HasStore for MfaLogins {
+    fn store(&self) -> &Store {
+        self.logins.store()
+    }
+}

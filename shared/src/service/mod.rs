@@ -23,7 +23,7 @@ mod tokens;
 pub use accounts::Accounts;
 pub use admin::{Actor, Admin, DeletingBody, Deletion, RolePut, UserPatch, ensure_admin};
 pub use factors::FactorRemoval;
-pub use guard::{Guarded, SourceGuard};
+pub use guard::{Guarded, HasStore, SourceGuard};
 pub use logins::Logins;
 pub use mfa::{Enrolment, Factor, MfaLogins, RecoveryCodesBody, TwoFactor};
 pub use notices::Notices;

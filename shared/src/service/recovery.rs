@@ -614,3 +614,21 @@ impl Redeemer {
         Err(ApiError::ServiceUnavailable(StoreError::Conflict))
     }
 }
+
+impl crate::service::guard::HasStore for Outbox {
+    fn store(&self) -> &Store {
+        &self.store
+    }
+}
+
+impl crate::service::guard::HasStore for Registrar {
+    fn store(&self) -> &Store {
+        &self.outbox.store
+    }
+}
+
+impl crate::service::guard::HasStore for Redeemer {
+    fn store(&self) -> &Store {
+        &self.store
+    }
+}
