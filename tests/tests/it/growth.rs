@@ -7,7 +7,7 @@
 //! the times it saw (`-- --nocapture` shows them).
 //!
 //! `make test` proves each bound on a history several times the bound ([`Scale::quick`]:
-//! 250 logins, 400 exchanges, a 5,000-item user), which takes seconds; `make growth` (part of
+//! 120 logins, 150 exchanges, a 3,000-item user), which takes seconds; `make growth` (part of
 //! `make bench`) runs the same tests at the sizes the figures are quoted for
 //! (`GROWTH_SCALE=full`: 1,000 logins, 1,000 exchanges, a 20,000-item user).
 
@@ -42,7 +42,7 @@ struct Scale {
 
 impl Scale {
     /// `GROWTH_SCALE=full`: the sizes; anything else: the quick ones, still past every
-    /// bound (the cap, the idle window of 360 exchanges, several deletion calls).
+    /// bound (ten times the cap, the idle window of 120 exchanges, three deletion calls).
     fn get() -> Self {
         if std::env::var("GROWTH_SCALE").as_deref() == Ok("full") {
             Self {
@@ -57,9 +57,9 @@ impl Scale {
 
     fn quick() -> Self {
         Self {
-            logins: 250,
-            exchanges: 400,
-            items: 5_000,
+            logins: 120,
+            exchanges: 150,
+            items: 3_000,
         }
     }
 }
@@ -73,7 +73,7 @@ static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(())
 /// `MAX_SESSIONS_PER_USER` in these tests.
 const CAP: usize = 10;
 /// `SESSION_IDLE_SECONDS` in these tests.
-const IDLE: i64 = 3_600;
+const IDLE: i64 = 1_200;
 
 fn aged_settings() -> HashMap<String, String> {
     let mut src = settings();
@@ -216,7 +216,7 @@ async fn after_a_long_history_of_logins_the_session_reads_are_a_fresh_accounts()
     let server = Server::start_with(&aged_settings(), clock.clone()).await;
     let store = store().await;
 
-    // An aged account: 1,000 logins (250 in the quick scale), four at a time (under the lockout's five reservations),
+    // An aged account: 1,000 logins (120 in the quick scale), four at a time (under the lockout's five reservations),
     // with everything that ends sessions in between: logouts, refreshes, sign-out everywhere,
     // and sessions left to idle out.
     let aged = registered(&server).await;
@@ -237,12 +237,12 @@ async fn after_a_long_history_of_logins_the_session_reads_are_a_fresh_accounts()
         assert_eq!(status, 204);
         let (status, body) = refresh(&server, &batch[1].1).await;
         assert_eq!(status, 200, "{body}");
-        if round % 50 == 0 {
+        if round % 10 == 0 {
             let (status, body) =
                 with_bearer(&server, Method::DELETE, "/me/sessions", &batch[2].0, None).await;
             assert_eq!(status, 204, "{body}");
         }
-        if round % 70 == 0 {
+        if round % 14 == 0 {
             clock.advance(IDLE);
         }
     }
@@ -366,8 +366,8 @@ async fn after_a_long_history_of_exchanges_refresh_and_the_authorizer_read_what_
     let authorizer_units = read_units(&store, authorizer_keys.clone()).await;
     let started_at = clock.unix();
 
-    // 1,000 exchanges (400 in the quick scale), ten seconds apart: 10,000 s (4,000 s), beyond
-    // the one-hour idle window.
+    // 1,000 exchanges (150 in the quick scale), ten seconds apart: 10,000 s (1,500 s), beyond
+    // the 20-minute idle window.
     let scale = Scale::get();
     let mut tokens = vec![first];
     let started = Instant::now();
