@@ -8,7 +8,7 @@
 //! | refresh token | `USER#<user id>` | `REFRESH#<sha256 of token>` | user_id, sid, session_expires_at, issued_at, epoch, state, rotated_at?, ttl (the session's end at login; the token's horizon once an exchange wrote or used it) |
 //! | roles catalog | `ROLES` | `CATALOG` | roles (map: name → description, permissions), holders (map: name → count), admins, version |
 //! | role stamps (read by the authorizer for tokens naming roles) | `ROLES` | `STAMPS` | `r:<role>` = the catalog version at which the role last lost a permission or was created |
-//! | password- and code-check counter | `LOCKOUT#<email>` | `LOCKOUT` | failures, window_start, locked_until?, pending (map: reservation id → reserved at), version, ttl |
+//! | password- and code-check counter | `LOCKOUT#<sha256(email)>` | `LOCKOUT` | failures, window_start, locked_until?, pending (map: reservation id → reserved at), version, ttl |
 //! | emailed link | `LINK#<sha256 of token>` | `LINK` | purpose, user_id, email, epoch, created_at, expires_at, ttl |
 //! | mails sent to one address | `MAILQUOTA#<purpose>#<email>` | `MAILQUOTA` | count, window_start, ttl |
 //! | per-source and registration-mail counters | `RATE#<scope>#<window index>` | `RATE` | hits, ttl |
@@ -105,7 +105,10 @@ pub fn session_sk(session_id: &str) -> String {
 }
 
 pub fn lockout_pk(email: &str) -> String {
-    format!("LOCKOUT#{email}")
+    // The SHA-256 of the address, never the address: a counter can outlive a deleted user (a
+    // login racing the deletion reserves after the purge) until its `ttl`, and must not keep
+    // the address in the table.
+    format!("LOCKOUT#{}", crate::tokens::hash_refresh_token(email))
 }
 
 pub fn link_pk(token_hash: &str) -> String {
@@ -897,7 +900,11 @@ mod tests {
             version: 7,
         };
         let item = lockout_item("a@example.com", &counter, 99);
-        assert_eq!(item["PK"].as_s().unwrap(), "LOCKOUT#a@example.com");
+        let pk = item["PK"].as_s().unwrap();
+        assert!(
+            pk.starts_with("LOCKOUT#") && !pk.contains("example.com"),
+            "{pk}"
+        );
         assert_eq!(item["ttl"].as_n().unwrap(), "99");
         assert_eq!(lockout_from_item(&item).unwrap(), counter);
         let empty = Lockout {
