@@ -912,30 +912,6 @@ impl Store {
             .map(keys::session_from_item)
             .transpose()
     }
-
-    /// A session and its user's current epoch, in one strongly consistent `BatchGetItem`
-    /// (what the authorizer's revocation check reads).
-    pub async fn session_and_epoch(
-        &self,
-        user_id: &UserId,
-        session_id: &str,
-    ) -> Result<SessionCheck, StoreError> {
-        let items = self
-            .batch_get(vec![
-                keys::session_key(user_id.as_str(), session_id),
-                keys::user_key(user_id.as_str()),
-            ])
-            .await?;
-        let mut check = SessionCheck::default();
-        for item in &items {
-            match sort_key(item) {
-                Some(keys::PROFILE) => check.current_epoch = Some(keys::epoch_of(item)?),
-                Some(_) => check.session = Some(keys::session_from_item(item)?),
-                None => {}
-            }
-        }
-        Ok(check)
-    }
 }
 
 /// A store step in flight, of a known type (see [`Store::prune_sessions`]).
@@ -959,14 +935,6 @@ pub struct SessionsRead {
     pub scanned: usize,
     /// Read units the query consumed (`ConsumedCapacity`, every page).
     pub read_units: f64,
-}
-
-/// What [`Store::session_and_epoch`] found.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SessionCheck {
-    pub session: Option<Session>,
-    /// The profile's epoch; `None` when the user no longer exists.
-    pub current_epoch: Option<i64>,
 }
 
 /// What [`Store::write_lockout`] did.
