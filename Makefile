@@ -32,7 +32,7 @@ include mk/sam.mk
 include mk/bench.mk
 include mk/sam-local.mk
 
-.PHONY: help tools test-tools browser-tools check-prereqs dev test fmt lint unit robustness clean-dev
+.PHONY: help tools test-tools test-build browser-tools check-prereqs dev test fmt lint unit robustness clean-dev
 
 help:
 	@echo "make dev    serve the API on http://127.0.0.1:$(PORT) against DynamoDB Local (Ctrl-C stops it)"
@@ -134,17 +134,24 @@ browser-tools:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	fi
 
-# The tools and the format check; then one build of everything the checks run, linted as it
-# compiles (RUSTC_WORKSPACE_WRAPPER above): every binary (the functions, the local server, the
-# benchmarks' runner) and every test target (the criterion benchmarks are one: `test = true`);
-# then the tests, four at a time (most of them wait on DynamoDB Local, the SES emulator or the
-# browser, so two would leave the cores idle); then schemathesis (mostly waiting on the local
-# server) beside the template lint (make -j2; each part's output is printed whole when it
-# ends). Every cargo build here names --workspace, so all resolve the same features and share
-# one set of artefacts (docs/build.md has the figures).
-test: test-tools fmt
-	cargo build --workspace --locked --bins --tests
+# The tools, installed beside the build (make -j2: mostly downloads and unpacking) and the
+# format check; one build of everything the checks run, linted as it compiles
+# (RUSTC_WORKSPACE_WRAPPER above): every test target (the criterion benchmarks are one: `test =
+# true`; the functions' handlers are libraries the integration tests link) and the binaries
+# besides the functions' (the local server, sam-local, the benchmarks' runner). The functions'
+# three-line `main.rs` bootstraps, which no test here runs, are built (and linted) by `make
+# sam-local-test`, which runs each of them, and by `make build`: 33 links of the SDK, about
+# 35 s of this target on 2 cores. Then the tests, four at a time (most of them wait on
+# DynamoDB Local, the SES emulator or the browser, so two would leave the cores idle); then
+# schemathesis (mostly waiting on the local server) beside the template lint (make -j2; each
+# part's output is printed whole when it ends). Every cargo build here names --workspace, so
+# all resolve the same features and share one set of artefacts (docs/build.md has the figures).
+test:
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-tools test-build
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory -j2 --output-sync=target robustness lint-template
+
+test-build: check-prereqs fmt
+	cargo build --workspace --locked --bins --tests $(addprefix --exclude ,$(SAM_FUNCTIONS))
 
 test-tools: tools sam-tools browser-tools $(TOOLS)/schemathesis/.installed
