@@ -384,6 +384,13 @@ pub async fn post_with_retry_after(
         .send()
         .await
         .expect("request");
+    with_retry_after(response).await
+}
+
+/// A response as (status, `Retry-After` in seconds, body).
+pub async fn with_retry_after(
+    response: reqwest::Response,
+) -> (u16, Option<i64>, serde_json::Value) {
     let retry_after = response
         .headers()
         .get("retry-after")

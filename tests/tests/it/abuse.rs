@@ -8,7 +8,9 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 
 use futures::future::join_all;
-use integration_tests::{PASSWORD, Server, json, mails_to, settings, store, unique_email};
+use integration_tests::{
+    PASSWORD, Server, mails_to, settings, store, unique_email, with_retry_after,
+};
 use serde_json::{Value, json};
 use shared::clock::{Clock, ManualClock};
 use shared::config as cfg;
@@ -42,12 +44,7 @@ async fn post_from(
         .send()
         .await
         .expect("request");
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .map(|v| v.to_str().expect("ascii").parse().expect("seconds"));
-    let (status, body) = json(response).await;
-    (status, retry_after, body)
+    with_retry_after(response).await
 }
 
 fn with(pairs: &[(&str, &str)]) -> HashMap<String, String> {
