@@ -123,7 +123,7 @@ impl Fixture {
         }
         let password = PasswordSettings::from_source(&settings)?;
         let issuer = IssuerSettings::from_source(&settings)?;
-        let lockout = LockoutSettings::from_source(&settings)?;
+        let lockout = shared::config::lockout_settings(&settings)?;
         let token_issuer = TokenIssuer::new(
             key,
             issuer.issuer.clone(),

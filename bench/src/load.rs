@@ -16,7 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::Result;
 use crate::fixture::Fixture;
-use crate::lambda::peak_rss_kib;
+use crate::rss::peak_rss_kib;
 
 pub const CONNECTIONS: usize = 16;
 pub const THREADS: usize = 2;

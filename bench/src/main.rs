@@ -22,6 +22,7 @@ mod inproc;
 mod lambda;
 mod load;
 mod report;
+mod rss;
 mod soak;
 mod stats;
 
@@ -504,7 +505,7 @@ async fn http(
         step("  /auth/login");
         load::run(&server, login(load::CONNECTIONS * 2), ticks).await?;
         loads.push(load::run(&server, login(LOGIN_REQUESTS), ticks).await?);
-        let peak = lambda::peak_rss_kib(server.pid)?;
+        let peak = rss::peak_rss_kib(server.pid)?;
         Ok::<_, Error>((loads, peak))
     }
     .await;

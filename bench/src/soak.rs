@@ -99,17 +99,6 @@ fn slope(points: &[(u64, u64)]) -> Option<f64> {
     (sxx > 0.0).then(|| sxy / sxx)
 }
 
-/// `VmRSS` (current resident set) of a process, in KiB.
-pub fn rss_kib(pid: u32) -> Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|kib| kib.parse().ok())
-        .ok_or_else(|| "no VmRSS in /proc/<pid>/status".into())
-}
-
 /// Which user the `i`th login is, so that the work per login is periodic: users come in blocks
 /// of [`SERVER_CONNECTIONS`] (logins in flight together are of different users), each user of a
 /// block logs in [`LOGINS_PER_USER`] times, then a block of fresh users follows. A user's
@@ -209,7 +198,10 @@ pub async fn server(fx: &Fixture, server: &Server, duration: Duration) -> Result
                 done??;
                 return Err::<(), crate::Error>("a soak worker stopped early".into());
             }
-            samples.push((answered.load(Ordering::Relaxed), rss_kib(server.pid)?));
+            samples.push((
+                answered.load(Ordering::Relaxed),
+                crate::rss::rss_kib(server.pid)?,
+            ));
         }
         Ok(())
     }
@@ -283,10 +275,5 @@ mod tests {
             user_of(SERVER_CONNECTIONS * LOGINS_PER_USER),
             SERVER_CONNECTIONS
         );
-    }
-
-    #[test]
-    fn reads_our_own_rss() {
-        assert!(rss_kib(std::process::id()).unwrap() > 0);
     }
 }

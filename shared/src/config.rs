@@ -279,33 +279,15 @@ impl IssuerSettings {
     }
 }
 
-/// Login throttling per normalised email: `max_failures` failed logins within `window` seconds
-/// lock further attempts until `window` seconds after the last counted failure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LockoutSettings {
-    /// `LOCKOUT_MAX_FAILURES`, default 5, 1..=100.
-    pub max_failures: i64,
-    /// `LOCKOUT_WINDOW_SECONDS`, default 900, 60..=86400: the counting window and the lock length.
-    pub window: i64,
-}
+pub use authcore::policy::lockout::LockoutSettings;
 
-impl Default for LockoutSettings {
-    fn default() -> Self {
-        Self {
-            max_failures: 5,
-            window: 900,
-        }
-    }
-}
-
-impl LockoutSettings {
-    pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
-        let d = Self::default();
-        Ok(Self {
-            max_failures: bounded(src, LOCKOUT_MAX_FAILURES, d.max_failures, 1, 100)?,
-            window: bounded(src, LOCKOUT_WINDOW_SECONDS, d.window, 60, 86_400)?,
-        })
-    }
+/// The lockout settings from `LOCKOUT_MAX_FAILURES` and `LOCKOUT_WINDOW_SECONDS`.
+pub fn lockout_settings(src: &dyn Source) -> Result<LockoutSettings, ConfigError> {
+    let d = LockoutSettings::default();
+    Ok(LockoutSettings {
+        max_failures: bounded(src, LOCKOUT_MAX_FAILURES, d.max_failures, 1, 100)?,
+        window: bounded(src, LOCKOUT_WINDOW_SECONDS, d.window, 60, 86_400)?,
+    })
 }
 
 /// Whether the authorizer checks that an access token's session is still live.
@@ -1074,7 +1056,7 @@ mod tests {
     #[test]
     fn lockout_and_revocation_have_safe_defaults() {
         assert_eq!(
-            LockoutSettings::from_source(&src(&[])).unwrap(),
+            crate::config::lockout_settings(&src(&[])).unwrap(),
             LockoutSettings {
                 max_failures: 5,
                 window: 900

@@ -2,8 +2,6 @@
 //! `application/problem+json` (RFC 9457). The `match` in [`ApiError::parts`] is exhaustive on
 //! purpose: a new variant must decide its status and stable `code` here.
 
-use serde::Serialize;
-
 /// Any error, boxed, keeping its source chain.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -31,22 +29,8 @@ pub enum StoreError {
     Invalid(String),
 }
 
-/// One problem with one member of a JSON body. `field` is the member's name; `""` (the JSON
-/// Pointer of the whole document) when the body itself is wrong.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct FieldError {
-    pub field: String,
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
+pub use authcore::FieldError;
+use authcore::policy::roles::RoleRefusal;
 
 /// Everything a request can fail with, as the client sees it.
 #[derive(Debug, thiserror::Error)]
@@ -168,6 +152,22 @@ pub enum ApiError {
     ServiceUnavailable(#[source] StoreError),
     #[error("internal error")]
     Internal(#[source] BoxError),
+}
+
+impl From<RoleRefusal> for ApiError {
+    fn from(refusal: RoleRefusal) -> Self {
+        match refusal {
+            RoleRefusal::Validation(errors) => Self::Validation(errors),
+            RoleRefusal::UnknownRole(name) => Self::UnknownRole(name),
+            RoleRefusal::SelfLockout => Self::SelfLockout,
+            RoleRefusal::LastAdmin => Self::LastAdmin,
+            RoleRefusal::BuiltinRole(name) => Self::BuiltinRole(name),
+            RoleRefusal::RoleNotFound(name) => Self::RoleNotFound(name),
+            RoleRefusal::RoleInUse(name) => Self::RoleInUse(name),
+            RoleRefusal::TokenTooLarge { limit } => Self::TokenTooLarge { limit },
+            RoleRefusal::CatalogFull { roles, bytes } => Self::CatalogFull { roles, bytes },
+        }
+    }
 }
 
 impl From<StoreError> for ApiError {

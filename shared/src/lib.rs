@@ -5,18 +5,18 @@
 //! Other teams' Lambdas behind the authorizer need only [`identity::Identity::from_request`].
 
 pub mod browser;
-pub mod clock;
+/// The pure core (types, records, rules, clock) is its own crate; re-exported so the paths
+/// `shared::domain`, `shared::policy` and `shared::clock` keep working.
+pub use authcore::{clock, domain, policy};
 pub mod config;
 /// The identity helper lives in its own crate; re-exported so `shared::identity` keeps working.
 pub use identity;
-pub mod domain;
 pub mod error;
 pub mod http;
 pub mod keys;
 pub mod mail;
 pub mod mfa;
 pub mod password;
-pub mod policy;
 pub mod retry;
 pub mod runtime;
 pub mod service;

@@ -26,7 +26,7 @@ use crate::config::MfaKeysSource;
 use crate::keys::KeyError;
 
 /// The step length, in seconds.
-pub const STEP: u64 = 30;
+pub use authcore::policy::totp::STEP;
 /// Digits of a code.
 pub const DIGITS: usize = 6;
 /// Bytes of a TOTP secret (160 bits, RFC 4226's recommendation).
@@ -139,12 +139,7 @@ fn base32_encode(bytes: &[u8]) -> String {
     out
 }
 
-/// A sealed TOTP secret as stored: the sealing key's id and `base64(nonce ‖ ciphertext)`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sealed {
-    pub key_id: String,
-    pub blob: String,
-}
+pub use authcore::records::Sealed;
 
 /// The keys that seal TOTP secrets: the first seals, every one opens (so a new key can be put
 /// first while secrets sealed with an older one still open). Never printed.

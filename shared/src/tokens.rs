@@ -11,7 +11,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, Header, Validation};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::keys::{SigningKey, VerificationKeys};
 
@@ -299,8 +298,7 @@ impl RefreshToken {
 /// SHA-256 (hex) of a presented refresh token. A fast hash is right here: the token carries 256
 /// random bits, so there is nothing to brute-force, and lookups stay one `GetItem`.
 pub fn hash_refresh_token(raw: &str) -> String {
-    let digest = Sha256::digest(raw.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    authcore::digest::sha256_hex(raw)
 }
 
 #[cfg(test)]

@@ -50,7 +50,7 @@ impl Accounts {
     pub async fn from_source(src: &dyn Source, clock: SharedClock) -> Result<Self, InitError> {
         let (store, _) = Store::connect(&StoreSettings::from_source(src)?).await;
         let hasher = PasswordHasher::new(&PasswordSettings::from_source(src)?)?;
-        let lockout = LockoutSettings::from_source(src)?;
+        let lockout = crate::config::lockout_settings(src)?;
         Ok(Self::new(store, hasher, clock, lockout))
     }
 

@@ -68,7 +68,7 @@ impl Logins {
         let hasher = PasswordHasher::new(&PasswordSettings::from_source(src)?)?;
         let settings = IssuerSettings::from_source(src)?;
         let issuer = issuer(&settings, &sdk).await?;
-        let lockout = LockoutSettings::from_source(src)?;
+        let lockout = crate::config::lockout_settings(src)?;
         Ok(Self::new(store, hasher, issuer, clock, settings, lockout)
             .require_verified_email(crate::config::require_verified_email(src)?))
     }

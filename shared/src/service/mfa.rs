@@ -7,7 +7,7 @@
 use serde::Serialize;
 
 use crate::clock::SharedClock;
-use crate::config::{LockoutSettings, MfaSettings, PasswordSettings, Source, StoreSettings};
+use crate::config::{MfaSettings, PasswordSettings, Source, StoreSettings};
 use crate::domain::{Credentials, Password, User, UserId};
 use crate::error::{ApiError, StoreError};
 use crate::mail::SecurityChange;
@@ -75,7 +75,7 @@ impl TwoFactor {
     pub async fn from_source(src: &dyn Source, clock: SharedClock) -> Result<Self, InitError> {
         let (store, sdk) = Store::connect(&StoreSettings::from_source(src)?).await;
         let hasher = PasswordHasher::new(&PasswordSettings::from_source(src)?)?;
-        let lockout = LockoutSettings::from_source(src)?;
+        let lockout = crate::config::lockout_settings(src)?;
         let settings = MfaSettings::from_source(src)?;
         let keys = SealingKeys::load(&settings.keys, &sdk).await?;
         Ok(Self {

@@ -7,9 +7,7 @@
 use std::time::Duration;
 
 use crate::clock::SharedClock;
-use crate::config::{
-    LinkSettings, LockoutSettings, MailSettings, PasswordSettings, Source, StoreSettings,
-};
+use crate::config::{LinkSettings, MailSettings, PasswordSettings, Source, StoreSettings};
 use crate::domain::{DisplayName, Email, User, UserId};
 use crate::error::{ApiError, StoreError};
 use crate::mail::{Mail, Mailer, SecurityChange};
@@ -290,7 +288,7 @@ impl Registrar {
     pub async fn from_source(src: &dyn Source, clock: SharedClock) -> Result<Self, InitError> {
         let (store, sdk) = Store::connect(&StoreSettings::from_source(src)?).await;
         let hasher = PasswordHasher::new(&PasswordSettings::from_source(src)?)?;
-        let lockout = LockoutSettings::from_source(src)?;
+        let lockout = crate::config::lockout_settings(src)?;
         let outbox = Outbox::from_parts(store.clone(), &sdk, src, clock.clone())?;
         Ok(Self {
             accounts: Accounts::new(store, hasher, clock, lockout),
@@ -362,7 +360,7 @@ impl EmailChanges {
     pub async fn from_source(src: &dyn Source, clock: SharedClock) -> Result<Self, InitError> {
         let (store, sdk) = Store::connect(&StoreSettings::from_source(src)?).await;
         let hasher = PasswordHasher::new(&PasswordSettings::from_source(src)?)?;
-        let lockout = LockoutSettings::from_source(src)?;
+        let lockout = crate::config::lockout_settings(src)?;
         let outbox = Outbox::from_parts(store.clone(), &sdk, src, clock.clone())?;
         Ok(Self {
             accounts: Accounts::new(store, hasher, clock, lockout),

@@ -48,6 +48,9 @@ use crate::policy::links::{Link, Purpose};
 use crate::policy::quota::Quota;
 use crate::policy::roles::{Catalog, RoleDef};
 use crate::store::schema::{PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
+pub use authcore::records::{
+    Challenge, MfaRecord, RefreshRecord, Session, TokenState, password_amr,
+};
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -57,25 +60,12 @@ pub const REFRESH: &str = "REFRESH";
 pub const LOCKOUT: &str = "LOCKOUT";
 pub const LINK: &str = "LINK";
 pub const MAILQUOTA: &str = "MAILQUOTA";
-pub const EMAIL_VERIFIED: &str = "email_verified";
 pub const SESSION_PREFIX: &str = "SESSION#";
 pub const REFRESH_PREFIX: &str = "REFRESH#";
-/// The sparse index of profiles, newest first.
-pub const USERS_INDEX: &str = "GSI1";
-pub const USERS_INDEX_PK: &str = "GSI1PK";
-pub const USERS_INDEX_SK: &str = "GSI1SK";
-/// The one partition value of [`USERS_INDEX`].
-pub const USERS_INDEX_PARTITION: &str = "USERS";
-/// The attributes the index projects besides its keys (what a page of users shows).
-pub const USERS_INDEX_PROJECTION: &[&str] = &[
-    "id",
-    "email",
-    "name",
-    "roles",
-    "created_at",
-    "active",
-    EMAIL_VERIFIED,
-];
+pub use crate::store::schema::{
+    EMAIL_VERIFIED, USERS_INDEX, USERS_INDEX_PARTITION, USERS_INDEX_PK, USERS_INDEX_PROJECTION,
+    USERS_INDEX_SK,
+};
 pub const ROLES_PK: &str = "ROLES";
 pub const CATALOG: &str = "CATALOG";
 pub const STAMPS: &str = "STAMPS";
@@ -482,17 +472,6 @@ fn get_bool(item: &Item, name: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// A user's two-factor state (`USER#<id>` / `MFA`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MfaRecord {
-    /// `false` between enrolment and confirmation.
-    pub enabled: bool,
-    pub sealed: crate::mfa::Sealed,
-    /// The last TOTP step accepted (each step at most once).
-    pub last_step: Option<i64>,
-    pub created_at: i64,
-}
-
 pub const MFA_SK: &str = "MFA";
 pub const RECOVERY_SK: &str = "RECOVERY";
 pub const CHALLENGE: &str = "MFACHALLENGE";
@@ -558,18 +537,6 @@ pub fn recovery_from_item(item: &Item) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// A login waiting for its second factor (`MFACHALLENGE#<sha256 of mfa_token>`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Challenge {
-    pub token_hash: String,
-    pub user_id: UserId,
-    pub email: String,
-    /// The credentials epoch the password was checked under.
-    pub epoch: i64,
-    pub expires_at: i64,
-    pub failures: i64,
-}
-
 pub fn challenge_item(challenge: &Challenge) -> Item {
     let mut item = challenge_key(&challenge.token_hash);
     item.insert("type".into(), s("mfa_challenge"));
@@ -592,35 +559,6 @@ pub fn challenge_from_item(token_hash: &str, item: &Item) -> Result<Challenge, S
         expires_at: get_n(item, "expires_at")?,
         failures: get_n(item, "failures")?,
     })
-}
-
-/// A refresh session: one login, and every token rotated from it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Session {
-    pub id: SessionId,
-    pub user_id: UserId,
-    pub created_at: i64,
-    /// Absolute end, fixed at login; rotation never extends it.
-    pub expires_at: i64,
-    /// The last login or token exchange (the idle timeout counts from here).
-    pub last_used_at: i64,
-    /// The user's credentials epoch when the session started.
-    pub epoch: i64,
-    pub revoked_at: Option<i64>,
-    /// How the user authenticated (RFC 8176): `["pwd"]`, or with a second factor.
-    pub amr: Vec<String>,
-    /// The hash of the session's current refresh token (set by login and every rotation), so
-    /// the session can be carried over an epoch change that must keep it (two-factor on).
-    pub active_token: Option<String>,
-    /// The `User-Agent` of the login (at most 256 characters), for the sessions list.
-    pub user_agent: Option<String>,
-    /// The address the login came from, for the sessions list.
-    pub source_ip: Option<String>,
-}
-
-/// The `amr` of sessions and tokens from before two-factor existed.
-pub fn password_amr() -> Vec<String> {
-    vec!["pwd".to_owned()]
 }
 
 pub fn session_item(session: &Session) -> Item {
@@ -672,31 +610,6 @@ pub fn session_from_item(item: &Item) -> Result<Session, StoreError> {
 fn amr_of(item: &Item) -> Vec<String> {
     let amr = get_list(item, "amr");
     if amr.is_empty() { password_amr() } else { amr }
-}
-
-/// Where a refresh token is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenState {
-    /// The session's current token: it may be exchanged once.
-    Active,
-    /// Exchanged at `at`; presenting it again is reuse.
-    Rotated { at: i64 },
-}
-
-/// A stored refresh token (its hash, never the token).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RefreshRecord {
-    pub token_hash: String,
-    pub user_id: UserId,
-    pub session_id: SessionId,
-    pub session_expires_at: i64,
-    /// When this token was issued (login or the exchange that made it).
-    pub issued_at: i64,
-    /// The session's credentials epoch.
-    pub epoch: i64,
-    pub state: TokenState,
-    /// The session's `amr`, carried into every access token it issues.
-    pub amr: Vec<String>,
 }
 
 pub const STATE_ACTIVE: &str = "active";

@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::{
 };
 
 use crate::error::StoreError;
-use crate::store::{classify, keys};
+use crate::store::classify;
 
 /// Partition key: a string such as `USER#<id>`.
 pub const PARTITION_KEY: &str = "PK";
@@ -16,19 +16,37 @@ pub const PARTITION_KEY: &str = "PK";
 pub const SORT_KEY: &str = "SK";
 /// Epoch seconds after which DynamoDB may delete an item. Expiry is always also checked in code.
 pub const TTL_ATTRIBUTE: &str = "ttl";
+/// The sparse index of profiles, newest first.
+pub const USERS_INDEX: &str = "GSI1";
+pub const USERS_INDEX_PK: &str = "GSI1PK";
+pub const USERS_INDEX_SK: &str = "GSI1SK";
+/// The one partition value of [`USERS_INDEX`].
+pub const USERS_INDEX_PARTITION: &str = "USERS";
+/// The profile's "address confirmed" flag (projected: a page of users shows it).
+pub const EMAIL_VERIFIED: &str = "email_verified";
+/// The attributes the index projects besides its keys (what a page of users shows).
+pub const USERS_INDEX_PROJECTION: &[&str] = &[
+    "id",
+    "email",
+    "name",
+    "roles",
+    "created_at",
+    "active",
+    EMAIL_VERIFIED,
+];
 /// One sparse global secondary index: only profiles carry its keys (`GSI1PK` = `USERS`,
 /// `GSI1SK` = creation time and id), so `GET /admin/users` pages through users newest first
 /// without a `Scan`. It projects the few attributes a page shows
-/// ([`keys::USERS_INDEX_PROJECTION`]), so a profile write that changes none of them (a login's
+/// ([`USERS_INDEX_PROJECTION`]), so a profile write that changes none of them (a login's
 /// `last_login_at`, the epoch, a link pointer) costs no index write. Every other access
 /// pattern is a key lookup or a query of one partition.
-pub const GLOBAL_SECONDARY_INDEXES: &[&str] = &[keys::USERS_INDEX];
+pub const GLOBAL_SECONDARY_INDEXES: &[&str] = &[USERS_INDEX];
 
 fn users_index() -> Result<GlobalSecondaryIndex, StoreError> {
     GlobalSecondaryIndex::builder()
-        .index_name(keys::USERS_INDEX)
-        .key_schema(key(keys::USERS_INDEX_PK, KeyType::Hash)?)
-        .key_schema(key(keys::USERS_INDEX_SK, KeyType::Range)?)
+        .index_name(USERS_INDEX)
+        .key_schema(key(USERS_INDEX_PK, KeyType::Hash)?)
+        .key_schema(key(USERS_INDEX_SK, KeyType::Range)?)
         .projection(projection())
         .build()
         .map_err(|e| StoreError::Invalid(e.to_string()))
@@ -38,7 +56,7 @@ fn projection() -> Projection {
     Projection::builder()
         .projection_type(ProjectionType::Include)
         .set_non_key_attributes(Some(
-            keys::USERS_INDEX_PROJECTION
+            USERS_INDEX_PROJECTION
                 .iter()
                 .map(|a| (*a).to_owned())
                 .collect(),
@@ -71,23 +89,20 @@ pub async fn ensure_table(client: &Client, table: &str) -> Result<(), StoreError
         let has_index = described
             .table()
             .map(|t| t.global_secondary_indexes())
-            .is_some_and(|gsis| {
-                gsis.iter()
-                    .any(|g| g.index_name() == Some(keys::USERS_INDEX))
-            });
+            .is_some_and(|gsis| gsis.iter().any(|g| g.index_name() == Some(USERS_INDEX)));
         if !has_index {
             let create = CreateGlobalSecondaryIndexAction::builder()
-                .index_name(keys::USERS_INDEX)
-                .key_schema(key(keys::USERS_INDEX_PK, KeyType::Hash)?)
-                .key_schema(key(keys::USERS_INDEX_SK, KeyType::Range)?)
+                .index_name(USERS_INDEX)
+                .key_schema(key(USERS_INDEX_PK, KeyType::Hash)?)
+                .key_schema(key(USERS_INDEX_SK, KeyType::Range)?)
                 .projection(projection())
                 .build()
                 .map_err(|e| StoreError::Invalid(e.to_string()))?;
             client
                 .update_table()
                 .table_name(table)
-                .attribute_definitions(attr(keys::USERS_INDEX_PK)?)
-                .attribute_definitions(attr(keys::USERS_INDEX_SK)?)
+                .attribute_definitions(attr(USERS_INDEX_PK)?)
+                .attribute_definitions(attr(USERS_INDEX_SK)?)
                 .global_secondary_index_updates(
                     GlobalSecondaryIndexUpdate::builder().create(create).build(),
                 )
@@ -102,8 +117,8 @@ pub async fn ensure_table(client: &Client, table: &str) -> Result<(), StoreError
             .billing_mode(BillingMode::PayPerRequest)
             .attribute_definitions(attr(PARTITION_KEY)?)
             .attribute_definitions(attr(SORT_KEY)?)
-            .attribute_definitions(attr(keys::USERS_INDEX_PK)?)
-            .attribute_definitions(attr(keys::USERS_INDEX_SK)?)
+            .attribute_definitions(attr(USERS_INDEX_PK)?)
+            .attribute_definitions(attr(USERS_INDEX_SK)?)
             .key_schema(key(PARTITION_KEY, KeyType::Hash)?)
             .key_schema(key(SORT_KEY, KeyType::Range)?)
             .global_secondary_indexes(users_index()?)

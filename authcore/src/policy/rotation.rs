@@ -24,7 +24,7 @@
 //! the exchange writes it, and on the exchanged one), so the items a session leaves behind are
 //! those of the last `SESSION_IDLE_SECONDS`, not of its whole life.
 
-use crate::store::{RefreshRecord, TokenState};
+use crate::records::{RefreshRecord, TokenState};
 
 /// How long a refresh session may live and idle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -94,7 +94,7 @@ impl LinkToken {
 
     /// The only form that is stored: SHA-256, hex.
     pub fn hash(&self) -> String {
-        crate::tokens::hash_refresh_token(&self.0)
+        crate::digest::sha256_hex(&self.0)
     }
 }
 

@@ -7,7 +7,8 @@
 //! verifications of one code, one wins). A challenge (the `mfa_token` a login answers with)
 //! lives 5 minutes and dies at its fifth wrong code.
 
-use crate::mfa::STEP;
+/// The TOTP step length, in seconds (RFC 6238's default, what every authenticator app uses).
+pub const STEP: u64 = 30;
 
 /// How long an `mfa_token` lives, in seconds.
 pub const CHALLENGE_TTL: i64 = 300;

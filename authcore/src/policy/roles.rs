@@ -31,7 +31,32 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::error::{ApiError, FieldError};
+use crate::FieldError;
+
+/// Why a change to the role catalog or to an account's roles is refused (the edge maps each to
+/// its problem+json: 400 `validation_error`/`unknown_role`, 404 `role_not_found`, 409 for the
+/// rest).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RoleRefusal {
+    #[error("the request has invalid fields")]
+    Validation(Vec<FieldError>),
+    #[error("unknown role {0:?}")]
+    UnknownRole(String),
+    #[error("an administrator cannot disable, demote or delete themselves")]
+    SelfLockout,
+    #[error("the change would leave no active administrator")]
+    LastAdmin,
+    #[error("role {0:?} is built in")]
+    BuiltinRole(String),
+    #[error("role {0:?} not found")]
+    RoleNotFound(String),
+    #[error("role {0:?} is held by users")]
+    RoleInUse(String),
+    #[error("the permissions would make tokens larger than {limit} bytes")]
+    TokenTooLarge { limit: usize },
+    #[error("the role catalog would exceed {roles} roles or {bytes} bytes")]
+    CatalogFull { roles: usize, bytes: usize },
+}
 
 /// The built-in administrator role.
 pub const ADMIN: &str = "admin";
@@ -164,7 +189,7 @@ pub fn change_user(
     before: &Holder,
     change: &Change,
     self_change: bool,
-) -> Result<(Catalog, Holder), ApiError> {
+) -> Result<(Catalog, Holder), RoleRefusal> {
     let roles = match &change.roles {
         Some(roles) => normalise_roles(catalog, roles)?,
         None => before.roles.clone(),
@@ -174,7 +199,7 @@ pub fn change_user(
         active: change.active.unwrap_or(before.active),
     };
     if self_change && before.is_active_admin() && !after.is_active_admin() {
-        return Err(ApiError::SelfLockout);
+        return Err(RoleRefusal::SelfLockout);
     }
     Ok((moved(catalog, before, &after)?, after))
 }
@@ -184,9 +209,9 @@ pub fn remove_user(
     catalog: &Catalog,
     holder: &Holder,
     self_change: bool,
-) -> Result<Catalog, ApiError> {
+) -> Result<Catalog, RoleRefusal> {
     if self_change {
-        return Err(ApiError::SelfLockout);
+        return Err(RoleRefusal::SelfLockout);
     }
     let gone = Holder {
         roles: Vec::new(),
@@ -195,7 +220,7 @@ pub fn remove_user(
     moved(catalog, holder, &gone)
 }
 
-fn moved(catalog: &Catalog, before: &Holder, after: &Holder) -> Result<Catalog, ApiError> {
+fn moved(catalog: &Catalog, before: &Holder, after: &Holder) -> Result<Catalog, RoleRefusal> {
     let mut next = catalog.clone();
     let old: BTreeSet<&String> = before.roles.iter().collect();
     let new: BTreeSet<&String> = after.roles.iter().collect();
@@ -214,15 +239,15 @@ fn moved(catalog: &Catalog, before: &Holder, after: &Holder) -> Result<Catalog, 
     let delta = i64::from(after.is_active_admin()) - i64::from(before.is_active_admin());
     next.active_admins = (catalog.active_admins + delta).max(0);
     if before.is_active_admin() && !after.is_active_admin() && next.active_admins < 1 {
-        return Err(ApiError::LastAdmin);
+        return Err(RoleRefusal::LastAdmin);
     }
     Ok(next)
 }
 
 /// The roles of a request, deduplicated and sorted; each must exist and be well-formed.
-pub fn normalise_roles(catalog: &Catalog, roles: &[String]) -> Result<Vec<String>, ApiError> {
+pub fn normalise_roles(catalog: &Catalog, roles: &[String]) -> Result<Vec<String>, RoleRefusal> {
     if roles.len() > MAX_ROLES_PER_USER {
-        return Err(ApiError::Validation(vec![FieldError::new(
+        return Err(RoleRefusal::Validation(vec![FieldError::new(
             "roles",
             format!("at most {MAX_ROLES_PER_USER} roles"),
         )]));
@@ -230,7 +255,7 @@ pub fn normalise_roles(catalog: &Catalog, roles: &[String]) -> Result<Vec<String
     let set: BTreeSet<&String> = roles.iter().collect();
     for role in &set {
         if !catalog.roles.contains_key(*role) {
-            return Err(ApiError::UnknownRole((*role).clone()));
+            return Err(RoleRefusal::UnknownRole((*role).clone()));
         }
     }
     Ok(set.into_iter().cloned().collect())
@@ -242,7 +267,7 @@ pub fn put_role(
     name: &str,
     description: Option<String>,
     permissions: &[String],
-) -> Result<Catalog, ApiError> {
+) -> Result<Catalog, RoleRefusal> {
     let mut errors = Vec::new();
     if !valid_role_name(name) {
         errors.push(FieldError::new(
@@ -274,11 +299,11 @@ pub fn put_role(
         ));
     }
     if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
+        return Err(RoleRefusal::Validation(errors));
     }
     let permissions: BTreeSet<String> = permissions.iter().cloned().collect();
     if name == ADMIN && !BUILTIN_PERMISSIONS.iter().all(|p| permissions.contains(*p)) {
-        return Err(ApiError::BuiltinRole(ADMIN.to_owned()));
+        return Err(RoleRefusal::BuiltinRole(ADMIN.to_owned()));
     }
     let mut next = catalog.clone();
     next.roles.insert(
@@ -333,10 +358,10 @@ pub fn catalog_bytes(catalog: &Catalog) -> usize {
 /// Refuses a change that grows the catalog past a bound (one already past it may still
 /// shrink): 409 `token_too_large` for the permissions' bytes, 409 `catalog_full` for the
 /// number of roles or the item's size.
-fn within_bounds(before: &Catalog, after: &Catalog) -> Result<(), ApiError> {
+fn within_bounds(before: &Catalog, after: &Catalog) -> Result<(), RoleRefusal> {
     let tokens = entitlement_bytes(all_permissions(after));
     if tokens > MAX_ENTITLEMENT_BYTES && tokens > entitlement_bytes(all_permissions(before)) {
-        return Err(ApiError::TokenTooLarge {
+        return Err(RoleRefusal::TokenTooLarge {
             limit: MAX_ENTITLEMENT_BYTES,
         });
     }
@@ -344,7 +369,7 @@ fn within_bounds(before: &Catalog, after: &Catalog) -> Result<(), ApiError> {
         measure(after) > bound && measure(after) > measure(before)
     };
     if grows(&|c| c.roles.len(), MAX_ROLES) || grows(&catalog_bytes, MAX_CATALOG_BYTES) {
-        return Err(ApiError::CatalogFull {
+        return Err(RoleRefusal::CatalogFull {
             roles: MAX_ROLES,
             bytes: MAX_CATALOG_BYTES,
         });
@@ -516,15 +541,15 @@ pub fn has_second_factor(amr: &[String]) -> bool {
 }
 
 /// Deletes a role nobody holds: 404 `role_not_found`, 409 `role_in_use`, 409 `builtin_role`.
-pub fn delete_role(catalog: &Catalog, name: &str) -> Result<Catalog, ApiError> {
+pub fn delete_role(catalog: &Catalog, name: &str) -> Result<Catalog, RoleRefusal> {
     if name == ADMIN {
-        return Err(ApiError::BuiltinRole(ADMIN.to_owned()));
+        return Err(RoleRefusal::BuiltinRole(ADMIN.to_owned()));
     }
     if !catalog.roles.contains_key(name) {
-        return Err(ApiError::RoleNotFound(name.to_owned()));
+        return Err(RoleRefusal::RoleNotFound(name.to_owned()));
     }
     if catalog.holders_of(name) > 0 {
-        return Err(ApiError::RoleInUse(name.to_owned()));
+        return Err(RoleRefusal::RoleInUse(name.to_owned()));
     }
     let mut next = catalog.clone();
     next.roles.remove(name);
@@ -586,7 +611,7 @@ mod tests {
         };
         assert!(matches!(
             change_user(&catalog, &holder(&[], true), &unknown, false),
-            Err(ApiError::UnknownRole(r)) if r == "nope"
+            Err(RoleRefusal::UnknownRole(r)) if r == "nope"
         ));
     }
 
@@ -605,15 +630,15 @@ mod tests {
         };
         assert!(matches!(
             change_user(&one, &admin, &disable, false),
-            Err(ApiError::LastAdmin)
+            Err(RoleRefusal::LastAdmin)
         ));
         assert!(matches!(
             change_user(&one, &admin, &disable, true),
-            Err(ApiError::SelfLockout)
+            Err(RoleRefusal::SelfLockout)
         ));
         assert!(matches!(
             remove_user(&one, &admin, false),
-            Err(ApiError::LastAdmin)
+            Err(RoleRefusal::LastAdmin)
         ));
         // With a second admin, either may go, but not both.
         let (two, second) = change_user(&one, &holder(&[], true), &grant, false).unwrap();
@@ -622,7 +647,7 @@ mod tests {
         assert_eq!(after.active_admins, 1);
         assert!(matches!(
             change_user(&after, &admin, &disable, false),
-            Err(ApiError::LastAdmin)
+            Err(RoleRefusal::LastAdmin)
         ));
         // A disabled admin coming back counts again; removing a disabled admin is free.
         let disabled = holder(&[ADMIN], false);
@@ -653,20 +678,20 @@ mod tests {
         .unwrap();
         assert!(matches!(
             delete_role(&held, "editor"),
-            Err(ApiError::RoleInUse(_))
+            Err(RoleRefusal::RoleInUse(_))
         ));
         assert!(delete_role(&catalog, "editor").is_ok());
         assert!(matches!(
             delete_role(&catalog, "nope"),
-            Err(ApiError::RoleNotFound(_))
+            Err(RoleRefusal::RoleNotFound(_))
         ));
         assert!(matches!(
             delete_role(&catalog, ADMIN),
-            Err(ApiError::BuiltinRole(_))
+            Err(RoleRefusal::BuiltinRole(_))
         ));
         assert!(matches!(
             put_role(&catalog, ADMIN, None, &[]),
-            Err(ApiError::BuiltinRole(_))
+            Err(RoleRefusal::BuiltinRole(_))
         ));
         let more: Vec<String> = BUILTIN_PERMISSIONS
             .iter()
@@ -685,11 +710,11 @@ mod tests {
         assert!(!valid_permission("a,b") && !valid_permission(&"x".repeat(129)));
         assert!(matches!(
             put_role(&Catalog::builtin(), "ok", None, &["bad,one".into()]),
-            Err(ApiError::Validation(_))
+            Err(RoleRefusal::Validation(_))
         ));
         assert!(matches!(
             put_role(&Catalog::builtin(), "bad name", None, &[]),
-            Err(ApiError::Validation(_))
+            Err(RoleRefusal::Validation(_))
         ));
     }
 
@@ -864,7 +889,7 @@ mod tests {
         assert!(big.iter().all(|p| valid_permission(p) && p.len() == 128));
         assert!(matches!(
             put_role(&Catalog::builtin(), "big", None, &big),
-            Err(ApiError::TokenTooLarge { .. })
+            Err(RoleRefusal::TokenTooLarge { .. })
         ));
         // Up to the bound, exactly.
         let builtin_bytes = entitlement_bytes(all_permissions(&Catalog::builtin()));
@@ -887,7 +912,7 @@ mod tests {
         assert_eq!(catalog.roles.len(), MAX_ROLES);
         assert!(matches!(
             put_role(&catalog, "one-more", None, &[]),
-            Err(ApiError::CatalogFull { .. })
+            Err(RoleRefusal::CatalogFull { .. })
         ));
         // Replacing a role of a full catalog is fine; so is deleting one.
         assert!(put_role(&catalog, "r1", None, &["p.1".into(), "p.2".into()]).is_ok());
@@ -904,7 +929,7 @@ mod tests {
                     assert!(catalog_bytes(&next) <= MAX_CATALOG_BYTES);
                     catalog = next;
                 }
-                Err(ApiError::CatalogFull { .. }) => {
+                Err(RoleRefusal::CatalogFull { .. }) => {
                     refused = true;
                     break;
                 }

@@ -8,7 +8,7 @@
 //! user's sessions deletes it, so what that read (and the sessions list) finds stays bounded by
 //! the cap, not by the account's history.
 
-use crate::store::Session;
+use crate::records::Session;
 
 /// Whether a session may still be used at `now`, given the user's current epoch.
 pub fn is_live(session: &Session, current_epoch: i64, idle: i64, now: i64) -> bool {

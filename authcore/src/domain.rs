@@ -41,7 +41,7 @@ impl Email {
     }
 
     /// Trusted constructor for values read back from the store.
-    pub(crate) fn from_stored(value: String) -> Self {
+    pub fn from_stored(value: String) -> Self {
         Self(value)
     }
 
@@ -115,7 +115,7 @@ impl DisplayName {
         &self.0
     }
 
-    pub(crate) fn from_stored(value: String) -> Self {
+    pub fn from_stored(value: String) -> Self {
         Self(value)
     }
 }
@@ -155,7 +155,7 @@ impl SessionId {
         Self(uuid::Uuid::new_v4().to_string())
     }
 
-    pub(crate) fn from_stored(value: String) -> Self {
+    pub fn from_stored(value: String) -> Self {
         Self(value)
     }
 

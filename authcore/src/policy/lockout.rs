@@ -42,7 +42,24 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::LockoutSettings;
+/// Login throttling per normalised email: `max_failures` failed logins within `window` seconds
+/// lock further attempts until `window` seconds after the last counted failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockoutSettings {
+    /// `LOCKOUT_MAX_FAILURES`, default 5, 1..=100.
+    pub max_failures: i64,
+    /// `LOCKOUT_WINDOW_SECONDS`, default 900, 60..=86400: the counting window and the lock length.
+    pub window: i64,
+}
+
+impl Default for LockoutSettings {
+    fn default() -> Self {
+        Self {
+            max_failures: 5,
+            window: 900,
+        }
+    }
+}
 
 /// `Retry-After` of a refusal while the allowance is taken by checks still in flight: they end
 /// within a second or two, and none of them may have failed.
