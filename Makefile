@@ -32,7 +32,7 @@ include mk/sam.mk
 include mk/bench.mk
 include mk/sam-local.mk
 
-.PHONY: help tools test-tools test-build browser-tools check-prereqs dev test fmt lint unit robustness clean-dev
+.PHONY: help tools test-tools test-build browser-tools check-prereqs dev test fmt lint unit robustness identity-package clean-dev
 
 help:
 	@echo "make dev    serve the API on http://127.0.0.1:$(PORT) against DynamoDB Local (Ctrl-C stops it)"
@@ -149,7 +149,13 @@ browser-tools:
 test:
 	$(MAKE) --no-print-directory -j2 --output-sync=target test-tools test-build
 	$(MAKE) --no-print-directory unit
-	$(MAKE) --no-print-directory -j2 --output-sync=target robustness lint-template
+	$(MAKE) --no-print-directory -j2 --output-sync=target robustness lint-template identity-package
+
+# The crate other teams depend on packages on its own: its files, README and manifest.
+identity-package:
+	@cargo package -p identity --list --allow-dirty --locked 2>/dev/null | grep -qx README.md \
+		|| { echo "cargo package -p identity --list: README.md missing or the package does not build its list"; exit 1; }
+	@echo "identity packages: $$(cargo package -p identity --list --allow-dirty --locked 2>/dev/null | tr '\n' ' ')"
 
 test-build: check-prereqs fmt
 	cargo build --workspace --locked --bins --tests $(addprefix --exclude ,$(SAM_FUNCTIONS))
