@@ -7,7 +7,8 @@ use std::future::Future;
 use lambda_http::{Body, Request, Response, service_fn};
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{ConfigError, Source, log_filter, log_level};
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::{ConfigError, ProcessEnv, Source, log_filter, log_level};
 use crate::keys::KeyError;
 
 /// Why a function could not start. It fails its cold start loudly rather than serve wrongly.
@@ -40,6 +41,51 @@ pub fn init_tracing(src: &dyn Source) -> Result<(), InitError> {
         tracing::error!(error = %err, "invalid configuration");
     }
     level.map(|_| ()).map_err(InitError::from)
+}
+
+/// The whole `main` of an HTTP function: JSON logs, its state built once from the process
+/// environment and the wall clock, then [`run_http`] with `handler`. Every function's
+/// `main.rs` is this one call, e.g. `shared::runtime::serve_http(login::state, login::handle)`.
+///
+/// One request at a time per Lambda instance: a current-thread runtime spends half the CPU per
+/// DynamoDB call of a multi-thread one (`cargo run --release -p bench --bin sdk-cpu`).
+pub fn serve_http<S, B, BFut, F, Fut>(build: B, handler: F) -> Result<(), lambda_http::Error>
+where
+    S: Send + Sync + 'static,
+    B: FnOnce(&'static dyn Source, SharedClock) -> BFut,
+    BFut: Future<Output = Result<S, InitError>>,
+    F: Fn(&'static S, Request) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Response<Body>> + Send + 'static,
+{
+    current_thread()?.block_on(async {
+        init_tracing(&ProcessEnv)?;
+        let state = build(&ProcessEnv, SystemClock::shared()).await?;
+        run_http(state, handler).await
+    })
+}
+
+/// The whole `main` of an event function (the authorizer), like [`serve_http`].
+pub fn serve_event<S, E, R, B, BFut, F, Fut>(build: B, handler: F) -> Result<(), lambda_http::Error>
+where
+    S: Send + Sync + 'static,
+    E: serde::de::DeserializeOwned + Send + 'static,
+    R: serde::Serialize + Send + 'static,
+    B: FnOnce(&'static dyn Source, SharedClock) -> BFut,
+    BFut: Future<Output = Result<S, InitError>>,
+    F: Fn(&'static S, E) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+{
+    current_thread()?.block_on(async {
+        init_tracing(&ProcessEnv)?;
+        let state = build(&ProcessEnv, SystemClock::shared()).await?;
+        run_event(state, handler).await
+    })
+}
+
+fn current_thread() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
 }
 
 /// Serves an HTTP handler on the Lambda runtime. The state lives for the whole process, so it

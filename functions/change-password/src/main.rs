@@ -1,13 +1,5 @@
-//! Lambda entry point: build the state once per cold start, then serve.
+//! Lambda entry point: the state once per cold start, then serve (`shared::runtime::serve_http`).
 
-use shared::clock::SystemClock;
-use shared::config::ProcessEnv;
-
-// One request at a time per Lambda instance: a current-thread runtime spends half the CPU per
-// DynamoDB call of a multi-thread one (`cargo run --release -p bench --bin sdk-cpu`).
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), lambda_http::Error> {
-    shared::runtime::init_tracing(&ProcessEnv)?;
-    let state = change_password::state(&ProcessEnv, SystemClock::shared()).await?;
-    shared::runtime::run_http(state, change_password::handle).await
+fn main() -> Result<(), lambda_http::Error> {
+    shared::runtime::serve_http(change_password::state, change_password::handle)
 }

@@ -1,11 +1,5 @@
-//! Lambda entry point: the console's files are compiled in; serve them.
+//! Lambda entry point: the state once per cold start, then serve (`shared::runtime::serve_http`).
 
-use shared::clock::SystemClock;
-use shared::config::ProcessEnv;
-
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), lambda_http::Error> {
-    shared::runtime::init_tracing(&ProcessEnv)?;
-    let state = console::state(&ProcessEnv, SystemClock::shared()).await?;
-    shared::runtime::run_http(state, console::handle).await
+fn main() -> Result<(), lambda_http::Error> {
+    shared::runtime::serve_http(console::state, console::handle)
 }
