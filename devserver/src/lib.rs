@@ -118,7 +118,8 @@ macro_rules! functions {
 
 // The one list of functions behind routes. A new function is its crate (with `state` and
 // `handle`), one line here, and its resource in template.yaml; the template test checks that
-// the two agree, route by route and binary by binary.
+// the two agree, route by route and binary by binary; tests/it/docs.rs that the README and
+// docs/deploy.md route tables list exactly these routes.
 functions! {
     Register => register ("register"): "POST" "/auth/register", false;
     Login => login ("login"): "POST" "/auth/login", false;

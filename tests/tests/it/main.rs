@@ -19,6 +19,7 @@ mod concurrency;
 mod console;
 mod contract;
 mod cookies;
+mod docs;
 mod escalation;
 mod events;
 mod growth;
