@@ -8,9 +8,11 @@ use std::fmt;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+use jsonwebtoken::jwk::{
+    AlgorithmParameters, CommonParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm,
+    OctetKeyPairParameters, OctetKeyPairType, PublicKeyUse, ThumbprintHash,
+};
 use jsonwebtoken::{DecodingKey, EncodingKey};
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 pub const ALGORITHM: &str = "EdDSA";
 
@@ -30,41 +32,38 @@ pub enum KeyError {
     BadMfaKeys(String),
 }
 
-/// One public key as published in the JWK Set. It has no private members by construction.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PublicJwk {
-    pub kty: String,
-    pub crv: String,
-    pub x: String,
-    pub kid: String,
-    pub alg: String,
-    #[serde(rename = "use")]
-    pub use_: String,
-}
-
-impl PublicJwk {
-    fn from_x(x: String) -> Self {
-        Self {
-            kid: thumbprint(&x),
-            kty: "OKP".into(),
-            crv: "Ed25519".into(),
-            x,
-            alg: ALGORITHM.into(),
-            use_: "sig".into(),
-        }
-    }
-}
+/// One public key as published in the JWK Set (`jsonwebtoken`'s JWK: no private members by
+/// construction).
+pub type PublicJwk = Jwk;
 
 /// A JWK Set of public keys.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct PublicJwkSet {
-    pub keys: Vec<PublicJwk>,
+pub type PublicJwkSet = JwkSet;
+
+/// The published JWK of an Ed25519 public key (`x`, base64url): `use` sig, `alg` EdDSA and, as
+/// its `kid`, its RFC 7638 thumbprint.
+fn public_jwk(x: String) -> Result<Jwk, KeyError> {
+    let mut jwk = Jwk {
+        common: CommonParameters {
+            public_key_use: Some(PublicKeyUse::Signature),
+            key_algorithm: Some(KeyAlgorithm::EdDSA),
+            ..CommonParameters::default()
+        },
+        algorithm: AlgorithmParameters::OctetKeyPair(OctetKeyPairParameters {
+            key_type: OctetKeyPairType::OctetKeyPair,
+            curve: EllipticCurve::Ed25519,
+            x,
+        }),
+    };
+    let kid = jwk
+        .thumbprint(ThumbprintHash::SHA256)
+        .map_err(|e| KeyError::BadJwks(e.to_string()))?;
+    jwk.common.key_id = Some(kid);
+    Ok(jwk)
 }
 
-/// RFC 7638 thumbprint of an Ed25519 public key (`x`, base64url).
-pub fn thumbprint(x: &str) -> String {
-    let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
-    URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
+/// The `kid` of a JWK this module made (always its thumbprint).
+fn kid_of(jwk: &Jwk) -> String {
+    jwk.common.key_id.clone().unwrap_or_default()
 }
 
 /// The private key the issuer signs with. Its `Debug` shows only the `kid`.
@@ -92,9 +91,9 @@ impl SigningKey {
 
     fn from_dalek(key: &ed25519_dalek::SigningKey) -> Result<Self, KeyError> {
         let der = key.to_pkcs8_der().map_err(|_| KeyError::BadPrivateKey)?;
-        let public = PublicJwk::from_x(URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes()));
+        let public = public_jwk(URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes()))?;
         Ok(Self {
-            kid: public.kid.clone(),
+            kid: kid_of(&public),
             encoding: EncodingKey::from_ed_der(der.as_bytes()),
             public,
         })
@@ -141,51 +140,60 @@ impl VerificationKeys {
     /// Parses `JWT_PUBLIC_JWKS`. Only Ed25519 signing keys are accepted; a `kid`, when given,
     /// must be the key's thumbprint; a key with private members (`d`) is refused outright.
     pub fn from_jwks_json(json: &str) -> Result<Self, KeyError> {
-        let set: serde_json::Value =
-            serde_json::from_str(json).map_err(|e| KeyError::BadJwks(e.to_string()))?;
-        let keys = set
-            .get("keys")
-            .and_then(|k| k.as_array())
-            .ok_or_else(|| KeyError::BadJwks("no \"keys\" array".into()))?;
+        let bad = |e: &dyn fmt::Display| KeyError::BadJwks(e.to_string());
+        let raw: serde_json::Value = serde_json::from_str(json).map_err(|e| bad(&e))?;
+        // A JWK's parameters would silently drop a private member: refuse it before parsing.
+        let members = raw.get("keys").and_then(serde_json::Value::as_array);
+        if members.is_some_and(|keys| keys.iter().any(|key| key.get("d").is_some())) {
+            return Err(KeyError::BadJwks(
+                "a key has private members (\"d\"): publish only public keys".into(),
+            ));
+        }
+        let set: JwkSet = serde_json::from_value(raw).map_err(|e| bad(&e))?;
         let mut by_kid = HashMap::new();
         let mut published = PublicJwkSet::default();
-        for key in keys {
-            let member = |name: &str| key.get(name).and_then(|v| v.as_str());
-            if key.get("d").is_some() {
-                return Err(KeyError::BadJwks(
-                    "a key has private members (\"d\"): publish only public keys".into(),
-                ));
-            }
-            if member("kty") != Some("OKP") || member("crv") != Some("Ed25519") {
+        for key in set.keys {
+            let AlgorithmParameters::OctetKeyPair(OctetKeyPairParameters {
+                curve: EllipticCurve::Ed25519,
+                x,
+                ..
+            }) = &key.algorithm
+            else {
                 return Err(KeyError::BadJwks(
                     "only OKP/Ed25519 keys are supported".into(),
                 ));
-            }
-            if member("alg").is_some_and(|a| a != ALGORITHM)
-                || member("use").is_some_and(|u| u != "sig")
+            };
+            if key
+                .common
+                .key_algorithm
+                .is_some_and(|a| a != KeyAlgorithm::EdDSA)
+                || key
+                    .common
+                    .public_key_use
+                    .as_ref()
+                    .is_some_and(|u| *u != PublicKeyUse::Signature)
             {
                 return Err(KeyError::BadJwks(
                     "keys must have alg EdDSA and use sig".into(),
                 ));
             }
-            let x = member("x").ok_or_else(|| KeyError::BadJwks("a key has no \"x\"".into()))?;
-            let raw = URL_SAFE_NO_PAD
+            let bytes = URL_SAFE_NO_PAD
                 .decode(x)
                 .map_err(|_| KeyError::BadJwks("\"x\" is not base64url".into()))?;
-            if raw.len() != 32 {
+            if bytes.len() != 32 {
                 return Err(KeyError::BadJwks(
                     "\"x\" is not a 32-byte Ed25519 key".into(),
                 ));
             }
-            let jwk = PublicJwk::from_x(x.to_owned());
-            if member("kid").is_some_and(|kid| kid != jwk.kid) {
+            let jwk = public_jwk(x.clone())?;
+            let kid = kid_of(&jwk);
+            if key.common.key_id.as_ref().is_some_and(|given| *given != kid) {
                 return Err(KeyError::BadJwks(format!(
                     "kid of key {x} is not its RFC 7638 thumbprint"
                 )));
             }
-            let decoding =
-                DecodingKey::from_ed_components(x).map_err(|e| KeyError::BadJwks(e.to_string()))?;
-            if by_kid.insert(jwk.kid.clone(), decoding).is_none() {
+            let decoding = DecodingKey::from_jwk(&jwk).map_err(|e| bad(&e))?;
+            if by_kid.insert(kid, decoding).is_none() {
                 published.keys.push(jwk);
             }
         }
@@ -247,9 +255,15 @@ mod tests {
     #[test]
     fn kid_is_the_rfc7638_thumbprint() {
         // RFC 8037, appendix A.3: the thumbprint of the example Ed25519 key.
+        let jwk = public_jwk("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo".into()).unwrap();
+        assert_eq!(kid_of(&jwk), "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
+        let published = serde_json::to_value(&jwk).unwrap();
         assert_eq!(
-            thumbprint("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"),
-            "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+            published,
+            serde_json::json!({
+                "kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
+                "kid": "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k", "alg": "EdDSA", "use": "sig"
+            })
         );
     }
 
@@ -270,7 +284,11 @@ mod tests {
     #[test]
     fn private_members_and_wrong_kids_are_refused() {
         let (key, _) = SigningKey::generate().unwrap();
-        let x = &key.public_jwk().x;
+        let AlgorithmParameters::OctetKeyPair(OctetKeyPairParameters { x, .. }) =
+            &key.public_jwk().algorithm
+        else {
+            panic!("an Ed25519 key");
+        };
         let with_d =
             format!(r#"{{"keys":[{{"kty":"OKP","crv":"Ed25519","x":"{x}","d":"secret"}}]}}"#);
         assert!(VerificationKeys::from_jwks_json(&with_d).is_err());
@@ -278,6 +296,20 @@ mod tests {
             format!(r#"{{"keys":[{{"kty":"OKP","crv":"Ed25519","x":"{x}","kid":"mine"}}]}}"#);
         assert!(VerificationKeys::from_jwks_json(&wrong_kid).is_err());
         assert!(VerificationKeys::from_jwks_json(r#"{"keys":[]}"#).is_err());
+        for other in [
+            format!(r#"{{"kty":"OKP","crv":"X25519","x":"{x}"}}"#),
+            format!(r#"{{"kty":"EC","crv":"P-256","x":"{x}","y":"{x}"}}"#),
+            format!(r#"{{"kty":"OKP","crv":"Ed25519","x":"{x}","alg":"RS256"}}"#),
+            format!(r#"{{"kty":"OKP","crv":"Ed25519","x":"{x}","use":"enc"}}"#),
+            r#"{"kty":"OKP","crv":"Ed25519","x":"c2hvcnQ"}"#.to_owned(),
+        ] {
+            let set = format!(r#"{{"keys":[{other}]}}"#);
+            assert!(VerificationKeys::from_jwks_json(&set).is_err(), "{set}");
+        }
+        let plain = format!(r#"{{"keys":[{{"kty":"OKP","crv":"Ed25519","x":"{x}"}}]}}"#);
+        let keys = VerificationKeys::from_jwks_json(&plain).unwrap();
+        assert!(keys.get(key.kid()).is_some());
+        assert_eq!(keys.published().keys, vec![key.public_jwk().clone()]);
         assert!(SigningKey::from_pkcs8_pem("not a pem").is_err());
     }
 }
