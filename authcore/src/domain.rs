@@ -4,6 +4,7 @@
 use std::fmt;
 
 use email_address::{EmailAddress, Options};
+use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -62,30 +63,25 @@ impl fmt::Display for Email {
     }
 }
 
-/// A password as the user typed it: never trimmed, never case-changed, never printed.
-#[derive(Clone)]
-pub struct Password(String);
+/// A password as the user typed it: never trimmed, never case-changed, never printed (its
+/// `Debug` is redacted) and wiped from memory when dropped.
+#[derive(Clone, Debug)]
+pub struct Password(SecretString);
 
 impl Password {
     pub const MIN_CHARS: usize = 10;
     pub const MAX_CHARS: usize = 128;
 
     pub fn new(raw: impl Into<String>) -> Self {
-        Self(raw.into())
+        Self(SecretString::from(raw.into()))
     }
 
     pub fn expose(&self) -> &str {
-        &self.0
+        self.0.expose_secret()
     }
 
     pub fn chars(&self) -> usize {
-        self.0.chars().count()
-    }
-}
-
-impl fmt::Debug for Password {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Password(<redacted>)")
+        self.expose().chars().count()
     }
 }
 
@@ -251,6 +247,12 @@ impl fmt::Debug for Credentials {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn link_tokens_never_show_in_debug_output() {
+        let token = crate::policy::links::LinkToken::generate();
+        assert!(!format!("{token:?}").contains(token.expose()));
+    }
 
     #[test]
     fn emails_are_trimmed_lowercased_and_validated() {

@@ -187,7 +187,12 @@ impl VerificationKeys {
             }
             let jwk = public_jwk(x.clone())?;
             let kid = kid_of(&jwk);
-            if key.common.key_id.as_ref().is_some_and(|given| *given != kid) {
+            if key
+                .common
+                .key_id
+                .as_ref()
+                .is_some_and(|given| *given != kid)
+            {
                 return Err(KeyError::BadJwks(format!(
                     "kid of key {x} is not its RFC 7638 thumbprint"
                 )));

@@ -19,6 +19,8 @@ pub mod mfa;
 pub mod password;
 pub mod retry;
 pub mod runtime;
+/// Secrets in request bodies are `secrecy::SecretString`s; read them with `ExposeSecret`.
+pub use secrecy;
 pub mod service;
 pub mod store;
 pub mod tokens;

@@ -19,6 +19,7 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use hmac::{Hmac, Mac};
 use rand::RngCore;
+use secrecy::{ExposeSecret, SecretSlice};
 use subtle::ConstantTimeEq;
 use totp_rs::{Algorithm, TOTP};
 
@@ -34,20 +35,16 @@ pub const SECRET_BYTES: usize = 20;
 /// Recovery codes per set.
 pub const RECOVERY_CODES: usize = 10;
 
-/// A TOTP secret in the clear: only in memory, never printed.
-pub struct Secret(Vec<u8>);
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
+/// A TOTP secret in the clear: only in memory, never printed (its `Debug` is redacted), wiped
+/// when dropped.
+#[derive(Debug)]
+pub struct Secret(SecretSlice<u8>);
 
 impl Secret {
     pub fn generate() -> Self {
         let mut bytes = vec![0u8; SECRET_BYTES];
         rand::rngs::OsRng.fill_bytes(&mut bytes);
-        Self(bytes)
+        Self(bytes.into())
     }
 
     fn totp(&self, issuer: &str, account: &str) -> Result<TOTP, totp_rs::TotpUrlError> {
@@ -56,7 +53,7 @@ impl Secret {
             DIGITS,
             1,
             STEP,
-            self.0.clone(),
+            self.0.expose_secret().to_vec(),
             Some(issuer.to_owned()),
             account.to_owned(),
         )
@@ -71,7 +68,7 @@ impl Secret {
             DIGITS,
             1,
             STEP,
-            self.0.clone(),
+            self.0.expose_secret().to_vec(),
             None,
             String::new(),
         )
@@ -90,12 +87,12 @@ impl Secret {
             .to_bytes()
             .ok()
             .filter(|b| !b.is_empty())
-            .map(Self)
+            .map(|bytes| Self(bytes.into()))
     }
 
     /// What the user types into an authenticator app: base32 without padding.
     pub fn base32(&self) -> String {
-        base32_encode(&self.0)
+        base32_encode(self.0.expose_secret())
     }
 
     /// The `otpauth://totp/…` URI and its QR code as an SVG document.
@@ -223,7 +220,7 @@ impl SealingKeys {
             .encrypt(
                 &XNonce::from(nonce),
                 Payload {
-                    msg: &secret.0,
+                    msg: secret.0.expose_secret(),
                     aad: user_id.as_bytes(),
                 },
             )
@@ -250,7 +247,7 @@ impl SealingKeys {
                     aad: user_id.as_bytes(),
                 },
             )
-            .map(Secret)
+            .map(|bytes| Secret(bytes.into()))
             .map_err(|_| SealError)
     }
 }
@@ -409,7 +406,7 @@ mod tests {
     fn rfc_6238_test_vectors_sha1() {
         // RFC 6238 appendix B: the 20-byte ASCII secret "12345678901234567890", 8 digits;
         // our codes are the last 6 of those.
-        let secret = Secret(b"12345678901234567890".to_vec());
+        let secret = Secret(b"12345678901234567890".to_vec().into());
         for (time, code8) in [
             (59_i64, "94287082"),
             (1_111_111_109, "07081804"),
@@ -429,7 +426,13 @@ mod tests {
         assert_eq!(base32_encode(b"f"), "MY");
         let secret = Secret::generate();
         assert_eq!(secret.base32().len(), 32);
-        assert_eq!(Secret::from_base32(&secret.base32()).unwrap().0, secret.0);
+        assert_eq!(
+            Secret::from_base32(&secret.base32())
+                .unwrap()
+                .0
+                .expose_secret(),
+            secret.0.expose_secret()
+        );
     }
 
     #[test]
@@ -452,12 +455,18 @@ mod tests {
         let secret = Secret::generate();
         let sealed = old.seal("user-1", &secret).unwrap();
         assert_eq!(sealed.key_id, "k1");
-        assert_eq!(old.open("user-1", &sealed).unwrap().0, secret.0);
+        assert_eq!(
+            old.open("user-1", &sealed).unwrap().0.expose_secret(),
+            secret.0.expose_secret()
+        );
         assert!(old.open("user-2", &sealed).is_err());
         // Rotation: a new key first seals; the old one, kept, still opens.
         let rotated =
             SealingKeys::parse(&format!("{},{k1}", SealingKeys::generate_entry("k2"))).unwrap();
-        assert_eq!(rotated.open("user-1", &sealed).unwrap().0, secret.0);
+        assert_eq!(
+            rotated.open("user-1", &sealed).unwrap().0.expose_secret(),
+            secret.0.expose_secret()
+        );
         assert_eq!(rotated.seal("user-1", &secret).unwrap().key_id, "k2");
         let without_k1 = SealingKeys::parse(&SealingKeys::generate_entry("k2")).unwrap();
         assert!(without_k1.open("user-1", &sealed).is_err());

@@ -4,12 +4,12 @@
 //! string, and leave the service only in a response body.
 
 use std::collections::HashSet;
-use std::fmt;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, Header, Validation};
 use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use crate::keys::{SigningKey, VerificationKeys};
@@ -254,15 +254,9 @@ impl TokenVerifier {
     }
 }
 
-/// A refresh token as handed to the client. Never printed.
-#[derive(Clone, PartialEq, Eq)]
-pub struct RefreshToken(String);
-
-impl fmt::Debug for RefreshToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("RefreshToken(<redacted>)")
-    }
-}
+/// A refresh token as handed to the client. Never printed (its `Debug` is redacted).
+#[derive(Clone, Debug)]
+pub struct RefreshToken(SecretString);
 
 impl RefreshToken {
     /// 256 bits from the operating system's CSPRNG, base64url (43 characters). Used alone for
@@ -270,13 +264,13 @@ impl RefreshToken {
     pub fn generate() -> Self {
         let mut bytes = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut bytes);
-        Self(URL_SAFE_NO_PAD.encode(bytes))
+        Self(URL_SAFE_NO_PAD.encode(bytes).into())
     }
 
     /// A refresh token of `user`: `<user id>.<256 random bits>`. The hash covers the whole
     /// string, so altering the id finds nothing.
     pub fn for_user(user: &crate::domain::UserId) -> Self {
-        Self(format!("{user}.{}", Self::generate().0))
+        Self(format!("{user}.{}", Self::generate().expose()).into())
     }
 
     /// The user a presented refresh token names (`None`: not one of ours).
@@ -286,12 +280,12 @@ impl RefreshToken {
     }
 
     pub fn expose(&self) -> &str {
-        &self.0
+        self.0.expose_secret()
     }
 
     /// The only form that is stored.
     pub fn hash(&self) -> String {
-        hash_refresh_token(&self.0)
+        hash_refresh_token(self.expose())
     }
 }
 
@@ -445,7 +439,7 @@ mod tests {
     fn refresh_tokens_are_256_bit_and_stored_hashed() {
         let token = RefreshToken::generate();
         assert_eq!(URL_SAFE_NO_PAD.decode(token.expose()).unwrap().len(), 32);
-        assert_ne!(token, RefreshToken::generate());
+        assert_ne!(token.expose(), RefreshToken::generate().expose());
         assert_eq!(token.hash().len(), 64);
         assert!(!token.hash().contains(token.expose()));
         assert!(!format!("{token:?}").contains(token.expose()));

@@ -17,11 +17,10 @@
 //! [`check`] decides; the store then consumes the link in one transaction whose conditions
 //! repeat the same facts, so of two racing uses exactly one succeeds.
 
-use std::fmt;
-
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
 
 /// What a link is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,14 +57,9 @@ impl Purpose {
 }
 
 /// A link's token: 256 bits from the operating system's CSPRNG, base64url (43 characters).
-/// It is sent once, in the mail, and never stored, logged or printed.
-pub struct LinkToken(String);
-
-impl fmt::Debug for LinkToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("LinkToken(<redacted>)")
-    }
-}
+/// It is sent once, in the mail, and never stored, logged or printed (its `Debug` is redacted).
+#[derive(Debug)]
+pub struct LinkToken(SecretString);
 
 /// The length of every token this service makes.
 pub const TOKEN_CHARS: usize = 43;
@@ -74,7 +68,7 @@ impl LinkToken {
     pub fn generate() -> Self {
         let mut bytes = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut bytes);
-        Self(URL_SAFE_NO_PAD.encode(bytes))
+        Self(URL_SAFE_NO_PAD.encode(bytes).into())
     }
 
     /// A presented token, if it has the shape of one this service makes (anything else is
@@ -85,16 +79,16 @@ impl LinkToken {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
             && URL_SAFE_NO_PAD.decode(raw).is_ok_and(|b| b.len() == 32);
-        shaped.then(|| Self(raw.to_owned()))
+        shaped.then(|| Self(raw.into()))
     }
 
     pub fn expose(&self) -> &str {
-        &self.0
+        self.0.expose_secret()
     }
 
     /// The only form that is stored: SHA-256, hex.
     pub fn hash(&self) -> String {
-        crate::digest::sha256_hex(&self.0)
+        crate::digest::sha256_hex(self.expose())
     }
 }
 

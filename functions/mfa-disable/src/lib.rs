@@ -5,6 +5,7 @@ use lambda_http::{Body, Request, Response};
 use shared::error::ApiError;
 use shared::http;
 use shared::identity::Identity;
+use shared::secrecy::ExposeSecret;
 use shared::service::{Caller, MfaDisable};
 
 pub use shared::service::TwoFactor as State;
@@ -28,7 +29,7 @@ pub async fn handle(state: &State, req: Request) -> Response<Body> {
                 &identity.user_id,
                 &identity.session_id,
                 input.current,
-                &input.code,
+                input.code.expose_secret(),
                 &Caller::of(&req),
             )
             .await?;

@@ -5,6 +5,7 @@ use lambda_http::{Body, Request, Response};
 use shared::browser::{Browser, WithBrowser};
 use shared::http;
 use shared::policy::rates::RouteGroup;
+use shared::secrecy::ExposeSecret;
 use shared::service::{Caller, Guarded, MfaLogins, MfaVerify};
 
 /// The two-factor login service and its browser edge.
@@ -30,7 +31,11 @@ pub async fn handle(state: &State, req: Request) -> Response<Body> {
         let transport = state.browser.requested_transport(&req, &body)?;
         let pair = state
             .service
-            .verify(&input.mfa_token, input.factor, &Caller::of(&req))
+            .verify(
+                input.mfa_token.expose_secret(),
+                input.factor,
+                &Caller::of(&req),
+            )
             .await?;
         Ok(state.browser.tokens(&pair, transport))
     }

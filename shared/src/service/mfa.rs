@@ -4,6 +4,7 @@
 //! lockout); which step a code may spend is [`crate::policy::totp`]; the secret is sealed
 //! ([`crate::mfa::SealingKeys`]) before it is stored.
 
+use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
 use crate::clock::SharedClock;
@@ -357,19 +358,11 @@ impl TwoFactor {
     }
 }
 
-/// The second factor a login answers its challenge with.
+/// The second factor a login answers its challenge with (its `Debug` is redacted).
+#[derive(Debug)]
 pub enum Factor {
-    Code(String),
-    RecoveryCode(String),
-}
-
-impl std::fmt::Debug for Factor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Code(_) => "Code(<redacted>)",
-            Self::RecoveryCode(_) => "RecoveryCode(<redacted>)",
-        })
-    }
+    Code(SecretString),
+    RecoveryCode(SecretString),
 }
 
 /// `POST /auth/mfa/verify`: the second step of a login.
@@ -464,7 +457,7 @@ impl MfaLogins {
                     .map_err(|e| ApiError::Internal(Box::new(e)))?;
                 let matched: Vec<i64> = totp::window(now)
                     .into_iter()
-                    .filter(|step| secret.matches(code, *step))
+                    .filter(|step| secret.matches(code.expose_secret(), *step))
                     .collect();
                 match totp::decide(&matched, record.last_step) {
                     Verdict::Accept { step } => Some((
@@ -480,7 +473,9 @@ impl MfaLogins {
             Factor::RecoveryCode(raw) => {
                 let (_, codes) = store.mfa_and_recovery(&challenge.user_id).await?;
                 // The stored entry it is (keyed and salted, or of the earlier unsalted form).
-                recovery_hash = self.keys.find_recovery_code(user_id, raw, &codes);
+                recovery_hash = self
+                    .keys
+                    .find_recovery_code(user_id, raw.expose_secret(), &codes);
                 recovery_hash.as_deref().map(|stored| {
                     (
                         // Spent in the session's transaction.

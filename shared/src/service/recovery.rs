@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+use secrecy::ExposeSecret;
+
 use crate::clock::SharedClock;
 use crate::config::{LinkSettings, MailSettings, PasswordSettings, Source, StoreSettings};
 use crate::domain::{DisplayName, Email, User, UserId};
@@ -519,7 +521,9 @@ impl Redeemer {
         input: PasswordReset,
         caller: &Caller,
     ) -> Result<(), ApiError> {
-        let (link, user) = self.good_link(&input.token, Purpose::Reset).await?;
+        let (link, user) = self
+            .good_link(input.token.expose_secret(), Purpose::Reset)
+            .await?;
         password::check_policy(
             &input.new,
             &user.email,

@@ -1,5 +1,6 @@
 //! Request bodies, parsed and validated at the edge. Every field problem is reported at once.
 
+use secrecy::SecretString;
 use serde_json::{Map, Value};
 
 use crate::domain::{DisplayName, Email, Password};
@@ -150,19 +151,11 @@ pub fn link_token_from_body(body: &Map<String, Value>) -> Result<String, ApiErro
         .ok_or_else(|| ApiError::Validation(Vec::new()))
 }
 
-/// `{token, new_password}` for `POST /auth/password/reset`.
+/// `{token, new_password}` for `POST /auth/password/reset` (its `Debug` is redacted).
+#[derive(Debug)]
 pub struct PasswordReset {
-    pub token: String,
+    pub token: SecretString,
     pub new: Password,
-}
-
-impl std::fmt::Debug for PasswordReset {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PasswordReset")
-            .field("token", &"<redacted>")
-            .field("new", &self.new)
-            .finish()
-    }
 }
 
 impl PasswordReset {
@@ -173,7 +166,7 @@ impl PasswordReset {
         fields.finish()?;
         match (token, new) {
             (Some(token), Some(new)) => Ok(Self {
-                token: token.to_owned(),
+                token: token.into(),
                 new: Password::new(new),
             }),
             _ => Err(ApiError::Validation(Vec::new())),
@@ -235,16 +228,11 @@ pub fn code_from_body(body: &Map<String, Value>) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::Validation(Vec::new()))
 }
 
-/// `{current_password, code}` for `DELETE /me/mfa/totp`.
+/// `{current_password, code}` for `DELETE /me/mfa/totp` (its `Debug` is redacted).
+#[derive(Debug)]
 pub struct MfaDisable {
     pub current: Password,
-    pub code: String,
-}
-
-impl std::fmt::Debug for MfaDisable {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("MfaDisable(<redacted>)")
-    }
+    pub code: SecretString,
 }
 
 impl MfaDisable {
@@ -256,7 +244,7 @@ impl MfaDisable {
         match (current, code) {
             (Some(current), Some(code)) => Ok(Self {
                 current: Password::new(current),
-                code: code.to_owned(),
+                code: code.into(),
             }),
             _ => Err(ApiError::Validation(Vec::new())),
         }
@@ -264,15 +252,10 @@ impl MfaDisable {
 }
 
 /// `{mfa_token, code}` or `{mfa_token, recovery_code}` for `POST /auth/mfa/verify`.
+#[derive(Debug)]
 pub struct MfaVerify {
-    pub mfa_token: String,
+    pub mfa_token: SecretString,
     pub factor: crate::service::Factor,
-}
-
-impl std::fmt::Debug for MfaVerify {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("MfaVerify(<redacted>)")
-    }
 }
 
 impl MfaVerify {
@@ -283,11 +266,11 @@ impl MfaVerify {
         let has_recovery = body.contains_key("recovery_code");
         let factor = match (has_code, has_recovery) {
             (true, false) => {
-                code_field(&mut fields, "code").map(|c| crate::service::Factor::Code(c.to_owned()))
+                code_field(&mut fields, "code").map(|c| crate::service::Factor::Code(c.into()))
             }
             (false, true) => match fields.required_str("recovery_code") {
                 Some(code) if code.chars().count() <= 64 => {
-                    Some(crate::service::Factor::RecoveryCode(code.to_owned()))
+                    Some(crate::service::Factor::RecoveryCode(code.into()))
                 }
                 Some(_) => {
                     fields.reject("recovery_code", "must be at most 64 characters");
@@ -307,10 +290,55 @@ impl MfaVerify {
         fields.finish()?;
         match (token, factor) {
             (Some(token), Some(factor)) => Ok(Self {
-                mfa_token: token.to_owned(),
+                mfa_token: token.into(),
                 factor,
             }),
             _ => Err(ApiError::Validation(Vec::new())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::ExposeSecret;
+    use serde_json::json;
+
+    use super::*;
+
+    fn body(value: Value) -> Map<String, Value> {
+        value.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn secrets_in_bodies_never_show_in_debug_output() {
+        let token = "A".repeat(43);
+        let reset = PasswordReset::from_body(&body(
+            json!({"token": token, "new_password": "a long new passphrase"}),
+        ))
+        .unwrap();
+        let shown = format!("{reset:?}");
+        assert!(
+            !shown.contains(&token) && !shown.contains("passphrase"),
+            "{shown}"
+        );
+        assert_eq!(reset.token.expose_secret(), token);
+
+        let verify =
+            MfaVerify::from_body(&body(json!({"mfa_token": token, "code": "123456"}))).unwrap();
+        let shown = format!("{verify:?}");
+        assert!(
+            !shown.contains(&token) && !shown.contains("123456"),
+            "{shown}"
+        );
+
+        let disable = MfaDisable::from_body(&body(
+            json!({"current_password": "the old passphrase", "code": "654321"}),
+        ))
+        .unwrap();
+        let shown = format!("{disable:?}");
+        assert!(
+            !shown.contains("passphrase") && !shown.contains("654321"),
+            "{shown}"
+        );
     }
 }
