@@ -1,7 +1,10 @@
-//! One way to retry an optimistic write that found the state moved on: a bounded number of
-//! attempts with "full jitter" backoff between them (a delay drawn uniformly from zero to an
-//! exponentially growing cap), so writers that collided once do not collide again in lockstep.
-//! When the attempts run out the caller answers 409 `conflict` with `Retry-After`, never 503
+//! One way to retry an optimistic write that found the state moved on, used by every such loop:
+//! a bounded number of attempts with "full jitter" backoff between them (a delay drawn
+//! uniformly from zero to an exponentially growing cap), so writers that collided once do not
+//! collide again in lockstep. A loop whose failed conditional write hands back the state it
+//! lost to (the lockout and mail counters) retries at once ([`Backoff::immediate`]): it has
+//! nothing to wait for. When the attempts run out the caller answers what its route says (409
+//! `conflict` with `Retry-After` for an administrator, 429 for a contended counter), never 503
 //! (503 means the database is down).
 //!
 //! ```ignore
@@ -32,7 +35,43 @@ pub const ADMIN: Backoff = Backoff {
     cap: Duration::from_millis(320),
 };
 
+/// A write that re-reads after losing a race to another request of the same user (a password
+/// change, a session start, a token exchange, two-factor on or off): 3 attempts, delays capped
+/// at 5 then 10 ms.
+pub const CONTENDED: Backoff = Backoff {
+    attempts: 3,
+    base: Duration::from_millis(5),
+    cap: Duration::from_millis(40),
+};
+
+/// Deleting a user while their logins write the same items: 5 attempts, delays capped at 40,
+/// 80, 160, 320 ms (at most 0.6 s of waiting in all), so the racing logins finish first.
+pub const PURGE: Backoff = Backoff {
+    attempts: 5,
+    base: Duration::from_millis(40),
+    cap: Duration::from_millis(320),
+};
+
 impl Backoff {
+    /// `attempts` attempts with no delay between them: for a compare-and-set loop whose failed
+    /// write returned the newer state to decide on.
+    pub const fn immediate(attempts: usize) -> Self {
+        Self {
+            attempts: if attempts > u32::MAX as usize {
+                u32::MAX
+            } else {
+                attempts as u32
+            },
+            base: Duration::ZERO,
+            cap: Duration::ZERO,
+        }
+    }
+
+    /// The same backoff with `attempts` attempts.
+    pub const fn times(self, attempts: u32) -> Self {
+        Self { attempts, ..self }
+    }
+
     /// The delay before retry number `retry` (0 for the first retry), given `unit`, a random
     /// number in `[0, 1)`: `unit × min(cap, base × 2^retry)`.
     pub fn delay(&self, retry: u32, unit: f64) -> Duration {
@@ -62,7 +101,7 @@ impl Tries {
         if self.done >= self.backoff.attempts {
             return false;
         }
-        if self.done > 0 {
+        if self.done > 0 && !self.backoff.cap.is_zero() {
             let unit: f64 = rand::random();
             tokio::time::sleep(self.backoff.delay(self.done - 1, unit)).await;
         }
@@ -92,11 +131,7 @@ mod tests {
 
     #[tokio::test]
     async fn tries_run_out_after_the_attempts() {
-        let mut tries = Tries::new(Backoff {
-            attempts: 3,
-            base: Duration::ZERO,
-            cap: Duration::ZERO,
-        });
+        let mut tries = Tries::new(Backoff::immediate(3));
         let mut n = 0;
         while tries.next().await {
             n += 1;

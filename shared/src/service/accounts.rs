@@ -8,6 +8,7 @@ use crate::error::{ApiError, StoreError};
 use crate::mail::SecurityChange;
 use crate::password::{self, PasswordHasher, Verified};
 use crate::policy::lockout::Outcome;
+use crate::retry::{self, Tries};
 use crate::runtime::InitError;
 use crate::service::notices::Notices;
 use crate::service::requests::Registration;
@@ -173,7 +174,8 @@ impl Accounts {
             .check_current_password(&user, current, caller, PASSWORD_CHANGE_EVENTS)
             .await?;
         let new_hash = self.hash(new).await?;
-        for _ in 0..EPOCH_ATTEMPTS {
+        let mut tries = Tries::new(retry::CONTENDED);
+        while tries.next().await {
             match self.store.change_password(&credentials, &new_hash).await? {
                 EpochChange::Advanced { epoch } => {
                     audit("password_changed", caller, Some(id.as_str()), None);
@@ -208,7 +210,3 @@ const PASSWORD_CHANGE_EVENTS: CheckEvents = CheckEvents {
     locked_out: "password_change_locked_out",
     failed: "password_change_failed",
 };
-
-/// Attempts of a transaction that moves the credentials epoch on, when another transaction
-/// holds one of its items at the same moment.
-pub(crate) const EPOCH_ATTEMPTS: usize = 3;

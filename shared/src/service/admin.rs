@@ -26,8 +26,6 @@ use crate::runtime::InitError;
 use crate::service::Caller;
 use crate::store::{AdminUser, CatalogWrite, EpochChange, Store};
 
-/// Attempts of a user delete whose conditional write found the state moved on.
-const ATTEMPTS: usize = 5;
 /// Where `DELETE /admin/users/{id}` got to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Deletion {
@@ -463,11 +461,9 @@ impl Admin {
         id: &str,
         caller: &Caller,
     ) -> Result<Deletion, ApiError> {
-        for attempt in 0..ATTEMPTS {
-            if attempt > 0 {
-                // Logins racing the delete write the same items; let them finish.
-                tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
-            }
+        // Logins racing the delete write the same items; let them finish.
+        let mut tries = Tries::new(retry::PURGE);
+        while tries.next().await {
             let (before, catalog) = self.read(id).await?;
             if actor.is(&before.user.id) {
                 return Err(ApiError::SelfLockout);

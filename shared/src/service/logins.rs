@@ -9,6 +9,7 @@ use crate::password::{PasswordHasher, Verified};
 use crate::policy::lockout::Outcome;
 use crate::policy::sessions;
 use crate::policy::totp;
+use crate::retry::{self, Tries};
 use crate::runtime::InitError;
 use crate::service::throttle::Throttle;
 use crate::service::tokens::{TokenPair, issuer, pair, sign_error};
@@ -21,7 +22,7 @@ use crate::tokens::{Grants, RefreshToken, TokenIssuer};
 
 /// Attempts of the session transaction when another transaction holds one of its items (the
 /// profile's `last_login_at`, written by a login of the same user at the same moment).
-const START_ATTEMPTS: usize = 4;
+const START_ATTEMPTS: u32 = 4;
 
 /// Logs users in.
 #[derive(Debug, Clone)]
@@ -326,7 +327,8 @@ impl Logins {
             )
             .map_err(sign_error)?;
         let mut outcome = StartOutcome::Conflict;
-        for _ in 0..START_ATTEMPTS {
+        let mut tries = Tries::new(retry::CONTENDED.times(START_ATTEMPTS));
+        while tries.next().await {
             outcome = self.store.start_session(&session, &record, factor).await?;
             if outcome != StartOutcome::Conflict {
                 break;

@@ -16,8 +16,9 @@ use crate::mfa::{RecoveryCodes, SealingKeys, Secret};
 use crate::password::PasswordHasher;
 use crate::policy::lockout::Outcome;
 use crate::policy::totp::{self, Verdict};
+use crate::retry::{self, Tries};
 use crate::runtime::InitError;
-use crate::service::accounts::{Accounts, CheckEvents, EPOCH_ATTEMPTS};
+use crate::service::accounts::{Accounts, CheckEvents};
 use crate::service::logins::Logins;
 use crate::service::notices::Notices;
 use crate::service::tokens::TokenPair;
@@ -218,7 +219,8 @@ impl TwoFactor {
         let codes = RecoveryCodes::generate(&self.keys, user.id.as_str())
             .map_err(|e| ApiError::Internal(Box::new(e)))?;
         let mut user = user;
-        for _ in 0..EPOCH_ATTEMPTS {
+        let mut tries = Tries::new(retry::CONTENDED);
+        while tries.next().await {
             let keep = self.kept(&user, session_id).await?;
             match self
                 .store()
@@ -277,7 +279,8 @@ impl TwoFactor {
         // the code gets its own.
         let step = self.check_code(&user, &record, code, caller).await?;
         let mut user = user;
-        for _ in 0..EPOCH_ATTEMPTS {
+        let mut tries = Tries::new(retry::CONTENDED);
+        while tries.next().await {
             let keep = self.kept(&user, session_id).await?;
             match self.store().disable_mfa(&user, step, keep.as_ref()).await? {
                 EpochChange::Advanced { epoch } => {

@@ -16,8 +16,9 @@ use crate::mail::{Mail, Mailer, SecurityChange};
 use crate::password::{self, PasswordHasher};
 use crate::policy::links::{self, Dead, Holder, Link, LinkToken, Purpose};
 use crate::policy::quota::{self, Admission, Counter};
+use crate::retry::{self, Backoff, Tries};
 use crate::runtime::InitError;
-use crate::service::accounts::{Accounts, CheckEvents, EPOCH_ATTEMPTS};
+use crate::service::accounts::{Accounts, CheckEvents};
 use crate::service::notices::Notices;
 use crate::service::requests::{EmailChange, PasswordReset, Registration};
 use crate::service::{Caller, audit, audit_sessions_revoked, blocking};
@@ -120,7 +121,8 @@ impl Outbox {
         // Start from "no counter": the conditional write either lands or hands back the one
         // there (one request when the address had no mail this hour, two otherwise).
         let mut seen = None;
-        for _ in 0..rounds {
+        let mut tries = Tries::new(Backoff::immediate(rounds));
+        while tries.next().await {
             let now = self.clock.unix();
             let next = match quota::admit(seen.as_ref(), now, max, QUOTA_WINDOW) {
                 Admission::Refused { retry_after } => {
@@ -163,7 +165,8 @@ impl Outbox {
             self.clock.unix(),
             self.ttl(purpose),
         );
-        for _ in 0..EPOCH_ATTEMPTS {
+        let mut tries = Tries::new(retry::CONTENDED);
+        while tries.next().await {
             match self.store.issue_link(&link).await? {
                 LinkIssue::Issued => return Ok(Some((token, link))),
                 LinkIssue::CredentialsChanged => return Ok(None),
@@ -535,7 +538,8 @@ impl Redeemer {
         let new_hash = blocking(move || hasher.hash(&new))
             .await?
             .map_err(|e| ApiError::Internal(Box::new(e)))?;
-        for _ in 0..EPOCH_ATTEMPTS {
+        let mut tries = Tries::new(retry::CONTENDED);
+        while tries.next().await {
             match self
                 .store
                 .reset_password(&link, &user.email, &new_hash, !user.email_verified)
@@ -566,7 +570,8 @@ impl Redeemer {
     /// owner wins. Without one, the sessions live on.
     pub async fn verify_email(&self, token: &str, caller: &Caller) -> Result<(), ApiError> {
         let (link, user) = self.good_link(token, Purpose::Verify).await?;
-        for _ in 0..EPOCH_ATTEMPTS {
+        let mut tries = Tries::new(retry::CONTENDED);
+        while tries.next().await {
             let (record, codes) = self.store.mfa_and_recovery(&user.id).await?;
             let had_factors = record.is_some() || !codes.is_empty();
             match self.store.verify_email(&link, had_factors).await? {
@@ -601,7 +606,8 @@ impl Redeemer {
             .await?
             .filter(|c| c.user_id == user.id)
             .ok_or(ApiError::InvalidLink)?;
-        for _ in 0..EPOCH_ATTEMPTS {
+        let mut tries = Tries::new(retry::CONTENDED);
+        while tries.next().await {
             match self.store.change_email(&link, &user, &credentials).await? {
                 Consumed::Done { epoch } => {
                     audit("email_changed", caller, Some(user.id.as_str()), None);

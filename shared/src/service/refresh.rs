@@ -4,6 +4,7 @@ use crate::clock::SharedClock;
 use crate::config::{IssuerSettings, Source, StoreSettings};
 use crate::error::ApiError;
 use crate::policy::rotation::{self, Decision, RotationSettings};
+use crate::retry::{self, Tries};
 use crate::runtime::InitError;
 use crate::service::tokens::{TokenPair, issuer, pair, sign_error};
 use crate::service::{Caller, audit};
@@ -21,8 +22,6 @@ pub struct Refresher {
 
 /// Presented strings longer than this cannot be tokens we issued (43 characters).
 pub(crate) const MAX_REFRESH_TOKEN_LEN: usize = 256;
-/// Attempts when a concurrent exchange of the same token conflicts.
-const ROTATE_ATTEMPTS: usize = 3;
 
 impl Refresher {
     pub fn new(
@@ -57,7 +56,8 @@ impl Refresher {
             return Err(ApiError::InvalidToken);
         };
         let hash = hash_refresh_token(presented);
-        for _ in 0..ROTATE_ATTEMPTS {
+        let mut tries = Tries::new(retry::CONTENDED);
+        while tries.next().await {
             let now = self.clock.unix();
             let (record, user, catalog) = self.store.refresh_lookup(&user_id, &hash).await?;
             let Some(record) = record else {

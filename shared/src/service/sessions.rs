@@ -10,8 +10,8 @@ use crate::config::{Source, StoreSettings};
 use crate::domain::UserId;
 use crate::error::{ApiError, StoreError};
 use crate::policy::sessions::is_live;
+use crate::retry::{self, Tries};
 use crate::runtime::InitError;
-use crate::service::accounts::EPOCH_ATTEMPTS;
 use crate::service::refresh::MAX_REFRESH_TOKEN_LEN;
 use crate::service::{Caller, audit, audit_sessions_revoked};
 use crate::store::{EpochChange, Store};
@@ -166,7 +166,8 @@ impl Sessions {
     /// in one write, whatever the number of sessions; the session items become cleanup.
     pub async fn revoke_all(&self, user_id: &str, caller: &Caller) -> Result<(), ApiError> {
         let id = UserId::parse(user_id).ok_or(ApiError::UserNotFound)?;
-        for _ in 0..EPOCH_ATTEMPTS {
+        let mut tries = Tries::new(retry::CONTENDED);
+        while tries.next().await {
             let user = self.store.user(&id).await?.ok_or(ApiError::UserNotFound)?;
             match self.store.advance_epoch(&user).await? {
                 EpochChange::Advanced { epoch } => {

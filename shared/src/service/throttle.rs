@@ -9,6 +9,7 @@ use crate::clock::SharedClock;
 use crate::config::LockoutSettings;
 use crate::error::ApiError;
 use crate::policy::lockout::{self, Outcome, Reservation};
+use crate::retry::{Backoff, Tries};
 use crate::service::{Caller, audit};
 use crate::store::{Lockout, LockoutWrite, Store};
 
@@ -93,7 +94,8 @@ impl Throttle {
         // First as if there were no counter: the conditional write that fails hands back the
         // one there is, so a reservation costs one write and no read when all is quiet.
         let mut seen: Option<Lockout> = None;
-        for _ in 0..self.rounds() {
+        let mut tries = Tries::new(Backoff::immediate(self.rounds()));
+        while tries.next().await {
             let now = self.clock.unix();
             let next = match lockout::reserve(&self.settings, seen.as_ref(), now, &id) {
                 Reservation::Granted(next) => next,
@@ -151,7 +153,8 @@ impl Throttle {
             return Ok(Settled::default());
         }
         let mut seen = Some(ticket.seen.clone());
-        for _ in 0..self.rounds() {
+        let mut tries = Tries::new(Backoff::immediate(self.rounds()));
+        while tries.next().await {
             let now = self.clock.unix();
             let resolution =
                 lockout::resolve(&self.settings, seen.as_ref(), now, &ticket.id, outcome);
