@@ -8,9 +8,10 @@ pub mod browser;
 /// The pure core (types, records, rules, clock) is its own crate; re-exported so the paths
 /// `shared::domain`, `shared::policy` and `shared::clock` keep working.
 pub use authcore::{clock, domain, policy};
-pub mod config;
 /// The identity helper lives in its own crate; re-exported so `shared::identity` keeps working.
 pub use identity;
+/// Typed configuration is its own crate (`settings`); re-exported as `shared::config`.
+pub use settings as config;
 pub mod error;
 pub mod http;
 pub mod keys;

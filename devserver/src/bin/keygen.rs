@@ -32,7 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             old.published()
                 .keys
                 .iter()
-                .filter(|k| k.kid != key.kid())
+                .filter(|k| k.common.key_id.as_deref() != Some(key.kid()))
                 .cloned(),
         );
     }

@@ -271,8 +271,8 @@ impl IssuerSettings {
     }
 
     /// The refresh-token rotation rule's settings.
-    pub fn rotation(&self) -> crate::policy::rotation::RotationSettings {
-        crate::policy::rotation::RotationSettings {
+    pub fn rotation(&self) -> authcore::policy::rotation::RotationSettings {
+        authcore::policy::rotation::RotationSettings {
             reuse_grace: self.refresh_reuse_grace,
             idle: self.session_idle,
         }
@@ -607,7 +607,7 @@ pub fn route_permissions(
                 reason: format!("{route:?}: {problem}"),
             });
         }
-        if !crate::policy::roles::valid_permission(permission) {
+        if !authcore::policy::roles::valid_permission(permission) {
             return Err(ConfigError::Invalid {
                 name: ROUTE_PERMISSIONS,
                 reason: format!("{route:?} → {permission:?}: not a permission"),
@@ -768,7 +768,7 @@ pub fn log_filter(level: &str) -> String {
 }
 
 /// Per-source limits on the costly public routes, and the registration mail budget (see
-/// [`crate::policy::rates`]). Every limit counts in fixed windows, one conditional write per
+/// [`authcore::policy::rates`]). Every limit counts in fixed windows, one conditional write per
 /// request; set `SOURCE_LIMITS=off` only where another layer (the CloudFront + WAF
 /// distribution of `template.yaml`) limits per client instead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1056,7 +1056,7 @@ mod tests {
     #[test]
     fn lockout_and_revocation_have_safe_defaults() {
         assert_eq!(
-            crate::config::lockout_settings(&src(&[])).unwrap(),
+            crate::lockout_settings(&src(&[])).unwrap(),
             LockoutSettings {
                 max_failures: 5,
                 window: 900
