@@ -15,9 +15,11 @@ PORT ?= 3000
 DYNAMODB_LOCAL_NPM_VERSION := 11.1.0
 SES_LOCAL_NPM_VERSION := 2.10.2
 JOSE_NPM_VERSION := 6.2.17
+TYPESCRIPT_NPM_VERSION := 5.9.3
 SCHEMATHESIS_VERSION := 4.32.5
 
 NPM_FLAGS := --no-audit --no-fund --loglevel=error --engine-strict=false
+TSC := $(TOOLS)/typescript/node_modules/.bin/tsc
 
 # Clippy runs inside the build: clippy-driver compiles the workspace's own crates (what `cargo
 # clippy` runs in check mode), so `make test` compiles every dependency once instead of once
@@ -32,11 +34,11 @@ include mk/sam.mk
 include mk/bench.mk
 include mk/sam-local.mk
 
-.PHONY: help tools test-tools test-build browser-tools check-prereqs dev test fmt lint unit robustness identity-package clean-dev
+.PHONY: help tools test-tools test-build browser-tools check-prereqs dev test fmt lint unit robustness typecheck-console identity-package clean-dev
 
 help:
 	@echo "make dev    serve the API on http://127.0.0.1:$(PORT) against DynamoDB Local (Ctrl-C stops it)"
-	@echo "make test   format, lint, unit, DynamoDB Local, end-to-end and template checks"
+	@echo "make test   format, lint, unit, DynamoDB Local, end-to-end, template and console type checks"
 	@echo "make bench  benchmarks (release build); figures in target/bench/report.json"
 	@echo "make build  sam build: arm64 Lambda artifacts in .aws-sam/build"
 	@echo "make sam-local       live samples for sam local invoke / start-api (Ctrl-C stops it)"
@@ -68,6 +70,13 @@ $(TOOLS)/ses/.installed: Makefile
 $(TOOLS)/node/.installed: Makefile
 	mkdir -p $(TOOLS)/node
 	npm install --prefix $(TOOLS)/node $(NPM_FLAGS) "jose@$(JOSE_NPM_VERSION)"
+	touch $@
+
+# TypeScript, which only type-checks the console's JavaScript modules (`// @ts-check`, JSDoc
+# types); nothing is compiled: the browser loads them as written.
+$(TOOLS)/typescript/.installed: Makefile
+	mkdir -p $(TOOLS)/typescript
+	npm install --prefix $(TOOLS)/typescript $(NPM_FLAGS) "typescript@$(TYPESCRIPT_NPM_VERSION)"
 	touch $@
 
 # schemathesis (robustness testing from openapi.yaml), in a virtual environment of its own.
@@ -122,6 +131,12 @@ unit:
 robustness: tools $(TOOLS)/schemathesis/.installed
 	SCHEMATHESIS_TELEMETRY=false scripts/schemathesis.sh $(TOOLS)/schemathesis/bin/st
 
+# The console's modules (functions/console/static) against their JSDoc types and
+# functions/console/tsconfig.json: zero errors, or the target fails.
+typecheck-console: check-prereqs $(TOOLS)/typescript/.installed
+	@[ -x $(TSC) ] || { echo "$(TSC) not found: the console's type check needs typescript@$(TYPESCRIPT_NPM_VERSION) from npm (rm $(TOOLS)/typescript/.installed, then make typecheck-console installs it)"; exit 1; }
+	$(TSC) --noEmit -p functions/console
+
 # Headless Chromium and its WebDriver for the console's browser tests: Debian's packages
 # (`chromium`, `chromium-driver`), installed with apt-get when missing and make runs as root;
 # otherwise the message says what to install. No browser is downloaded from anywhere else.
@@ -143,13 +158,14 @@ browser-tools:
 # sam-local-test`, which runs each of them, and by `make build`: 33 links of the SDK, about
 # 35 s of this target on 2 cores. Then the tests, four at a time (most of them wait on
 # DynamoDB Local, the SES emulator or the browser, so two would leave the cores idle); then
-# schemathesis (mostly waiting on the local server) beside the template lint (make -j2; each
-# part's output is printed whole when it ends). Every cargo build here names --workspace, so
-# all resolve the same features and share one set of artefacts (docs/build.md has the figures).
+# schemathesis (mostly waiting on the local server) beside the template lint and the console's
+# type check (make -j2; each part's output is printed whole when it ends). Every cargo build
+# here names --workspace, so all resolve the same features and share one set of artefacts
+# (docs/build.md has the figures).
 test:
 	$(MAKE) --no-print-directory -j2 --output-sync=target test-tools test-build
 	$(MAKE) --no-print-directory unit
-	$(MAKE) --no-print-directory -j2 --output-sync=target robustness lint-template identity-package
+	$(MAKE) --no-print-directory -j2 --output-sync=target robustness lint-template typecheck-console identity-package
 
 # The crate other teams depend on packages on its own: its files, README and manifest.
 identity-package:
@@ -160,4 +176,4 @@ identity-package:
 test-build: check-prereqs fmt
 	cargo build --workspace --locked --bins --tests $(addprefix --exclude ,$(SAM_FUNCTIONS))
 
-test-tools: tools sam-tools browser-tools $(TOOLS)/schemathesis/.installed
+test-tools: tools sam-tools browser-tools $(TOOLS)/schemathesis/.installed $(TOOLS)/typescript/.installed
