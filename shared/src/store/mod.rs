@@ -7,6 +7,8 @@ mod links;
 mod mfa;
 mod rates;
 pub mod schema;
+#[cfg(test)]
+mod stored_items;
 
 use std::time::Duration;
 
