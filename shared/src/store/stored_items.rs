@@ -556,7 +556,7 @@ fn with(mut stored: Item, changes: &[(&str, Option<AttributeValue>)]) -> Item {
 fn every_entity_reads_and_is_written_as_main_wrote_it() {
     for (stored, user) in [(stored_user(), user()), (stored_new_user(), new_user())] {
         assert_eq!(user_from_item(&stored).unwrap(), user);
-        assert_eq!(user_item(&user), stored);
+        assert_eq!(user_item(&user).unwrap(), stored);
         assert_eq!(
             (rev_of(&stored).unwrap(), roles_of(&stored)),
             (0, user.roles)
@@ -567,44 +567,47 @@ fn every_entity_reads_and_is_written_as_main_wrote_it() {
         credentials_from_item(&stored_credentials()).unwrap(),
         credentials()
     );
-    assert_eq!(credentials_item(&credentials()), stored_credentials());
+    assert_eq!(
+        credentials_item(&credentials()).unwrap(),
+        stored_credentials()
+    );
     for (stored, session) in [
         (stored_session(), session()),
         (stored_bare_session(), bare_session()),
     ] {
         assert_eq!(session_from_item(&stored).unwrap(), session);
-        assert_eq!(session_item(&session), stored);
+        assert_eq!(session_item(&session).unwrap(), stored);
     }
     assert_eq!(
         refresh_from_item(&hash('a'), &stored_refresh()).unwrap(),
         refresh()
     );
-    assert_eq!(refresh_item(&refresh()), stored_refresh());
+    assert_eq!(refresh_item(&refresh()).unwrap(), stored_refresh());
     assert_eq!(
         refresh_from_item(&hash('a'), &stored_rotated()).unwrap(),
         rotated()
     );
     assert_eq!(
-        refresh_item_until(&rotated(), 1_700_086_400),
+        refresh_item_until(&rotated(), 1_700_086_400).unwrap(),
         stored_rotated()
     );
     assert_eq!(
         challenge_from_item(&hash('c'), &stored_challenge()).unwrap(),
         challenge()
     );
-    assert_eq!(challenge_item(&challenge()), stored_challenge());
+    assert_eq!(challenge_item(&challenge()).unwrap(), stored_challenge());
     for (stored, enabled) in [(stored_mfa_pending(), false), (stored_mfa_enabled(), true)] {
         assert_eq!(mfa_from_item(&stored).unwrap(), mfa(enabled));
-        assert_eq!(mfa_item(USER, &mfa(enabled)), stored);
+        assert_eq!(mfa_item(USER, &mfa(enabled)).unwrap(), stored);
     }
     let codes = vec![hash('e'), hash('f')];
     assert_eq!(recovery_from_item(&stored_recovery()), codes);
-    assert_eq!(recovery_item(USER, &codes), stored_recovery());
+    assert_eq!(recovery_item(USER, &codes).unwrap(), stored_recovery());
     assert_eq!(link_from_item(&hash('d'), &stored_link()).unwrap(), link());
-    assert_eq!(link_item(&link()), stored_link());
+    assert_eq!(link_item(&link()).unwrap(), stored_link());
     assert_eq!(mail_quota_from_item(&stored_quota()).unwrap(), quota());
     assert_eq!(
-        mail_quota_item(Purpose::Reset, "ada@example.com", &quota(), 1_700_003_600),
+        mail_quota_item(Purpose::Reset, "ada@example.com", &quota(), 1_700_003_600).unwrap(),
         stored_quota()
     );
     for (stored, counter) in [
@@ -613,7 +616,7 @@ fn every_entity_reads_and_is_written_as_main_wrote_it() {
     ] {
         assert_eq!(lockout_from_item(&stored).unwrap(), counter);
         assert_eq!(
-            lockout_item("ada@example.com", &counter, 1_700_000_960),
+            lockout_item("ada@example.com", &counter, 1_700_000_960).unwrap(),
             stored
         );
     }
@@ -623,7 +626,7 @@ fn every_entity_reads_and_is_written_as_main_wrote_it() {
         ..catalog()
     };
     assert_eq!(catalog_from_item(&stored_catalog()).unwrap(), written);
-    assert_eq!(catalog_item(&catalog(), 8), stored_catalog());
+    assert_eq!(catalog_item(&catalog(), 8).unwrap(), stored_catalog());
 }
 
 #[test]
@@ -631,7 +634,7 @@ fn every_link_purpose_is_stored_by_its_name() {
     for purpose in Purpose::ALL {
         let link = Link { purpose, ..link() };
         let stored = with(stored_link(), &[("purpose", Some(s(purpose.as_str())))]);
-        assert_eq!(link_item(&link), stored);
+        assert_eq!(link_item(&link).unwrap(), stored);
         assert_eq!(link_from_item(&hash('d'), &stored).unwrap(), link);
     }
 }
