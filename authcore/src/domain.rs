@@ -5,12 +5,15 @@ use std::fmt;
 
 use email_address::{EmailAddress, Options};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 /// A normalised, valid email address (trimmed, lowercased, at most 254 characters, a dot in the domain).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// No `Deserialize`: an address from a request goes through [`Email::parse`]; the store reads
+/// its own back as [`User`] and [`Credentials`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
 pub struct Email(String);
 
 impl Email {
@@ -85,8 +88,10 @@ impl Password {
     }
 }
 
-/// A display name: trimmed, 1 to 100 characters, no control characters.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A display name: trimmed, 1 to 100 characters, no control characters. No `Deserialize`, like
+/// [`Email`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
 pub struct DisplayName(String);
 
 impl DisplayName {
@@ -116,8 +121,10 @@ impl DisplayName {
     }
 }
 
-/// A user's id: a random UUID (v4), so ids reveal nothing about sign-up order.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// A user's id: a random UUID (v4), so ids reveal nothing about sign-up order. Read (serde) only
+/// if it is one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct UserId(String);
 
 impl UserId {
@@ -136,6 +143,20 @@ impl UserId {
     }
 }
 
+impl TryFrom<String> for UserId {
+    type Error = &'static str;
+
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        Self::parse(&raw).ok_or("user id is not a UUID")
+    }
+}
+
+impl From<UserId> for String {
+    fn from(id: UserId) -> Self {
+        id.0
+    }
+}
+
 impl fmt::Display for UserId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -143,7 +164,8 @@ impl fmt::Display for UserId {
 }
 
 /// A refresh session's id (the `sid` claim): a random UUID.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct SessionId(String);
 
 impl SessionId {
@@ -166,25 +188,40 @@ impl fmt::Display for SessionId {
     }
 }
 
-/// A registered user's profile.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A registered user's profile. Its serde form is its stored attributes (`shared::store::keys`):
+/// what accounts of before an attribute lack reads as they always did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     pub id: UserId,
+    #[serde(deserialize_with = "stored::email")]
     pub email: Email,
+    #[serde(
+        default,
+        deserialize_with = "stored::name",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub name: Option<DisplayName>,
+    #[serde(default)]
     pub roles: Vec<String>,
+    /// RFC 3339.
+    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     /// The credentials epoch: moved on by every change that must end all sessions (a password
     /// change, sign-out everywhere); a session started under an older epoch is dead.
+    #[serde(default)]
     pub epoch: i64,
     /// Whether someone proved they read mail at `email` (a verification link, or a password
     /// reset, which is mailed there too). False at registration and after an email change
     /// until the new address's link is used (the change itself is confirmed from it, so true).
+    /// Accounts from before verification existed are unverified.
+    #[serde(default)]
     pub email_verified: bool,
     /// Django's `is_active`: a disabled account cannot log in or refresh (an administrator's
     /// `PATCH /admin/users/{id}`). Accounts from before the flag existed are active.
+    #[serde(default = "stored::active")]
     pub active: bool,
     /// The last session start (epoch seconds), `None` before the first login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_login_at: Option<i64>,
 }
 
@@ -213,21 +250,45 @@ impl From<&User> for ProfileBody {
     }
 }
 
-/// A user's stored credentials, kept on the email-uniqueness item so that login is one read.
-#[derive(Clone, PartialEq, Eq)]
+/// A user's stored credentials, kept on the email-uniqueness item so that login is one read
+/// (serde form: its stored attributes, like [`User`]).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Credentials {
+    #[serde(deserialize_with = "stored::email")]
     pub email: Email,
     pub user_id: UserId,
     /// The Argon2id PHC string.
     pub password_hash: String,
+    #[serde(default)]
     pub roles: Vec<String>,
     /// A copy of the profile's epoch, written in the same transactions, so login reads it
     /// with the hash.
+    #[serde(default)]
     pub epoch: i64,
     /// Whether two-factor is on (written with the epoch when it is turned on or off).
+    #[serde(default)]
     pub mfa: bool,
     /// A copy of the profile's `active`, written in the same transactions.
+    #[serde(default = "stored::active")]
     pub active: bool,
+}
+
+/// How stored values read back: trusted like `from_stored` (they were parsed when written).
+mod stored {
+    use super::{Deserialize, Deserializer, DisplayName, Email};
+
+    pub fn email<'de, D: Deserializer<'de>>(stored: D) -> Result<Email, D::Error> {
+        String::deserialize(stored).map(Email::from_stored)
+    }
+
+    pub fn name<'de, D: Deserializer<'de>>(stored: D) -> Result<Option<DisplayName>, D::Error> {
+        Option::<String>::deserialize(stored).map(|name| name.map(DisplayName::from_stored))
+    }
+
+    /// `active` where it is absent: accounts from before the flag.
+    pub fn active() -> bool {
+        true
+    }
 }
 
 impl fmt::Debug for Credentials {

@@ -21,9 +21,11 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
 
-/// What a link is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a link is for (serde: its stored name, [`Purpose::as_str`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Purpose {
     Reset,
     Verify,
@@ -92,16 +94,19 @@ impl LinkToken {
     }
 }
 
-/// A stored link (its token's hash, never the token).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A stored link (its token's hash, never the token); serde: its stored attributes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Link {
+    /// In the key, not an attribute.
+    #[serde(skip)]
     pub hash: String,
     pub purpose: Purpose,
     pub user_id: String,
     /// The address the link is for: the account's for a reset or verification, the new one
     /// for an email change.
     pub email: String,
-    /// The user's credentials epoch when the link was made.
+    /// The user's credentials epoch when the link was made (0 in links of before epochs).
+    #[serde(default)]
     pub epoch: i64,
     pub created_at: i64,
     pub expires_at: i64,

@@ -42,6 +42,8 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
+
 /// Login throttling per normalised email: `max_failures` failed logins within `window` seconds
 /// lock further attempts until `window` seconds after the last counted failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,17 +74,27 @@ pub const PENDING_LIFETIME: i64 = 60;
 
 /// One email's counter as stored. `version` is what the conditional write compares, so a
 /// state computed from a stale read is never written.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+///
+/// Items of before this counter kept checked failures apart still read: one written before
+/// reservations (`failures`, no `version`) reads as version 0; one written while reservations
+/// were counted as attempts (`attempts`, `version`, no `pending`) reads its attempts as
+/// failures (at rest they were: a right password deleted the counter) with nothing in flight.
+/// No item holds both: every write since `attempts` puts the whole item.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Counter {
     /// Checked failures in the current window.
+    #[serde(alias = "attempts")]
     pub failures: i64,
     /// When the current window began (its first failure).
     pub window_start: i64,
     /// Set by the failure that reached the limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub locked_until: Option<i64>,
     /// Checks reserved and not yet resolved: reservation id → when reserved.
+    #[serde(default)]
     pub pending: BTreeMap<String, i64>,
     /// Bumped by every write; 1 for a new counter (0: an item of before versions).
+    #[serde(default)]
     pub version: i64,
 }
 

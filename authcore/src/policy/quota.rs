@@ -18,6 +18,8 @@
 //! The store writes the counter [`admit`] computes only if the stored one is still the one
 //! it was computed from, so a burst of parallel requests gets exactly `max` through.
 
+use serde::{Deserialize, Serialize};
+
 /// Whose allowance a mail spends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Counter {
@@ -40,7 +42,7 @@ impl Counter {
 }
 
 /// One address's counter for one purpose, as stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Quota {
     pub count: i64,
     pub window_start: i64,

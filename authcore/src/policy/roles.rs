@@ -29,7 +29,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::FieldError;
 
@@ -87,19 +87,24 @@ pub const MAX_ENTITLEMENT_BYTES: usize = 3_072;
 pub const MAX_CATALOG_BYTES: usize = 12_288;
 
 /// One role.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoleDef {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    #[serde(default)]
     pub permissions: BTreeSet<String>,
 }
 
-/// Every role, and the counts that keep changes safe.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Every role, and the counts that keep changes safe. Serde: the stored catalog's attributes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Catalog {
+    #[serde(default)]
     pub roles: BTreeMap<String, RoleDef>,
     /// How many users hold each role (absent: none).
+    #[serde(default)]
     pub holders: BTreeMap<String, i64>,
-    /// How many active users hold [`ADMIN`].
+    /// How many active users hold [`ADMIN`] (absent in catalogs of before the count: 0).
+    #[serde(rename = "admins", default)]
     pub active_admins: i64,
     /// The stored version this was read at (0: never written).
     pub version: i64,

@@ -136,7 +136,7 @@ impl Store {
     fn catalog_put(&self, next: &Catalog) -> Result<TransactWriteItem, StoreError> {
         let put = Put::builder()
             .table_name(&self.table)
-            .set_item(Some(keys::catalog_item(next, next.version + 1)));
+            .set_item(Some(keys::catalog_item(next, next.version + 1)?));
         let put = if next.version == 0 {
             put.condition_expression(NOT_EXISTS)
         } else {

@@ -143,7 +143,7 @@ impl Store {
         let result = self
             .client
             .transact_write_items()
-            .transact_items(self.put(keys::link_item(link), NOT_EXISTS)?)
+            .transact_items(self.put(keys::link_item(link)?, NOT_EXISTS)?)
             .transact_items(point)
             .send()
             .await
@@ -387,7 +387,7 @@ impl Store {
             .transact_items(self.consume(link)?)
             .transact_items(profile)
             .transact_items(TransactWriteItem::builder().delete(old).build())
-            .transact_items(self.put(keys::credentials_item(&moved), NOT_EXISTS)?)
+            .transact_items(self.put(keys::credentials_item(&moved)?, NOT_EXISTS)?)
             .send()
             .await
             .map_err(classify_transaction);
@@ -431,7 +431,7 @@ impl Store {
                 &counted_address(counter, email),
                 next,
                 ttl,
-            )))
+            )?))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         let request = match expected {
             None => request.condition_expression(NOT_EXISTS),

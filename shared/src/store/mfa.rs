@@ -149,7 +149,7 @@ impl Store {
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(keys::mfa_item(user_id.as_str(), record)))
+            .set_item(Some(keys::mfa_item(user_id.as_str(), record)?))
             .condition_expression("attribute_not_exists(PK) OR #state = :pending")
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":pending", AttributeValue::S("pending".into()))
@@ -261,7 +261,7 @@ impl Store {
             .client
             .transact_write_items()
             .transact_items(enable)
-            .transact_items(self.put_always(keys::recovery_item(user.id.as_str(), recovery))?);
+            .transact_items(self.put_always(keys::recovery_item(user.id.as_str(), recovery)?)?);
         for item in self.epoch_items(user, true, keep)? {
             request = request.transact_items(item);
         }
@@ -368,7 +368,7 @@ impl Store {
             .client
             .transact_write_items()
             .transact_items(self.spend_step(user_id, step)?)
-            .transact_items(self.put_always(keys::recovery_item(user_id.as_str(), recovery))?)
+            .transact_items(self.put_always(keys::recovery_item(user_id.as_str(), recovery)?)?)
             .send()
             .await
             .map_err(classify_transaction);
@@ -384,7 +384,7 @@ impl Store {
         self.client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(keys::challenge_item(challenge)))
+            .set_item(Some(keys::challenge_item(challenge)?))
             .condition_expression(NOT_EXISTS)
             .send()
             .await

@@ -7,6 +7,8 @@ mod links;
 mod mfa;
 mod rates;
 pub mod schema;
+#[cfg(test)]
+mod stored_items;
 
 use std::time::Duration;
 
@@ -226,7 +228,7 @@ impl Store {
         credentials: &Credentials,
         link: Option<&crate::policy::links::Link>,
     ) -> Result<(), StoreError> {
-        let mut profile = keys::user_item(user);
+        let mut profile = keys::user_item(user)?;
         if let Some(link) = link {
             profile.insert(
                 link.purpose.pointer().to_owned(),
@@ -237,9 +239,9 @@ impl Store {
             .client
             .transact_write_items()
             .transact_items(self.put(profile, NOT_EXISTS)?)
-            .transact_items(self.put(keys::credentials_item(credentials), NOT_EXISTS)?);
+            .transact_items(self.put(keys::credentials_item(credentials)?, NOT_EXISTS)?);
         if let Some(link) = link {
-            request = request.transact_items(self.put(keys::link_item(link), NOT_EXISTS)?);
+            request = request.transact_items(self.put(keys::link_item(link)?, NOT_EXISTS)?);
         }
         match request.send().await.map_err(classify_transaction) {
             Ok(_) => Ok(()),
@@ -453,8 +455,8 @@ impl Store {
         let mut request = self
             .client
             .transact_write_items()
-            .transact_items(self.put(keys::session_item(session), NOT_EXISTS)?)
-            .transact_items(self.put(keys::refresh_item(token), NOT_EXISTS)?)
+            .transact_items(self.put(keys::session_item(session)?, NOT_EXISTS)?)
+            .transact_items(self.put(keys::refresh_item(token)?, NOT_EXISTS)?)
             .transact_items(self.login_mark(
                 &session.user_id,
                 session.epoch,
@@ -581,7 +583,7 @@ impl Store {
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(keys::lockout_item(email, next, ttl)))
+            .set_item(Some(keys::lockout_item(email, next, ttl)?))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         let request = match expected {
             None => request.condition_expression(NOT_EXISTS),
@@ -857,7 +859,7 @@ impl Store {
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(mark_rotated).build())
-            .transact_items(self.put(keys::refresh_item_until(new, horizons.new), NOT_EXISTS)?)
+            .transact_items(self.put(keys::refresh_item_until(new, horizons.new)?, NOT_EXISTS)?)
             .transact_items(TransactWriteItem::builder().update(session_used).build())
             .transact_items(self.epoch_check(&old.user_id, old.epoch)?)
             .send()

@@ -464,6 +464,7 @@ async fn write_history(store: &Store, user: &UserId, n: usize, now: i64) {
                     user_agent: Some("history".into()),
                     source_ip: Some("192.0.2.1".into()),
                 })
+                .unwrap()
             } else {
                 keys::refresh_item(&RefreshRecord {
                     token_hash: RefreshToken::for_user(user).hash(),
@@ -475,6 +476,7 @@ async fn write_history(store: &Store, user: &UserId, n: usize, now: i64) {
                     state: TokenState::Rotated { at: now },
                     amr: keys::password_amr(),
                 })
+                .unwrap()
             }
         })
         .collect();

@@ -457,10 +457,10 @@ async fn recovery_codes_stored_unsalted_by_an_older_version_still_work_once() {
         .client()
         .put_item()
         .table_name(store.table())
-        .set_item(Some(shared::store::keys::recovery_item(
-            &id,
-            &[shared::mfa::hash_recovery_code(legacy)],
-        )))
+        .set_item(Some(
+            shared::store::keys::recovery_item(&id, &[shared::mfa::hash_recovery_code(legacy)])
+                .unwrap(),
+        ))
         .send()
         .await
         .unwrap();
