@@ -18,10 +18,12 @@ pub mod keys;
 pub mod mail;
 pub mod mfa;
 pub mod password;
-pub mod retry;
+/// The optimistic-write retry helper lives with the store; re-exported as `shared::retry`.
+pub use store::retry;
 pub mod runtime;
 /// Secrets in request bodies are `secrecy::SecretString`s; read them with `ExposeSecret`.
 pub use secrecy;
 pub mod service;
-pub mod store;
+/// The DynamoDB store is its own crate (`store`); re-exported as `shared::store`.
+pub use store;
 pub mod tokens;

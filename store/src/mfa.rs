@@ -1,6 +1,6 @@
 //! Two-factor state: enrolment, turning it on and off (each moving the credentials epoch on,
 //! so every other session ends, while the caller's own session is carried over), recovery
-//! codes, and the challenges logins answer with. The rules are [`crate::policy::totp`].
+//! codes, and the challenges logins answer with. The rules are [`authcore::policy::totp`].
 
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update,
@@ -10,9 +10,9 @@ use super::{
     EpochChange, NOT_EXISTS, Store, built, classify, classify_transaction, epoch_change, epoch_is,
     keys, n,
 };
-use crate::domain::{User, UserId};
 use crate::error::StoreError;
-use crate::policy::totp::CHALLENGE_MAX_FAILURES;
+use authcore::domain::{User, UserId};
+use authcore::policy::totp::CHALLENGE_MAX_FAILURES;
 use keys::{Challenge, MfaRecord};
 
 /// The second factor a session start spends.

@@ -49,12 +49,12 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Credentials, User, UserId};
 use crate::error::StoreError;
-use crate::policy::links::{Link, Purpose};
-use crate::policy::quota::Quota;
-use crate::policy::roles::Catalog;
-use crate::store::schema::{PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
+use crate::schema::{PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
+use authcore::domain::{Credentials, User, UserId};
+use authcore::policy::links::{Link, Purpose};
+use authcore::policy::quota::Quota;
+use authcore::policy::roles::Catalog;
 pub use authcore::records::{
     Challenge, MfaRecord, RefreshRecord, Session, TokenState, password_amr,
 };
@@ -69,7 +69,7 @@ pub const LINK: &str = "LINK";
 pub const MAILQUOTA: &str = "MAILQUOTA";
 pub const SESSION_PREFIX: &str = "SESSION#";
 pub const REFRESH_PREFIX: &str = "REFRESH#";
-pub use crate::store::schema::{
+pub use crate::schema::{
     EMAIL_VERIFIED, USERS_INDEX, USERS_INDEX_PARTITION, USERS_INDEX_PK, USERS_INDEX_PROJECTION,
     USERS_INDEX_SK,
 };
@@ -96,12 +96,12 @@ pub const LOCKOUT_PENDING: &str = "pending";
 /// The partition the cold-start connection read looks in. No item is ever written there; the
 /// functions that otherwise never `GetItem` may read only this partition (`template.yaml`).
 pub const PRECONNECT_PK: &str = "PRECONNECT";
-/// The partition prefix of every fixed-window counter ([`crate::policy::rates`]).
+/// The partition prefix of every fixed-window counter ([`authcore::policy::rates`]).
 pub const RATE_PREFIX: &str = "RATE#";
 pub const RATE: &str = "RATE";
 
-/// The password-check counter of one normalised email (see [`crate::policy::lockout`]).
-pub type Lockout = crate::policy::lockout::Counter;
+/// The password-check counter of one normalised email (see [`authcore::policy::lockout`]).
+pub type Lockout = authcore::policy::lockout::Counter;
 
 pub fn user_pk(user_id: &str) -> String {
     format!("USER#{user_id}")
@@ -119,7 +119,7 @@ pub fn lockout_pk(email: &str) -> String {
     // The SHA-256 of the address, never the address: a counter can outlive a deleted user (a
     // login racing the deletion reserves after the purge) until its `ttl`, and must not keep
     // the address in the table.
-    format!("LOCKOUT#{}", crate::tokens::hash_refresh_token(email))
+    format!("LOCKOUT#{}", authcore::digest::sha256_hex(email))
 }
 
 pub fn link_pk(token_hash: &str) -> String {
@@ -216,13 +216,10 @@ pub fn preconnect_key() -> Item {
 /// The counter of one scope in one window: a new window is a new item. A per-address counter
 /// is named by the SHA-256 of its scope, never the address itself: it outlives a deleted user
 /// (until its window ends) and must not keep the address in the table.
-pub fn rate_key(scope: &crate::policy::rates::Scope, window: i64) -> Item {
+pub fn rate_key(scope: &authcore::policy::rates::Scope, window: i64) -> Item {
     let name = match scope {
-        crate::policy::rates::Scope::RegistrationMailsTo(_) => {
-            format!(
-                "mail-to#{}",
-                crate::tokens::hash_refresh_token(&scope.name())
-            )
+        authcore::policy::rates::Scope::RegistrationMailsTo(_) => {
+            format!("mail-to#{}", authcore::digest::sha256_hex(&scope.name()))
         }
         _ => scope.name(),
     };
@@ -332,7 +329,7 @@ pub fn refresh_item(record: &RefreshRecord) -> Result<Item, StoreError> {
 }
 
 /// A refresh token's item expiring at `ttl` (an exchange writes the token's horizon, see
-/// [`crate::policy::rotation::horizon`]).
+/// [`authcore::policy::rotation::horizon`]).
 pub fn refresh_item_until(record: &RefreshRecord, ttl: i64) -> Result<Item, StoreError> {
     let key = refresh_key(record.user_id.as_str(), &record.token_hash);
     let mut item = to_item(record, key, "refresh_token")?;
@@ -431,7 +428,7 @@ pub fn lockout_from_item(item: &Item) -> Result<Lockout, StoreError> {
     from_item(item, "lockout")
 }
 
-/// The roles catalog (see [`crate::policy::roles`]) as stored at `version`.
+/// The roles catalog (see [`authcore::policy::roles`]) as stored at `version`.
 pub fn catalog_item(catalog: &Catalog, version: i64) -> Result<Item, StoreError> {
     let mut item = to_item(catalog, catalog_key(), "roles_catalog")?;
     item.insert("version".into(), n(version));
@@ -461,7 +458,7 @@ mod tests {
 
     #[test]
     fn a_per_address_counter_keeps_no_address_in_its_key() {
-        use crate::policy::rates::Scope;
+        use authcore::policy::rates::Scope;
         let to = rate_key(&Scope::RegistrationMailsTo("ada@example.com".into()), 7);
         let pk = to["PK"].as_s().unwrap();
         assert!(
@@ -496,14 +493,14 @@ mod tests {
     /// its lock runs; once over, a fresh count.
     #[test]
     fn a_counter_of_before_reservations_reads_sensibly_under_the_rule() {
-        use crate::policy::lockout::{Reservation, reserve};
+        use authcore::policy::lockout::{Reservation, reserve};
         let mut item = lockout_key("old@example.com");
         item.insert("attempts".into(), n(4));
         item.insert("window_start".into(), n(1_000));
         item.insert("locked_until".into(), n(1_900));
         item.insert("version".into(), n(6));
         let counter = lockout_from_item(&item).unwrap();
-        let settings = crate::config::LockoutSettings {
+        let settings = settings::LockoutSettings {
             max_failures: 5,
             window: 900,
         };
@@ -551,7 +548,7 @@ mod tests {
     /// `policy::roles::catalog_bytes`, which bounds the catalog, never undercounts the item.
     #[test]
     fn the_catalog_bound_counts_at_least_what_dynamodb_counts() {
-        use crate::policy::roles::{self, MAX_ROLES, catalog_bytes};
+        use authcore::policy::roles::{self, MAX_ROLES, catalog_bytes};
         let mut catalog = Catalog::builtin();
         for i in 1..MAX_ROLES {
             let permissions: Vec<String> = (0..(i % 7) * 3)

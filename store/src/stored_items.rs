@@ -9,10 +9,10 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use time::OffsetDateTime;
 
 use super::keys::*;
-use crate::domain::{Credentials, DisplayName, Email, SessionId, User, UserId};
-use crate::policy::links::{Link, Purpose};
-use crate::policy::quota::Quota;
-use crate::policy::roles::{Catalog, RoleDef};
+use authcore::domain::{Credentials, DisplayName, Email, SessionId, User, UserId};
+use authcore::policy::links::{Link, Purpose};
+use authcore::policy::quota::Quota;
+use authcore::policy::roles::{Catalog, RoleDef};
 
 const USER: &str = "0f8fad5b-d9cb-469f-a165-70867728950e";
 const SID: &str = "7c9e6679-7425-40de-944b-e07fc1f90ae7";
@@ -163,7 +163,7 @@ fn challenge() -> Challenge {
 fn mfa(enabled: bool) -> MfaRecord {
     MfaRecord {
         enabled,
-        sealed: crate::mfa::Sealed {
+        sealed: authcore::records::Sealed {
             key_id: "k1".into(),
             blob: "bm9uY2VjaXBoZXJ0ZXh0".into(),
         },

@@ -52,6 +52,14 @@ pub const PURGE: Backoff = Backoff {
     cap: Duration::from_millis(320),
 };
 
+/// A batch write DynamoDB left partly unprocessed: 5 attempts, delays capped at 100, 200,
+/// 400, 800 ms, as DynamoDB asks (exponential backoff).
+pub const UNPROCESSED: Backoff = Backoff {
+    attempts: 5,
+    base: Duration::from_millis(100),
+    cap: Duration::from_millis(800),
+};
+
 impl Backoff {
     /// `attempts` attempts with no delay between them: for a compare-and-set loop whose failed
     /// write returned the newer state to decide on.

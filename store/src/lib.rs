@@ -2,10 +2,12 @@
 //! condition or a transaction in DynamoDB itself (never read-then-write).
 
 mod admin;
+pub mod error;
 pub mod keys;
 mod links;
 mod mfa;
 mod rates;
+pub mod retry;
 pub mod schema;
 #[cfg(test)]
 mod stored_items;
@@ -25,18 +27,18 @@ use aws_sdk_dynamodb::types::{
     ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 
-use crate::config::StoreSettings;
-use crate::domain::{Credentials, DisplayName, User, UserId};
 use crate::error::StoreError;
-use crate::policy::roles::Catalog;
 pub use admin::{
     AccessCheck, AdminUser, CatalogWrite, PURGE_BUDGET, PurgeStep, UsersPage, decode_cursor,
 };
+use authcore::domain::{Credentials, DisplayName, User, UserId};
+use authcore::policy::roles::Catalog;
 pub use keys::{Challenge, MfaRecord};
 pub use keys::{Lockout, RefreshRecord, Session, TokenState};
 pub use links::{Consumed, LinkIssue, QuotaWrite};
 pub use mfa::{KeptSession, SecondFactor};
 pub use rates::HitOutcome;
+use settings::StoreSettings;
 
 /// Loads the AWS configuration with the timeouts and retries the service relies on: a DynamoDB
 /// outage answers 503 after at most 3 attempts of 1 s each (3 s overall), never hangs.
@@ -226,7 +228,7 @@ impl Store {
         &self,
         user: &User,
         credentials: &Credentials,
-        link: Option<&crate::policy::links::Link>,
+        link: Option<&authcore::policy::links::Link>,
     ) -> Result<(), StoreError> {
         let mut profile = keys::user_item(user)?;
         if let Some(link) = link {
@@ -545,7 +547,7 @@ impl Store {
     /// still there (never another reservation, never a failure; the version moves on, so a
     /// decision computed from the counter with it is not written). One `UpdateItem` that needs
     /// no read; `false` when the reservation was not there (lapsed, or the counter erased).
-    /// This is [`crate::policy::lockout::resolve`] with `Outcome::GiveBack`, minus the lapsed
+    /// This is [`authcore::policy::lockout::resolve`] with `Outcome::GiveBack`, minus the lapsed
     /// reservations it counts, which any later read counts the same way.
     pub async fn give_back_reservation(&self, email: &str, id: &str) -> Result<bool, StoreError> {
         let result = self
@@ -568,7 +570,7 @@ impl Store {
         }
     }
 
-    /// Writes the counter [`crate::policy::lockout`] computed (a reservation or a resolution),
+    /// Writes the counter [`authcore::policy::lockout`] computed (a reservation or a resolution),
     /// only if the stored one is still `expected` (same version, or still absent). When it is
     /// not, DynamoDB hands back the counter that is there, so the caller can decide again
     /// without another read.
@@ -687,7 +689,7 @@ impl Store {
     }
 
     /// The sessions of a user that have not ended for good, after deleting those that have
-    /// ([`crate::policy::sessions::has_ended`], judged against `current_epoch` and `idle` at
+    /// ([`authcore::policy::sessions::has_ended`], judged against `current_epoch` and `idle` at
     /// `now`) together with their active refresh token. Login runs it after each session start
     /// (the session cap's read), so the user's `SESSION#` items are the live ones plus those
     /// ended since the last login: never more than a few beyond `MAX_SESSIONS_PER_USER`,
@@ -705,7 +707,7 @@ impl Store {
         let all = self.sessions(user_id).await?;
         let (ended, standing): (Vec<Session>, Vec<Session>) = all
             .into_iter()
-            .partition(|s| crate::policy::sessions::has_ended(s, current_epoch, idle, now));
+            .partition(|s| authcore::policy::sessions::has_ended(s, current_epoch, idle, now));
         // Boxed with their type spelled out: a `map` closure's future in an `async fn` trips
         // the compiler's `Send` inference for the router that awaits it.
         let mut deletes: Vec<BoxedStep<'_>> = Vec::with_capacity(ended.len());
@@ -805,7 +807,7 @@ impl Store {
     /// Exchanges `old` for `new` in one transaction that holds only if `old` is still active,
     /// its session exists, is not revoked and is still of the user's current epoch (the session
     /// also records its last use), and the profile still holds that epoch. Each token's item
-    /// expires (`ttl`) at its horizon ([`crate::policy::rotation::horizon`]): `old` keeps what
+    /// expires (`ttl`) at its horizon ([`authcore::policy::rotation::horizon`]): `old` keeps what
     /// reuse detection needs until `horizons.old`, then DynamoDB removes it.
     pub async fn rotate(
         &self,

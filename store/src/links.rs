@@ -1,5 +1,5 @@
 //! Emailed links and mail quotas: the writes that make a link, consume one, and count mails.
-//! Every rule is decided in [`crate::policy::links`] and [`crate::policy::quota`]; each
+//! Every rule is decided in [`authcore::policy::links`] and [`authcore::policy::quota`]; each
 //! write here repeats the facts the decision rested on as conditions, so a state that changed
 //! since it was read is never overwritten.
 
@@ -10,10 +10,10 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::{NOT_EXISTS, Store, built, classify, classify_transaction, epoch_is, keys, n};
-use crate::domain::{Credentials, Email, User, UserId};
 use crate::error::StoreError;
-use crate::policy::links::{Link, Purpose};
-use crate::policy::quota::{Counter, Quota};
+use authcore::domain::{Credentials, Email, User, UserId};
+use authcore::policy::links::{Link, Purpose};
+use authcore::policy::quota::{Counter, Quota};
 
 /// The address part of a mail counter's key: the address itself for the account's counter,
 /// `to:<address>` for the recipient's (`MAILQUOTA#<purpose>#to:<address>`), so mails others
@@ -411,7 +411,7 @@ impl Store {
         .transpose()
     }
 
-    /// Writes the counter [`crate::policy::quota::admit`] computed, only if the stored one is
+    /// Writes the counter [`authcore::policy::quota::admit`] computed, only if the stored one is
     /// still `expected` (or still absent); otherwise DynamoDB hands back the one there.
     pub async fn count_mail(
         &self,

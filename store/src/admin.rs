@@ -2,7 +2,7 @@
 //! through the sparse index, and erasing a user.
 //!
 //! Every change to the catalog is a whole-item `Put` conditioned on the version it was
-//! computed from ([`crate::policy::roles`] computes it); a change to an account writes the
+//! computed from ([`authcore::policy::roles`] computes it); a change to an account writes the
 //! profile (conditioned on its revision and epoch), the credentials copy and the catalog in one
 //! transaction, so the counts the rules rely on never drift from the accounts. A change that
 //! narrows, creates or deletes a role moves the role stamps item in the same transaction; the
@@ -17,11 +17,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures::StreamExt;
 
 use super::{NOT_EXISTS, Store, built, classify, classify_transaction, epoch_is, keys, n};
-use crate::domain::{DisplayName, User, UserId};
+use crate::Session;
 use crate::error::StoreError;
-use crate::policy::links::Purpose;
-use crate::policy::roles::{Catalog, Holder, Stamps};
-use crate::store::Session;
+use crate::retry::{self, Tries};
+use authcore::domain::{DisplayName, User, UserId};
+use authcore::policy::links::Purpose;
+use authcore::policy::roles::{Catalog, Holder, Stamps};
 
 /// A user as an administrator reads it: the profile, and the revision changes are
 /// conditioned on.
@@ -85,8 +86,6 @@ pub enum PurgeStep {
     /// It deleted its budget; more items are left for the next step.
     More,
 }
-/// Rounds of retrying what `BatchWriteItem` left unprocessed.
-const BATCH_ROUNDS: usize = 5;
 
 impl Store {
     /// The user id an email belongs to (only that attribute of the credentials item is read).
@@ -536,11 +535,9 @@ impl Store {
                     .map(|d| WriteRequest::builder().delete_request(d).build())
             })
             .collect::<Result<Vec<_>, _>>()?;
-        for round in 0..BATCH_ROUNDS {
-            if round > 0 {
-                // DynamoDB asks for a retry with backoff when it leaves items unprocessed.
-                tokio::time::sleep(std::time::Duration::from_millis(50 << round)).await;
-            }
+        // DynamoDB asks for a retry with backoff when it leaves items unprocessed.
+        let mut tries = Tries::new(retry::UNPROCESSED);
+        while tries.next().await {
             let output = self
                 .client
                 .batch_write_item()

@@ -1,4 +1,4 @@
-//! Fixed-window counters ([`crate::policy::rates`]): one conditional `UpdateItem` adds a hit
+//! Fixed-window counters ([`authcore::policy::rates`]): one conditional `UpdateItem` adds a hit
 //! only while the window's count is below its maximum. No read comes first, so parallel
 //! requests cannot overshoot.
 
@@ -7,8 +7,8 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 
 use super::{Store, keys, n};
 use crate::error::StoreError;
-use crate::policy::rates::{Limit, Scope, Window};
-use crate::store::schema::TTL_ATTRIBUTE;
+use crate::schema::TTL_ATTRIBUTE;
+use authcore::policy::rates::{Limit, Scope, Window};
 
 /// What adding a hit did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

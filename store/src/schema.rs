@@ -7,8 +7,8 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType, TimeToLiveSpecification,
 };
 
+use crate::classify;
 use crate::error::StoreError;
-use crate::store::classify;
 
 /// Partition key: a string such as `USER#<id>`.
 pub const PARTITION_KEY: &str = "PK";
