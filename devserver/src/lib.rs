@@ -18,6 +18,7 @@ pub mod dynamodb_local;
 mod guard;
 pub mod ses_local;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -28,8 +29,13 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response as AxumResponse};
 use futures::FutureExt;
 use http_body_util::BodyExt;
+use lambda_http::aws_lambda_events::apigw::{
+    ApiGatewayRequestAuthorizer, ApiGatewayV2CustomAuthorizerV2Request, ApiGatewayV2httpRequest,
+    ApiGatewayV2httpRequestContext,
+};
+use lambda_http::aws_lambda_events::query_map::QueryMap;
 use lambda_http::{Body, Response};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use shared::clock::SharedClock;
 use shared::config::Source;
 use shared::error::ApiError;
@@ -284,8 +290,8 @@ impl Gateway {
 }
 
 /// The path parameters of `path` under a route pattern with `{name}` segments (`None`: no match).
-fn match_path(pattern: &str, path: &str) -> Option<Map<String, Value>> {
-    let mut params = Map::new();
+fn match_path(pattern: &str, path: &str) -> Option<HashMap<String, String>> {
+    let mut params = HashMap::new();
     let (mut want, mut have) = (pattern.split('/'), path.split('/'));
     loop {
         match (want.next(), have.next()) {
@@ -298,14 +304,14 @@ fn match_path(pattern: &str, path: &str) -> Option<Map<String, Value>> {
                     if rest.is_empty() {
                         return None;
                     }
-                    params.insert(name.to_owned(), Value::String(rest));
+                    params.insert(name.to_owned(), rest);
                     return Some(params);
                 }
                 if let Some(name) = w.strip_prefix('{').and_then(|w| w.strip_suffix('}')) {
                     if h.is_empty() {
                         return None;
                     }
-                    params.insert(name.to_owned(), Value::String(h.to_owned()));
+                    params.insert(name.to_owned(), h.to_owned());
                 } else if w != h {
                     return None;
                 }
@@ -448,9 +454,9 @@ async fn route_request(
         let lambda = match app.gateway.cached(&key) {
             Some(cached) => Some(cached),
             None => {
-                let decision = authorizer::handle(
+                let decision = authorizer::authorize(
                     &app.authorizer,
-                    context.authorizer_event(&headers, authorization),
+                    &context.authorizer_event(&headers, authorization),
                 )
                 .await;
                 // API Gateway caches denials too; only an Allow matters to the routes here.
@@ -463,14 +469,20 @@ async fn route_request(
         let Some(lambda) = lambda else {
             return gateway(StatusCode::FORBIDDEN, "Forbidden");
         };
-        authorizer_context = Some(lambda);
+        // API Gateway hands the function the context as `requestContext.authorizer.lambda`.
+        authorizer_context = Some(match lambda {
+            Value::Object(fields) => fields.into_iter().collect(),
+            _ => HashMap::new(),
+        });
     }
     let event = context.http_event(&headers, bytes, authorizer_context);
     // `lambda_http` panics on some header values API Gateway would never pass on; the headers
     // above are already API Gateway's, and anything left that cannot become a request is the
     // 400 API Gateway answers to a request it cannot parse.
-    let parsed = std::panic::catch_unwind(|| lambda_http::request::from_str(&event.to_string()));
-    let Ok(Ok(request)) = parsed else {
+    let parsed = std::panic::catch_unwind(|| {
+        lambda_http::Request::from(lambda_http::request::LambdaRequest::ApiGatewayV2(event))
+    });
+    let Ok(request) = parsed else {
         return gateway(StatusCode::BAD_REQUEST, "Bad Request");
     };
     let request_id = shared::http::request_id(&request);
@@ -530,13 +542,14 @@ fn edge_headers(headers: &HeaderMap, peer: SocketAddr, local: SocketAddr) -> Hea
     out
 }
 
-/// What API Gateway knows about a request, shared by the authorizer and the function events.
+/// What API Gateway knows about a request, shared by the authorizer and the function events,
+/// as `aws_lambda_events`' payload 2.0 types (the ones the functions deserialize).
 struct RequestContext {
     route_key: String,
     raw_path: String,
     raw_query: String,
-    path_parameters: Map<String, Value>,
-    context: Value,
+    path_parameters: HashMap<String, String>,
+    context: ApiGatewayV2httpRequestContext,
 }
 
 impl RequestContext {
@@ -545,32 +558,33 @@ impl RequestContext {
         parts: &axum::http::request::Parts,
         headers: &HeaderMap,
         peer: SocketAddr,
-        path_parameters: Map<String, Value>,
+        path_parameters: HashMap<String, String>,
     ) -> Self {
         let now = OffsetDateTime::now_utc();
         let route_key = format!("{} {}", route.method, route.path);
-        let user_agent = headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        let context = json!({
-            "accountId": "000000000000",
-            "apiId": "local",
-            "domainName": headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost"),
-            "domainPrefix": "local",
-            "http": {
-                "method": route.method,
-                "path": parts.uri.path(),
-                "protocol": "HTTP/1.1",
-                "sourceIp": peer.ip().to_string(),
-                "userAgent": user_agent,
-            },
-            "requestId": uuid::Uuid::new_v4().to_string(),
-            "routeKey": route_key,
-            "stage": "$default",
-            "time": now.format(&time::format_description::well_known::Rfc2822).unwrap_or_default(),
-            "timeEpoch": now.unix_timestamp() * 1000,
-        });
+        let header = |name| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let mut context = ApiGatewayV2httpRequestContext::default();
+        context.account_id = Some("000000000000".into());
+        context.apiid = Some("local".into());
+        context.domain_name = Some(header(header::HOST).unwrap_or_else(|| "localhost".into()));
+        context.domain_prefix = Some("local".into());
+        context.http.method = parts.method.clone();
+        context.http.path = Some(parts.uri.path().to_owned());
+        context.http.protocol = Some("HTTP/1.1".into());
+        context.http.source_ip = Some(peer.ip().to_string());
+        context.http.user_agent = Some(header(header::USER_AGENT).unwrap_or_default());
+        context.request_id = Some(uuid::Uuid::new_v4().to_string());
+        context.route_key = Some(route_key.clone());
+        context.stage = Some("$default".into());
+        context.time = now
+            .format(&time::format_description::well_known::Rfc2822)
+            .ok();
+        context.time_epoch = now.unix_timestamp() * 1000;
         Self {
             route_key,
             raw_path: parts.uri.path().to_owned(),
@@ -581,28 +595,42 @@ impl RequestContext {
     }
 
     /// The payload-2.0 authorizer request API Gateway sends.
-    fn authorizer_event(&self, headers: &HeaderMap, authorization: &str) -> Value {
-        json!({
-            "version": "2.0",
-            "type": "REQUEST",
-            "routeArn": format!("arn:aws:execute-api:local:000000000000:local/$default/{}", self.route_key.replace(' ', "")),
-            "identitySource": [authorization],
-            "routeKey": self.route_key,
-            "rawPath": self.raw_path,
-            "rawQueryString": self.raw_query,
-            "headers": gateway_headers(headers),
-            "cookies": cookies(headers),
-            "queryStringParameters": self.query_parameters(),
-            "pathParameters": self.path_parameters,
-            "requestContext": self.context,
-        })
+    fn authorizer_event(
+        &self,
+        headers: &HeaderMap,
+        authorization: &str,
+    ) -> ApiGatewayV2CustomAuthorizerV2Request {
+        let mut event = ApiGatewayV2CustomAuthorizerV2Request::default();
+        event.version = Some("2.0".into());
+        event.type_ = Some("REQUEST".into());
+        event.route_arn = Some(format!(
+            "arn:aws:execute-api:local:000000000000:local/$default/{}",
+            self.route_key.replace(' ', "")
+        ));
+        event.identity_source = Some(vec![authorization.to_owned()]);
+        event.route_key = Some(self.route_key.clone());
+        event.raw_path = Some(self.raw_path.clone());
+        event.raw_query_string = Some(self.raw_query.clone());
+        event.headers = gateway_headers(headers);
+        event.cookies = cookies(headers);
+        event.query_string_parameters = self.query_parameters();
+        event.path_parameters = self.path_parameters.clone();
+        event.request_context = self.context.clone();
+        event
     }
 
-    /// The payload-2.0 event the function receives.
-    fn http_event(&self, headers: &HeaderMap, body: &[u8], authorizer: Option<Value>) -> Value {
+    /// The payload-2.0 event the function receives, with the authorizer's context.
+    fn http_event(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        authorizer: Option<HashMap<String, Value>>,
+    ) -> ApiGatewayV2httpRequest {
         let mut context = self.context.clone();
-        if let (Some(lambda), Some(ctx)) = (authorizer, context.as_object_mut()) {
-            ctx.insert("authorizer".into(), json!({ "lambda": lambda }));
+        if let Some(fields) = authorizer {
+            let mut described = ApiGatewayRequestAuthorizer::default();
+            described.fields = fields;
+            context.authorizer = Some(described);
         }
         let (body, base64) = match std::str::from_utf8(body) {
             Ok(text) => (text.to_owned(), false),
@@ -611,54 +639,32 @@ impl RequestContext {
                 (base64::engine::general_purpose::STANDARD.encode(body), true)
             }
         };
-        let mut event = json!({
-            "version": "2.0",
-            "routeKey": self.route_key,
-            "rawPath": self.raw_path,
-            "rawQueryString": self.raw_query,
-            "headers": gateway_headers(headers),
-            "requestContext": context,
-            "isBase64Encoded": base64,
-        });
-        if let Some(e) = event.as_object_mut() {
-            let cookies = cookies(headers);
-            if !cookies.is_empty() {
-                e.insert("cookies".into(), json!(cookies));
-            }
-            let query = self.query_parameters();
-            if !query.is_empty() {
-                e.insert("queryStringParameters".into(), Value::Object(query));
-            }
-            if !self.path_parameters.is_empty() {
-                e.insert(
-                    "pathParameters".into(),
-                    Value::Object(self.path_parameters.clone()),
-                );
-            }
-        }
-        if !body.is_empty()
-            && let Some(e) = event.as_object_mut()
-        {
-            e.insert("body".into(), Value::String(body));
-        }
+        let cookies = cookies(headers);
+        let mut event = ApiGatewayV2httpRequest::default();
+        event.version = Some("2.0".into());
+        event.route_key = Some(self.route_key.clone());
+        event.raw_path = Some(self.raw_path.clone());
+        event.raw_query_string = Some(self.raw_query.clone());
+        event.headers = gateway_headers(headers);
+        event.request_context = context;
+        event.is_base64_encoded = base64;
+        event.cookies = (!cookies.is_empty()).then_some(cookies);
+        event.query_string_parameters = QueryMap::from(self.query_parameters());
+        event.path_parameters = self.path_parameters.clone();
+        event.body = (!body.is_empty()).then_some(body);
         event
     }
-}
 
-impl RequestContext {
     /// The query string as API Gateway passes it: decoded, repeated names joined by commas.
-    fn query_parameters(&self) -> Map<String, Value> {
-        let mut out: Map<String, Value> = Map::new();
+    fn query_parameters(&self) -> HashMap<String, String> {
+        let mut out: HashMap<String, String> = HashMap::new();
         for (name, value) in form_urlencoded::parse(self.raw_query.as_bytes()) {
-            match out.get_mut(name.as_ref()) {
-                Some(Value::String(existing)) => {
+            out.entry(name.into_owned())
+                .and_modify(|existing| {
                     existing.push(',');
                     existing.push_str(&value);
-                }
-                _ => {
-                    out.insert(name.into_owned(), Value::String(value.into_owned()));
-                }
-            }
+                })
+                .or_insert_with(|| value.into_owned());
         }
         out
     }
@@ -680,24 +686,25 @@ fn cookies(headers: &HeaderMap) -> Vec<String> {
 
 /// Headers as API Gateway passes them: lowercased names, repeated values joined by commas;
 /// cookies go to the event's `cookies`.
-fn gateway_headers(headers: &HeaderMap) -> Map<String, Value> {
-    let mut out: Map<String, Value> = Map::new();
+fn gateway_headers(headers: &HeaderMap) -> HeaderMap {
+    let mut joined: Vec<(&header::HeaderName, String)> = Vec::new();
     for (name, value) in headers {
+        let Ok(value) = value.to_str() else { continue };
         if name == header::COOKIE {
             continue;
         }
-        let Ok(value) = value.to_str() else { continue };
-        match out.get_mut(name.as_str()) {
-            Some(Value::String(existing)) => {
+        match joined.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, existing)) => {
                 existing.push(',');
                 existing.push_str(value);
             }
-            _ => {
-                out.insert(name.as_str().to_owned(), Value::String(value.to_owned()));
-            }
+            None => joined.push((name, value.to_owned())),
         }
     }
-    out
+    joined
+        .into_iter()
+        .filter_map(|(name, value)| Some((name.clone(), HeaderValue::from_str(&value).ok()?)))
+        .collect()
 }
 
 fn into_axum(response: Response<Body>) -> AxumResponse {
