@@ -188,7 +188,7 @@ impl fmt::Display for SessionId {
     }
 }
 
-/// A registered user's profile. Its serde form is its stored attributes (`shared::store::keys`):
+/// A registered user's profile. Its serde form is its stored attributes (`store::keys`):
 /// what accounts of before an attribute lack reads as they always did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {

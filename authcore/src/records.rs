@@ -2,7 +2,7 @@
 //! tokens, two-factor state and login challenges. Plain data whose serde form is its stored
 //! attributes, read as they always were from items of before an attribute existed; the keys,
 //! `type` and `ttl` (and which values come from the key) are the store's business
-//! (`shared::store::keys`).
+//! (`store::keys`).
 
 use serde::{Deserialize, Deserializer, Serialize};
 
