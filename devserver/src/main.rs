@@ -10,6 +10,10 @@
 //! `.dev/local-endpoints.json` (removed at exit), where `authctl` finds them. With
 //! `BOOTSTRAP_ADMIN_EMAIL` and `BOOTSTRAP_ADMIN_PASSWORD` it creates that administrator at
 //! start (an existing account with that email just gets the `admin` role).
+//!
+//! The metrics the functions write (CloudWatch EMF lines, on stdout beside the logs) are counted
+//! too: `GET /_local/metrics` shows the counts and the last lines, and Ctrl-C prints a one-line
+//! summary.
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -118,10 +122,20 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         "Serving the API on http://127.0.0.1:{port} (table {}); Ctrl-C stops",
         settings.table_name
     );
+    eprintln!(
+        "Metrics counted so far: http://127.0.0.1:{port}{}",
+        devserver::LOCAL_METRICS
+    );
+    let metrics = app.metrics.clone();
     devserver::serve(listener, app, async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await?;
+    let summary = metrics.summary();
+    eprintln!(
+        "metrics: {}",
+        if summary.is_empty() { "none" } else { &summary }
+    );
     eprintln!("stopped");
     Ok(())
 }

@@ -8,7 +8,7 @@ use lambda_http::{Body, Request, Response, service_fn};
 use tracing_subscriber::EnvFilter;
 
 use crate::clock::{SharedClock, SystemClock};
-use crate::config::{ConfigError, ProcessEnv, Source, log_filter, log_level};
+use crate::config::{ConfigError, ProcessEnv, Source, log_filter, log_level, metrics_namespace};
 use crate::keys::KeyError;
 
 /// Why a function could not start. It fails its cold start loudly rather than serve wrongly.
@@ -24,7 +24,8 @@ pub enum InitError {
 }
 
 /// JSON log lines on stdout (CloudWatch reads them), at `LOG_LEVEL` (see
-/// [`crate::config::log_filter`]). An invalid `LOG_LEVEL` fails the cold start with the
+/// [`crate::config::log_filter`]), and the metrics' EMF lines beside them under
+/// `METRICS_NAMESPACE` ([`crate::metrics`]). An invalid `LOG_LEVEL` fails the cold start with the
 /// reason (logged at `info` first, so it reaches CloudWatch).
 pub fn init_tracing(src: &dyn Source) -> Result<(), InitError> {
     let level = log_level(src);
@@ -40,7 +41,13 @@ pub fn init_tracing(src: &dyn Source) -> Result<(), InitError> {
     if let Err(err) = &level {
         tracing::error!(error = %err, "invalid configuration");
     }
-    level.map(|_| ()).map_err(InitError::from)
+    let namespace = metrics_namespace(src);
+    match &namespace {
+        Ok(namespace) => crate::metrics::init(namespace.clone()),
+        Err(err) => tracing::error!(error = %err, "invalid configuration"),
+    }
+    level?;
+    namespace.map(|_| ()).map_err(InitError::from)
 }
 
 /// The whole `main` of an HTTP function: JSON logs, its state built once from the process
