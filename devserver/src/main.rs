@@ -14,6 +14,9 @@
 //! The metrics the functions write (CloudWatch EMF lines, on stdout beside the logs) are counted
 //! too: `GET /_local/metrics` shows the counts and the last lines, and Ctrl-C prints a one-line
 //! summary.
+//!
+//! Its log lines are readable text (`LOG_FORMAT=json`: the JSON lines and EMF lines the
+//! functions write on Lambda).
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -48,7 +51,7 @@ fn main() -> ExitCode {
 
 #[tokio::main]
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    shared::runtime::init_tracing(&ProcessEnv)?;
+    shared::runtime::init_local_tracing(&ProcessEnv)?;
     let mut overlay = Overlay(HashMap::new());
     // Both emulators start at once; both are awaited before any error is returned, so neither
     // is left starting in the background.

@@ -82,6 +82,7 @@ pub const BOOTSTRAP_ADMIN_EMAIL: &str = "BOOTSTRAP_ADMIN_EMAIL";
 pub const BOOTSTRAP_ADMIN_PASSWORD: &str = "BOOTSTRAP_ADMIN_PASSWORD";
 pub const CORS_ALLOWED_ORIGINS: &str = "CORS_ALLOWED_ORIGINS";
 pub const METRICS_NAMESPACE: &str = "METRICS_NAMESPACE";
+pub const LOG_FORMAT: &str = "LOG_FORMAT";
 
 /// The CloudWatch namespace of the service's metrics when `METRICS_NAMESPACE` is not set.
 pub const DEFAULT_METRICS_NAMESPACE: &str = "AuthService";
@@ -741,6 +742,29 @@ pub fn metrics_namespace(src: &dyn Source) -> Result<String, ConfigError> {
     Ok(value)
 }
 
+/// How the local server writes its log lines (`LOG_FORMAT`); the functions on Lambda always
+/// write JSON and never read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// `text` (default): one readable line per event, coloured on a terminal; the metrics are
+    /// counted (`GET /_local/metrics`) but their EMF lines are not printed.
+    Text,
+    /// `json`: what Lambda writes, JSON log lines and the metrics' EMF lines.
+    Json,
+}
+
+/// `LOG_FORMAT` of the local server: `text` (default) or `json`.
+pub fn log_format(src: &dyn Source) -> Result<LogFormat, ConfigError> {
+    match optional(src, LOG_FORMAT).as_deref() {
+        None | Some("text") => Ok(LogFormat::Text),
+        Some("json") => Ok(LogFormat::Json),
+        Some(other) => Err(ConfigError::Invalid {
+            name: LOG_FORMAT,
+            reason: format!("{other:?} is not one of text, json"),
+        }),
+    }
+}
+
 /// `LOG_LEVEL`: `error`, `warn`, `info` (default) or `debug`.
 pub fn log_level(src: &dyn Source) -> Result<&'static str, ConfigError> {
     match optional(src, LOG_LEVEL).as_deref() {
@@ -1058,6 +1082,20 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn the_log_format_is_text_or_json() {
+        assert_eq!(log_format(&src(&[])), Ok(LogFormat::Text));
+        assert_eq!(
+            log_format(&src(&[(LOG_FORMAT, "json")])),
+            Ok(LogFormat::Json)
+        );
+        assert_eq!(
+            log_format(&src(&[(LOG_FORMAT, "text")])),
+            Ok(LogFormat::Text)
+        );
+        assert!(log_format(&src(&[(LOG_FORMAT, "pretty")])).is_err());
     }
 
     #[test]
