@@ -58,6 +58,8 @@ pub async fn spawn_server(bin: &Path, fx: &Fixture) -> Result<(Server, Duration)
         .envs(fx.settings.iter())
         .env(shared::config::PORT, port.to_string())
         .env(shared::config::LOG_LEVEL, "info")
+        // The JSON log and EMF lines the functions write on Lambda, not the readable text.
+        .env(shared::config::LOG_FORMAT, "json")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -49,6 +49,11 @@ pub const CORS_HEADERS: &str = "authorization,content-type,x-requested-with";
 pub const CORS_EXPOSE: &str = "retry-after";
 pub const CORS_MAX_AGE: &str = "600";
 
+/// The local server's own route (not API Gateway's, not on AWS): the counts of the metrics the
+/// functions wrote, per metric and dimensions, and their last EMF lines
+/// ([`shared::metrics::Snapshot`]).
+pub const LOCAL_METRICS: &str = "/_local/metrics";
+
 /// API Gateway's own payload limit for HTTP APIs (10 MB); the functions enforce their own 16 KiB.
 const GATEWAY_MAX_BODY: usize = 10 * 1024 * 1024;
 
@@ -97,6 +102,8 @@ macro_rules! functions {
             $( pub $krate: $krate::State, )*
             pub authorizer: authorizer::State,
             pub gateway: Gateway,
+            /// What the functions counted ([`shared::metrics`]): `GET /_local/metrics`.
+            pub metrics: Arc<shared::metrics::Recorder>,
         }
 
         impl App {
@@ -109,7 +116,8 @@ macro_rules! functions {
                     Box::pin(authorizer::state(src, clock.clone())),
                     $( Box::pin($krate::state(src, clock.clone())), )*
                 )?;
-                Ok(Self { authorizer, gateway: Gateway::from_source(src)?, $( $krate, )* })
+                let metrics = shared::metrics::Recorder::new(shared::config::metrics_namespace(src)?);
+                Ok(Self { authorizer, gateway: Gateway::from_source(src)?, metrics, $( $krate, )* })
             }
         }
 
@@ -412,7 +420,13 @@ async fn dispatch(
         .collect()
         .await
     {
-        Ok(collected) => route_request(&edge, peer, &parts, &collected.to_bytes()).await,
+        // What the authorizer and the function count goes to this server's recorder.
+        Ok(collected) => {
+            edge.app
+                .metrics
+                .scope(route_request(&edge, peer, &parts, &collected.to_bytes()))
+                .await
+        }
         Err(_) => gateway(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large"),
     };
     gateway_settings.add_cors(&parts.headers, &mut response);
@@ -430,6 +444,10 @@ async fn route_request(
     let path = parts.uri.path();
     if parts.method == axum::http::Method::GET && path == "/openapi.yaml" {
         return ([(header::CONTENT_TYPE, "application/yaml")], OPENAPI).into_response();
+    }
+    if parts.method == axum::http::Method::GET && path == LOCAL_METRICS {
+        let body = serde_json::to_string(&app.metrics.snapshot()).unwrap_or_default();
+        return ([(header::CONTENT_TYPE, "application/json")], body).into_response();
     }
     let Some((route, params)) = ROUTES
         .iter()

@@ -10,6 +10,13 @@
 //! `.dev/local-endpoints.json` (removed at exit), where `authctl` finds them. With
 //! `BOOTSTRAP_ADMIN_EMAIL` and `BOOTSTRAP_ADMIN_PASSWORD` it creates that administrator at
 //! start (an existing account with that email just gets the `admin` role).
+//!
+//! The metrics the functions write (CloudWatch EMF lines, on stdout beside the logs) are counted
+//! too: `GET /_local/metrics` shows the counts and the last lines, and Ctrl-C prints a one-line
+//! summary.
+//!
+//! Its log lines are readable text (`LOG_FORMAT=json`: the JSON lines and EMF lines the
+//! functions write on Lambda).
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -44,7 +51,7 @@ fn main() -> ExitCode {
 
 #[tokio::main]
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    shared::runtime::init_tracing(&ProcessEnv)?;
+    shared::runtime::init_local_tracing(&ProcessEnv)?;
     let mut overlay = Overlay(HashMap::new());
     // Both emulators start at once; both are awaited before any error is returned, so neither
     // is left starting in the background.
@@ -118,10 +125,20 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         "Serving the API on http://127.0.0.1:{port} (table {}); Ctrl-C stops",
         settings.table_name
     );
+    eprintln!(
+        "Metrics counted so far: http://127.0.0.1:{port}{}",
+        devserver::LOCAL_METRICS
+    );
+    let metrics = app.metrics.clone();
     devserver::serve(listener, app, async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await?;
+    let summary = metrics.summary();
+    eprintln!(
+        "metrics: {}",
+        if summary.is_empty() { "none" } else { &summary }
+    );
     eprintln!("stopped");
     Ok(())
 }

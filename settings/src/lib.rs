@@ -81,6 +81,11 @@ pub const AUTHORIZER_CACHE_TTL_SECONDS: &str = "AUTHORIZER_CACHE_TTL_SECONDS";
 pub const BOOTSTRAP_ADMIN_EMAIL: &str = "BOOTSTRAP_ADMIN_EMAIL";
 pub const BOOTSTRAP_ADMIN_PASSWORD: &str = "BOOTSTRAP_ADMIN_PASSWORD";
 pub const CORS_ALLOWED_ORIGINS: &str = "CORS_ALLOWED_ORIGINS";
+pub const METRICS_NAMESPACE: &str = "METRICS_NAMESPACE";
+pub const LOG_FORMAT: &str = "LOG_FORMAT";
+
+/// The CloudWatch namespace of the service's metrics when `METRICS_NAMESPACE` is not set.
+pub const DEFAULT_METRICS_NAMESPACE: &str = "AuthService";
 
 fn required(src: &dyn Source, name: &'static str) -> Result<String, ConfigError> {
     match src.get(name) {
@@ -717,6 +722,49 @@ pub fn dev_port(src: &dyn Source) -> Result<u16, ConfigError> {
     bounded(src, PORT, 3000, 1, u16::MAX)
 }
 
+/// `METRICS_NAMESPACE`, default [`DEFAULT_METRICS_NAMESPACE`]: the CloudWatch namespace the
+/// functions' embedded-metric lines name. At most 255 of letters, digits and `. - _ / # :`
+/// (what CloudWatch accepts, less the space), not starting with `AWS/` (AWS's own).
+pub fn metrics_namespace(src: &dyn Source) -> Result<String, ConfigError> {
+    let Some(value) = optional(src, METRICS_NAMESPACE) else {
+        return Ok(DEFAULT_METRICS_NAMESPACE.to_owned());
+    };
+    let allowed = |c: char| c.is_ascii_alphanumeric() || ".-_/#:".contains(c);
+    if value.len() > 255 || !value.chars().all(allowed) || value.starts_with("AWS/") {
+        return Err(ConfigError::Invalid {
+            name: METRICS_NAMESPACE,
+            reason: format!(
+                "{value:?} is not a CloudWatch namespace (at most 255 of letters, digits and \
+                 . - _ / # :, not starting with AWS/)"
+            ),
+        });
+    }
+    Ok(value)
+}
+
+/// How the local server writes its log lines (`LOG_FORMAT`); the functions on Lambda always
+/// write JSON and never read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// `text` (default): one readable line per event, coloured on a terminal; the metrics are
+    /// counted (`GET /_local/metrics`) but their EMF lines are not printed.
+    Text,
+    /// `json`: what Lambda writes, JSON log lines and the metrics' EMF lines.
+    Json,
+}
+
+/// `LOG_FORMAT` of the local server: `text` (default) or `json`.
+pub fn log_format(src: &dyn Source) -> Result<LogFormat, ConfigError> {
+    match optional(src, LOG_FORMAT).as_deref() {
+        None | Some("text") => Ok(LogFormat::Text),
+        Some("json") => Ok(LogFormat::Json),
+        Some(other) => Err(ConfigError::Invalid {
+            name: LOG_FORMAT,
+            reason: format!("{other:?} is not one of text, json"),
+        }),
+    }
+}
+
 /// `LOG_LEVEL`: `error`, `warn`, `info` (default) or `debug`.
 pub fn log_level(src: &dyn Source) -> Result<&'static str, ConfigError> {
     match optional(src, LOG_LEVEL).as_deref() {
@@ -1019,6 +1067,35 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn the_metrics_namespace_defaults_and_refuses_what_cloudwatch_would() {
+        assert_eq!(metrics_namespace(&src(&[])), Ok("AuthService".to_owned()));
+        assert_eq!(
+            metrics_namespace(&src(&[(METRICS_NAMESPACE, "Auth/prod-1")])),
+            Ok("Auth/prod-1".to_owned())
+        );
+        for bad in ["AWS/Lambda", "a\"b", "with space", "x".repeat(256).as_str()] {
+            assert!(
+                metrics_namespace(&src(&[(METRICS_NAMESPACE, bad)])).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_log_format_is_text_or_json() {
+        assert_eq!(log_format(&src(&[])), Ok(LogFormat::Text));
+        assert_eq!(
+            log_format(&src(&[(LOG_FORMAT, "json")])),
+            Ok(LogFormat::Json)
+        );
+        assert_eq!(
+            log_format(&src(&[(LOG_FORMAT, "text")])),
+            Ok(LogFormat::Text)
+        );
+        assert!(log_format(&src(&[(LOG_FORMAT, "pretty")])).is_err());
     }
 
     #[test]

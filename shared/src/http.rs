@@ -279,6 +279,7 @@ struct Problem<'a> {
 pub fn problem(err: &ApiError, request_id: Option<&str>) -> Response<Body> {
     let parts = err.parts();
     if parts.status >= 500 {
+        crate::metrics::count(crate::metrics::Metric::ServerError, parts.code);
         tracing::error!(request_id, code = parts.code, error = %chain(err), "request failed");
     }
     let body = Problem {

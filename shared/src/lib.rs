@@ -16,6 +16,7 @@ pub mod error;
 pub mod http;
 pub mod keys;
 pub mod mail;
+pub mod metrics;
 pub mod mfa;
 pub mod password;
 /// The optimistic-write retry helper lives with the store; re-exported as `shared::retry`.

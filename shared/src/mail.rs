@@ -12,6 +12,7 @@ use minijinja::{Environment, context};
 
 use crate::config::MailSettings;
 use crate::error::BoxError;
+use crate::metrics;
 
 /// One message to one address.
 #[derive(Clone)]
@@ -344,13 +345,20 @@ impl Mailer {
             .content(EmailContent::builder().simple(message).build())
             .send();
         // SES answers in tens of milliseconds; a stuck call must not hold the request.
-        match tokio::time::timeout(SEND_TIMEOUT, send).await {
+        let sent: Result<(), BoxError> = match tokio::time::timeout(SEND_TIMEOUT, send).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(err)) => Err(aws_sdk_sesv2::error::DisplayErrorContext(err)
                 .to_string()
                 .into()),
             Err(elapsed) => Err(Box::new(elapsed)),
-        }
+        };
+        let outcome = if sent.is_ok() {
+            metrics::MAIL_SENT
+        } else {
+            metrics::MAIL_FAILED
+        };
+        metrics::count(metrics::Metric::Mail, outcome);
+        sent
     }
 }
 

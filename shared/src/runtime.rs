@@ -8,7 +8,10 @@ use lambda_http::{Body, Request, Response, service_fn};
 use tracing_subscriber::EnvFilter;
 
 use crate::clock::{SharedClock, SystemClock};
-use crate::config::{ConfigError, ProcessEnv, Source, log_filter, log_level};
+use crate::config::{
+    ConfigError, LogFormat, ProcessEnv, Source, log_filter, log_format, log_level,
+    metrics_namespace,
+};
 use crate::keys::KeyError;
 
 /// Why a function could not start. It fails its cold start loudly rather than serve wrongly.
@@ -24,7 +27,8 @@ pub enum InitError {
 }
 
 /// JSON log lines on stdout (CloudWatch reads them), at `LOG_LEVEL` (see
-/// [`crate::config::log_filter`]). An invalid `LOG_LEVEL` fails the cold start with the
+/// [`crate::config::log_filter`]), and the metrics' EMF lines beside them under
+/// `METRICS_NAMESPACE` ([`crate::metrics`]). An invalid `LOG_LEVEL` fails the cold start with the
 /// reason (logged at `info` first, so it reaches CloudWatch).
 pub fn init_tracing(src: &dyn Source) -> Result<(), InitError> {
     let level = log_level(src);
@@ -40,7 +44,33 @@ pub fn init_tracing(src: &dyn Source) -> Result<(), InitError> {
     if let Err(err) = &level {
         tracing::error!(error = %err, "invalid configuration");
     }
-    level.map(|_| ()).map_err(InitError::from)
+    let namespace = metrics_namespace(src);
+    match &namespace {
+        Ok(namespace) => crate::metrics::init(namespace.clone()),
+        Err(err) => tracing::error!(error = %err, "invalid configuration"),
+    }
+    level?;
+    namespace.map(|_| ()).map_err(InitError::from)
+}
+
+/// The local server's logs (`make dev`): with `LOG_FORMAT=json`, exactly what the functions
+/// write on Lambda ([`init_tracing`]); otherwise (`text`, the default) one readable line per
+/// event (time, level, target, message, fields), coloured when stdout is a terminal, and no
+/// EMF lines (the local server still counts them: `GET /_local/metrics`).
+pub fn init_local_tracing(src: &dyn Source) -> Result<(), InitError> {
+    if log_format(src)? == LogFormat::Json {
+        return init_tracing(src);
+    }
+    let level = log_level(src)?;
+    metrics_namespace(src)?;
+    let filter = EnvFilter::try_new(log_filter(level)).unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .compact()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .with_target(true)
+        .try_init();
+    Ok(())
 }
 
 /// The whole `main` of an HTTP function: JSON logs, its state built once from the process

@@ -36,6 +36,7 @@ use shared::config::{RevocationCheck, Source, StoreSettings, VerifierSettings};
 use shared::domain::UserId;
 use shared::identity::Identity;
 use shared::keys::VerificationKeys;
+use shared::metrics::{self, Metric, authz};
 use shared::policy::roles::{self, Stale};
 use shared::runtime::InitError;
 use shared::store::{AccessCheck, Store};
@@ -96,12 +97,13 @@ pub async fn handle(state: &State, event: Value) -> Decision {
         Ok(request) => authorize(state, &request).await,
         Err(_) => {
             tracing::warn!(reason = "not an authorizer request", "deny");
-            deny()
+            deny(authz::NOT_A_REQUEST)
         }
     }
 }
 
-/// The decision for one request.
+/// The decision for one request, counted by its outcome ([`Metric::Authorizer`]: `allow` or
+/// the reason of the deny).
 pub async fn authorize(state: &State, request: &ApiGatewayV2CustomAuthorizerV2Request) -> Decision {
     let header = request
         .headers
@@ -116,14 +118,14 @@ pub async fn authorize(state: &State, request: &ApiGatewayV2CustomAuthorizerV2Re
         });
     let Some(token) = header.as_deref().and_then(bearer_token) else {
         tracing::info!(reason = "no bearer token", "deny");
-        return deny();
+        return deny(authz::NO_TOKEN);
     };
     let now = state.clock.unix();
     match state.verifier.verify(token, now) {
         Ok(claims) => {
-            if let Err(reason) = session_is_live(state, &claims, now).await {
+            if let Err((reason, outcome)) = session_is_live(state, &claims, now).await {
                 tracing::info!(reason, "deny");
-                return deny();
+                return deny(outcome);
             }
             if let Some(permission) = request
                 .route_key
@@ -132,9 +134,10 @@ pub async fn authorize(state: &State, request: &ApiGatewayV2CustomAuthorizerV2Re
                 && !claims.entitlements.iter().any(|p| p == permission)
             {
                 tracing::info!(reason = "missing the route's permission", permission = %permission, "deny");
-                return deny();
+                return deny(authz::MISSING_PERMISSION);
             }
             tracing::debug!(user_id = %claims.sub, session_id = %claims.sid, "allow");
+            metrics::count(Metric::Authorizer, authz::ALLOW);
             let identity = Identity {
                 user_id: claims.sub,
                 roles: claims.roles,
@@ -150,21 +153,21 @@ pub async fn authorize(state: &State, request: &ApiGatewayV2CustomAuthorizerV2Re
         }
         Err(reason) => {
             tracing::info!(reason = %reason, "deny");
-            deny()
+            deny(authz::INVALID_TOKEN)
         }
     }
 }
 
+/// Why a token is denied: the log's reason and the metric's outcome.
+type Denied = (&'static str, &'static str);
+
 /// With the revocation check on: the token's session exists, is not revoked and has not ended.
-async fn session_is_live(
-    state: &State,
-    claims: &AccessClaims,
-    now: i64,
-) -> Result<(), &'static str> {
+async fn session_is_live(state: &State, claims: &AccessClaims, now: i64) -> Result<(), Denied> {
     let Some(store) = &state.sessions else {
         return Ok(());
     };
-    let user_id = UserId::parse(&claims.sub).ok_or("sub is not a user id")?;
+    let user_id =
+        UserId::parse(&claims.sub).ok_or(("sub is not a user id", authz::INVALID_TOKEN))?;
     let with_stamps = !claims.roles.is_empty();
     match store.access_check(&user_id, &claims.sid, with_stamps).await {
         Ok(AccessCheck {
@@ -174,27 +177,33 @@ async fn session_is_live(
             stamps,
         }) => {
             if session.revoked_at.is_some() || now >= session.expires_at {
-                Err("session revoked or ended")
+                Err(("session revoked or ended", authz::SESSION_ENDED))
             } else if session.epoch != epoch {
-                Err("credentials changed since the session started")
+                Err((
+                    "credentials changed since the session started",
+                    authz::CREDENTIALS_CHANGED,
+                ))
             } else {
                 match roles::token_still_grants(&claims.roles, claims.cv, &held, &stamps) {
                     Ok(()) => Ok(()),
-                    Err(Stale::RoleRevoked) => Err("a role of the token was taken away"),
-                    Err(Stale::RoleNarrowed) => {
-                        Err("a role of the token lost a permission since it was issued")
+                    Err(Stale::RoleRevoked) => {
+                        Err(("a role of the token was taken away", authz::ROLE_REVOKED))
                     }
+                    Err(Stale::RoleNarrowed) => Err((
+                        "a role of the token lost a permission since it was issued",
+                        authz::ROLE_NARROWED,
+                    )),
                 }
             }
         }
-        Ok(AccessCheck { session: None, .. }) => Err("no such session"),
+        Ok(AccessCheck { session: None, .. }) => Err(("no such session", authz::NO_SESSION)),
         Ok(AccessCheck {
             current_epoch: None,
             ..
-        }) => Err("no such user"),
+        }) => Err(("no such user", authz::NO_USER)),
         Err(err) => {
             tracing::error!(error = %shared::error::chain(&err), "revocation check failed");
-            Err("revocation check unavailable")
+            Err(("revocation check unavailable", authz::CHECK_FAILED))
         }
     }
 }
@@ -207,7 +216,9 @@ pub fn bearer_token(value: &str) -> Option<&str> {
         .then_some(token)
 }
 
-fn deny() -> Decision {
+/// A deny, counted with its outcome.
+fn deny(outcome: &'static str) -> Decision {
+    metrics::count(Metric::Authorizer, outcome);
     let mut decision = Decision::default();
     decision.is_authorized = false;
     decision.context = Value::Object(serde_json::Map::new());

@@ -232,7 +232,9 @@ impl Actor<'_> {
     }
 }
 
+/// One structured line per administration action, and its count ([`crate::metrics::EVENTS`]).
 pub(crate) fn audit_admin(event: &'static str, caller: &Caller, actor: Actor<'_>, target: &str) {
+    crate::metrics::count_event(event);
     tracing::info!(
         target: "audit",
         event,

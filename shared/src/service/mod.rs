@@ -70,13 +70,15 @@ impl Caller {
     }
 }
 
-/// One structured line per security event. Never a password, token, hash or key.
+/// One structured line per security event, and its count ([`crate::metrics::EVENTS`]). Never
+/// a password, token, hash or key.
 pub(crate) fn audit(
     event: &'static str,
     caller: &Caller,
     user_id: Option<&str>,
     session_id: Option<&str>,
 ) {
+    crate::metrics::count_event(event);
     info!(
         target: "audit",
         event,
@@ -91,6 +93,7 @@ pub(crate) fn audit(
 /// The `sessions_revoked` event: every session of the user ended, because its credentials
 /// epoch moved on to `epoch`.
 pub(crate) fn audit_sessions_revoked(caller: &Caller, user_id: &str, epoch: i64) {
+    crate::metrics::count_event("sessions_revoked");
     info!(
         target: "audit",
         event = "sessions_revoked",

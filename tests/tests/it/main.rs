@@ -26,6 +26,7 @@ mod growth;
 mod handlers;
 mod jose;
 mod lockout;
+mod metrics;
 mod mfa;
 mod openapi;
 mod outage;

@@ -733,6 +733,7 @@ fn every_environment_variable_is_one_the_code_reads() {
         cfg::SOURCE_LIMIT_REGISTER,
         cfg::SOURCE_LIMIT_RECOVERY,
         cfg::REGISTRATION_MAILS_PER_HOUR,
+        cfg::METRICS_NAMESPACE,
     ]
     .into();
     let template = template();
@@ -2025,4 +2026,174 @@ fn the_costly_public_routes_are_limited_per_source_in_both_layers() {
             "{path} ({id}) has no per-IP rule at the edge"
         );
     }
+}
+
+/// A CloudWatch metric an alarm or a dashboard names: (namespace as written, metric name,
+/// dimensions as name → value).
+type Named = (String, String, BTreeMap<String, String>);
+
+/// The metrics an alarm watches: its own (`Namespace`, `MetricName`, `Dimensions`) or those
+/// of its metric-math queries.
+fn alarm_metrics(alarm: &Value) -> Vec<Named> {
+    let namespace = |value: &Value| match ref_name(value) {
+        Some(parameter) => format!("Ref:{parameter}"),
+        None => value.as_str().unwrap_or("?").to_owned(),
+    };
+    let dimensions = |value: &Value| -> BTreeMap<String, String> {
+        value
+            .as_sequence()
+            .map(|dims| {
+                dims.iter()
+                    .map(|d| {
+                        let value = match ref_name(&d["Value"]) {
+                            Some(r) => format!("Ref:{r}"),
+                            None => d["Value"].as_str().unwrap_or("?").to_owned(),
+                        };
+                        (d["Name"].as_str().unwrap_or("?").to_owned(), value)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let properties = &alarm["Properties"];
+    if let Some(queries) = properties["Metrics"].as_sequence() {
+        return queries
+            .iter()
+            .filter(|q| !q["MetricStat"].is_null())
+            .map(|q| {
+                let metric = &q["MetricStat"]["Metric"];
+                (
+                    namespace(&metric["Namespace"]),
+                    metric["MetricName"].as_str().unwrap_or("?").to_owned(),
+                    dimensions(&metric["Dimensions"]),
+                )
+            })
+            .collect();
+    }
+    vec![(
+        namespace(&properties["Namespace"]),
+        properties["MetricName"].as_str().unwrap_or("?").to_owned(),
+        dimensions(&properties["Dimensions"]),
+    )]
+}
+
+/// Every alarm on the service's own metrics names a metric the code writes
+/// (`shared::metrics::Metric`), with the dimensions it writes and an `Outcome` it writes, under
+/// the namespace the functions are given (`METRICS_NAMESPACE` from the same parameter, whose
+/// default is the code's); every other alarm watches an AWS namespace. Each alarm notifies the
+/// topic only when one is given.
+#[test]
+fn every_alarm_watches_a_metric_the_code_writes() {
+    use shared::metrics::Metric;
+    let template = template();
+    assert_eq!(
+        ref_name(
+            &template["Globals"]["Function"]["Environment"]["Variables"][cfg::METRICS_NAMESPACE]
+        ),
+        Some("MetricsNamespace"),
+        "every function must get METRICS_NAMESPACE from the MetricsNamespace parameter"
+    );
+    assert_eq!(
+        parameter_value(&template, "MetricsNamespace", "Default"),
+        cfg::DEFAULT_METRICS_NAMESPACE
+    );
+    let alarms = resources(&template, "AWS::CloudWatch::Alarm");
+    assert!(alarms.len() >= 10, "{} alarms", alarms.len());
+    let mut custom = 0;
+    for (id, alarm) in &alarms {
+        for action in ["AlarmActions", "OKActions"] {
+            let text = format!("{:?}", alarm["Properties"][action]);
+            assert!(
+                text.contains("HasAlarmTopic") && text.contains("AlarmTopicArn"),
+                "{id}: {action} must be the AlarmTopicArn topic under HasAlarmTopic: {text}"
+            );
+        }
+        for (namespace, name, dimensions) in alarm_metrics(alarm) {
+            if namespace == "Ref:MetricsNamespace" {
+                custom += 1;
+                let metric = Metric::ALL
+                    .into_iter()
+                    .find(|m| m.name() == name)
+                    .unwrap_or_else(|| {
+                        panic!("{id} watches {name}, a metric the code never writes")
+                    });
+                let names: Vec<&str> = dimensions.keys().map(String::as_str).collect();
+                assert_eq!(
+                    names,
+                    metric.dimensions(),
+                    "{id}: {name} is written with exactly these dimensions"
+                );
+                if let Some(outcome) = dimensions.get(shared::metrics::OUTCOME) {
+                    assert!(
+                        metric.outcomes().contains(&outcome.as_str()),
+                        "{id} watches {name} Outcome={outcome}, which the code never writes \
+                         (it writes {:?})",
+                        metric.outcomes()
+                    );
+                }
+            } else {
+                assert!(
+                    namespace.starts_with("AWS/"),
+                    "{id} watches {name} in {namespace}: neither AWS's nor MetricsNamespace"
+                );
+            }
+        }
+    }
+    assert!(custom >= 5, "{custom} alarms on the service's own metrics");
+}
+
+/// The dashboard's widgets on the service's own metrics name metrics and outcomes the code
+/// writes too.
+#[test]
+fn the_dashboard_shows_only_metrics_the_code_writes() {
+    use shared::metrics::Metric;
+    let template = template();
+    let dashboards = resources(&template, "AWS::CloudWatch::Dashboard");
+    assert_eq!(dashboards.len(), 1);
+    let (_, dashboard) = dashboards[0];
+    let body = dashboard["Properties"]["DashboardBody"]
+        .as_str()
+        .expect("a DashboardBody (!Sub) string");
+    // `${...}` only stands in for names; the body is JSON once they are filled.
+    let mut filled = String::new();
+    let mut rest = body;
+    while let Some(start) = rest.find("${") {
+        filled.push_str(&rest[..start]);
+        let end = rest[start..].find('}').expect("closed ${") + start;
+        filled.push_str(&rest[start..=end].replace(['$', '{', '}'], "_"));
+        rest = &rest[end + 1..];
+    }
+    filled.push_str(rest);
+    let body: serde_json::Value = serde_json::from_str(&filled)
+        .unwrap_or_else(|e| panic!("the dashboard body is not JSON ({e}): {filled}"));
+    let mut custom = 0;
+    for widget in body["widgets"].as_array().expect("widgets") {
+        for line in widget["properties"]["metrics"].as_array().expect("metrics") {
+            let line: Vec<&str> = line
+                .as_array()
+                .expect("a metric line")
+                .iter()
+                .filter_map(serde_json::Value::as_str)
+                .collect();
+            if line.first() != Some(&"__MetricsNamespace_") {
+                continue;
+            }
+            custom += 1;
+            let name = line[1];
+            let metric = Metric::ALL
+                .into_iter()
+                .find(|m| m.name() == name)
+                .unwrap_or_else(|| panic!("the dashboard shows {name}, which nobody writes"));
+            let dimensions: Vec<&str> = line[2..].chunks(2).map(|c| c[0]).collect();
+            assert_eq!(dimensions, metric.dimensions(), "{line:?}");
+            for pair in line[2..].chunks(2) {
+                assert!(
+                    metric.outcomes().contains(&pair[1]),
+                    "the dashboard shows {name} Outcome={}, which the code never writes",
+                    pair[1]
+                );
+            }
+        }
+    }
+    assert!(custom >= 10, "{custom} lines of the service's own metrics");
 }
