@@ -5,7 +5,9 @@
 //!   so it starts no Java of its own).
 //! * each load: a bounded number of requests at 16 connections (`bench/wrk/load.lua`); the
 //!   server's CPU time (utime + stime of the devserver process, from `/proc/<pid>/stat`, not
-//!   DynamoDB Local's) before and after, divided by the requests answered; then its `VmHWM`.
+//!   DynamoDB Local's) before and after, divided by the requests answered; then its `VmHWM`;
+//!   and the bytes the server wrote to stdout meanwhile (the JSON log lines and EMF metric lines
+//!   at `LOG_LEVEL=info`, what CloudWatch Logs would ingest), divided by the requests.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -28,6 +30,8 @@ pub struct Server {
     child: tokio::process::Child,
     pub pid: u32,
     pub port: u16,
+    /// Where its stdout goes (removed when the server stops).
+    log: PathBuf,
 }
 
 fn free_port() -> Result<u16> {
@@ -52,6 +56,8 @@ async fn answers_200(port: u16) -> bool {
 /// Spawns the local server and waits for its first answer; returns it with that time.
 pub async fn spawn_server(bin: &Path, fx: &Fixture) -> Result<(Server, Duration)> {
     let port = free_port()?;
+    let log = std::env::temp_dir().join(format!("bench-devserver-{port}.log"));
+    let stdout = std::fs::File::create(&log)?;
     let started = Instant::now();
     let mut child = tokio::process::Command::new(bin)
         .env_clear()
@@ -61,7 +67,7 @@ pub async fn spawn_server(bin: &Path, fx: &Fixture) -> Result<(Server, Duration)
         // The JSON log and EMF lines the functions write on Lambda, not the readable text.
         .env(shared::config::LOG_FORMAT, "json")
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(Stdio::from(stdout))
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
@@ -70,7 +76,15 @@ pub async fn spawn_server(bin: &Path, fx: &Fixture) -> Result<(Server, Duration)
     loop {
         if answers_200(port).await {
             let elapsed = started.elapsed();
-            return Ok((Server { child, pid, port }, elapsed));
+            return Ok((
+                Server {
+                    child,
+                    pid,
+                    port,
+                    log,
+                },
+                elapsed,
+            ));
         }
         if let Some(status) = child.try_wait()? {
             return Err(format!("the local server exited ({status}) before answering").into());
@@ -86,6 +100,12 @@ impl Server {
     pub async fn stop(mut self) {
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
+        let _ = std::fs::remove_file(&self.log);
+    }
+
+    /// The bytes it has written to stdout so far.
+    pub fn log_bytes(&self) -> Result<u64> {
+        Ok(std::fs::metadata(&self.log)?.len())
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -142,12 +162,19 @@ pub struct LoadResult {
     pub p99: Duration,
     pub cpu: Duration,
     pub peak_rss_kib: u64,
+    /// Bytes the server wrote to stdout (logs and metrics) during the load.
+    pub log_bytes: u64,
     pub wrk: Value,
 }
 
 impl LoadResult {
     pub fn rps(&self) -> f64 {
         self.requests as f64 / self.duration.as_secs_f64().max(1e-9)
+    }
+
+    /// Log and metric bytes per request, at `LOG_LEVEL=info`.
+    pub fn log_bytes_per_request(&self) -> f64 {
+        self.log_bytes as f64 / self.requests.max(1) as f64
     }
 
     pub fn cpu_per_request(&self) -> Duration {
@@ -165,6 +192,7 @@ impl LoadResult {
             "server_cpu_ms_total": crate::stats::millis(self.cpu),
             "server_cpu_ms_per_request": crate::stats::round(self.cpu_per_request().as_secs_f64() * 1e3, 4),
             "server_peak_rss_kib_after": self.peak_rss_kib,
+            "log_bytes_per_request": crate::stats::round(self.log_bytes_per_request(), 1),
             "wrk": self.wrk,
         })
     }
@@ -240,6 +268,7 @@ pub async fn run(server: &Server, load: Load<'_>, ticks_per_second: u64) -> Resu
         .kill_on_drop(true);
 
     let before = cpu_ticks(server.pid)?;
+    let log_before = server.log_bytes()?;
     let started = Instant::now();
     let mut child = command.spawn().map_err(|e| {
         format!(
@@ -313,6 +342,7 @@ pub async fn run(server: &Server, load: Load<'_>, ticks_per_second: u64) -> Resu
         p99: Duration::from_micros(number("p99_us")),
         cpu: Duration::from_secs_f64(ticks as f64 / ticks_per_second.max(1) as f64),
         peak_rss_kib: peak_rss_kib(server.pid)?,
+        log_bytes: server.log_bytes()?.saturating_sub(log_before),
         wrk,
     })
 }

@@ -78,7 +78,15 @@ fn run() -> Result<()> {
         drop(dynamodb);
         return result;
     }
-    let result = runtime.block_on(stages(dynamodb.endpoint(), ses.endpoint()));
+    if std::env::args().nth(1).as_deref() == Some("http") {
+        let result = runtime.block_on(http_only(dynamodb.endpoint(), ses.endpoint()));
+        drop(ses);
+        drop(dynamodb);
+        return result;
+    }
+    // `bench quick`: every stage but the 15-minute soak (`make bench` runs them all).
+    let soak = std::env::args().nth(1).as_deref() != Some("quick");
+    let result = runtime.block_on(stages(dynamodb.endpoint(), ses.endpoint(), soak));
     drop(ses);
     drop(dynamodb);
     let (results, meta) = result?;
@@ -130,6 +138,7 @@ fn meta(fx: &Fixture) -> serde_json::Value {
 async fn stages(
     endpoint: &str,
     ses_endpoint: &str,
+    soak: bool,
 ) -> Result<(report::Results, serde_json::Value)> {
     let fx = Fixture::new(endpoint, ses_endpoint).await?;
     let release = fixture::target_dir().join("release");
@@ -151,14 +160,18 @@ async fn stages(
     step("local server: start-up and HTTP load (wrk)");
     let (server_spawn, loads, server_peak_rss_kib) = http(&fx, &release, &work_dir).await?;
 
-    step("memory under sustained logins (about 15 minutes on 2 cores)");
-    let soaks = soaks(
-        &fx,
-        &release,
-        soak::FUNCTION_INVOCATIONS,
-        soak::SERVER_DURATION,
-    )
-    .await?;
+    let soaks = if soak {
+        step("memory under sustained logins (about 15 minutes on 2 cores)");
+        soaks(
+            &fx,
+            &release,
+            soak::FUNCTION_INVOCATIONS,
+            soak::SERVER_DURATION,
+        )
+        .await?
+    } else {
+        Vec::new()
+    };
     let server_size_bytes = std::fs::metadata(release.join("devserver"))?.len();
 
     let target_dir = fixture::target_dir();
@@ -181,6 +194,20 @@ async fn stages(
         },
         meta(&fx),
     ))
+}
+
+/// `bench http`: the local server's stage alone (start-up, then the wrk loads), each load's
+/// figures printed as JSON (server CPU, p50/p99, log bytes per request).
+async fn http_only(endpoint: &str, ses_endpoint: &str) -> Result<()> {
+    let fx = Fixture::new(endpoint, ses_endpoint).await?;
+    let release = fixture::target_dir().join("release");
+    let work_dir = fixture::target_dir().join("bench/work");
+    std::fs::create_dir_all(&work_dir)?;
+    let (_, loads, _) = http(&fx, &release, &work_dir).await?;
+    for l in &loads {
+        println!("{} {}", l.name, l.to_json());
+    }
+    Ok(())
 }
 
 /// `bench soak [LOGINS [SECONDS]]`: the soak stage alone (by default 20,000 logins and 300 s;

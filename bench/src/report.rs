@@ -556,6 +556,7 @@ pub fn render(r: &Results, targets: &[Target]) -> String {
                 human(l.p99),
                 format!("{:.3} ms", l.cpu_per_request().as_secs_f64() * 1e3),
                 show_mib(mib(l.peak_rss_kib)),
+                format!("{:.0} B", l.log_bytes_per_request()),
             ]
         })
         .collect();
@@ -573,6 +574,7 @@ pub fn render(r: &Results, targets: &[Target]) -> String {
             "p99",
             "server CPU/request",
             "server peak RSS so far",
+            "log bytes/request (info)",
         ],
         &rows,
     );
