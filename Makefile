@@ -169,9 +169,10 @@ test:
 
 # The crate other teams depend on packages on its own: its files, README and manifest.
 identity-package:
-	@cargo package -p identity --list --allow-dirty --locked 2>/dev/null | grep -qx README.md \
-		|| { echo "cargo package -p identity --list: README.md missing or the package does not build its list"; exit 1; }
-	@echo "identity packages: $$(cargo package -p identity --list --allow-dirty --locked 2>/dev/null | tr '\n' ' ')"
+	@files=$$(cargo package -p identity --list --allow-dirty --locked 2>/dev/null); \
+	echo "$$files" | grep -qx README.md \
+		|| { echo "cargo package -p identity --list: README.md missing or the package does not build its list"; exit 1; }; \
+	echo "identity packages:" $$files
 
 test-build: check-prereqs fmt
 	cargo build --workspace --locked --bins --tests $(addprefix --exclude ,$(SAM_FUNCTIONS))
