@@ -169,8 +169,7 @@ test:
 
 # The crate other teams depend on packages on its own: its files, README and manifest.
 identity-package:
-	@files=$$(cargo package -p identity --list --allow-dirty --locked 2>/dev/null); \
-	echo "$$files" | grep -qx README.md \
+	@files=$$(cargo package -p identity --list --allow-dirty --locked 2>/dev/null) && echo "$$files" | grep -qx README.md \
 		|| { echo "cargo package -p identity --list: README.md missing or the package does not build its list"; exit 1; }; \
 	echo "identity packages:" $$files
 
