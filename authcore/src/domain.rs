@@ -37,11 +37,34 @@ impl Email {
             .without_domain_literal()
             .with_required_tld();
         match EmailAddress::parse_with_options(&email, options) {
-            Ok(parsed) if parsed.domain().contains('.') && !parsed.domain().ends_with('.') => {
+            // `.invalid` never resolves (RFC 6761); it also marks the accounts without an
+            // address ([`Email::unreachable`]), which nobody can claim by typing one.
+            Ok(parsed)
+                if parsed.domain().contains('.')
+                    && !parsed.domain().ends_with('.')
+                    && !parsed.domain().ends_with(".invalid") =>
+            {
                 Ok(Self(email))
             }
             _ => Err("must be a valid email address"),
         }
+    }
+
+    /// The stand-in address of an account that has none (a Django user with only a
+    /// username): unique per user, never mailed, refused by [`Email::parse`], so no request
+    /// can name it. The account keeps its credentials under it until it adds a real address.
+    pub fn unreachable(user_id: &UserId) -> Self {
+        Self(format!("{}@{}", user_id.as_str(), Self::UNREACHABLE_DOMAIN))
+    }
+
+    /// The domain of [`Email::unreachable`] addresses.
+    pub const UNREACHABLE_DOMAIN: &'static str = "no-email.invalid";
+
+    /// Whether this is an [`Email::unreachable`] stand-in: no mail goes there.
+    pub fn is_unreachable(&self) -> bool {
+        self.0
+            .rsplit_once('@')
+            .is_some_and(|(_, domain)| domain == Self::UNREACHABLE_DOMAIN)
     }
 
     /// Trusted constructor for values read back from the store.
@@ -61,6 +84,59 @@ impl Email {
 }
 
 impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A login name, as Django's default user model has (`username`): 1 to 150 characters, each a
+/// letter, a digit or one of `@ . + - _` (Django's `UnicodeUsernameValidator`). Kept as written;
+/// compared and unique case-insensitively through [`Username::key`]. No `Deserialize`, like
+/// [`Email`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Username(String);
+
+impl Username {
+    pub const MAX_CHARS: usize = 150;
+
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        let name = raw.trim();
+        if name.is_empty() {
+            return Err("must not be empty");
+        }
+        if name.chars().count() > Self::MAX_CHARS {
+            return Err("must be at most 150 characters");
+        }
+        if !name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '@' | '.' | '+' | '-' | '_'))
+        {
+            return Err("may contain only letters, digits and @/./+/-/_");
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    /// The form usernames are compared and stored under: lower-cased.
+    pub fn key(&self) -> String {
+        Self::normalise(&self.0)
+    }
+
+    /// [`Username::key`] of a raw string (a login request's `username`).
+    pub fn normalise(raw: &str) -> String {
+        raw.trim().to_lowercase()
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn from_stored(value: String) -> Self {
+        Self(value)
+    }
+}
+
+impl fmt::Display for Username {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
@@ -223,6 +299,18 @@ pub struct User {
     /// The last session start (epoch seconds), `None` before the first login.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_login_at: Option<i64>,
+    /// A login name besides the email (Django's `username`, imported); unique through its
+    /// [`UsernameAlias`] item.
+    #[serde(
+        default,
+        deserialize_with = "stored::username",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub username: Option<Username>,
+    /// Permissions granted to this user directly, besides those of their roles (Django's
+    /// `user_permissions`, imported), as `app_label.codename`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub permissions: Vec<String>,
 }
 
 /// What `/auth/register` and `/me` answer.
@@ -271,11 +359,34 @@ pub struct Credentials {
     /// A copy of the profile's `active`, written in the same transactions.
     #[serde(default = "stored::active")]
     pub active: bool,
+    /// A copy of the profile's direct `permissions`, so login computes the token's
+    /// entitlements from this item and the roles catalog.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub permissions: Vec<String>,
+}
+
+/// The item that makes a [`Username`] unique and leads a username login to the credentials
+/// (keyed by email).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsernameAlias {
+    #[serde(deserialize_with = "stored::username_required")]
+    pub username: Username,
+    pub user_id: UserId,
+    #[serde(deserialize_with = "stored::email")]
+    pub email: Email,
 }
 
 /// How stored values read back: trusted like `from_stored` (they were parsed when written).
 mod stored {
-    use super::{Deserialize, Deserializer, DisplayName, Email};
+    use super::{Deserialize, Deserializer, DisplayName, Email, Username};
+
+    pub fn username<'de, D: Deserializer<'de>>(stored: D) -> Result<Option<Username>, D::Error> {
+        Option::<String>::deserialize(stored).map(|name| name.map(Username::from_stored))
+    }
+
+    pub fn username_required<'de, D: Deserializer<'de>>(stored: D) -> Result<Username, D::Error> {
+        String::deserialize(stored).map(Username::from_stored)
+    }
 
     pub fn email<'de, D: Deserializer<'de>>(stored: D) -> Result<Email, D::Error> {
         String::deserialize(stored).map(Email::from_stored)
@@ -301,6 +412,7 @@ impl fmt::Debug for Credentials {
             .field("epoch", &self.epoch)
             .field("mfa", &self.mfa)
             .field("active", &self.active)
+            .field("permissions", &self.permissions)
             .finish()
     }
 }
@@ -308,6 +420,34 @@ impl fmt::Debug for Credentials {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn usernames_follow_djangos_rules_and_compare_without_case() {
+        let name = Username::parse(" Grace.Hopper+navy@x_1 ").unwrap();
+        assert_eq!(name.as_str(), "Grace.Hopper+navy@x_1");
+        assert_eq!(name.key(), "grace.hopper+navy@x_1");
+        assert_eq!(Username::parse("Zoë").unwrap().key(), "zoë");
+        assert!(Username::parse("").is_err());
+        assert!(Username::parse("two words").is_err());
+        assert!(Username::parse("semi;colon").is_err());
+        assert!(Username::parse(&"a".repeat(150)).is_ok());
+        assert!(Username::parse(&"a".repeat(151)).is_err());
+    }
+
+    #[test]
+    fn accounts_without_an_address_get_one_nobody_can_type() {
+        let id = UserId::try_from("0f8fad5b-d9cb-469f-a165-70867728950e".to_owned()).unwrap();
+        let stand_in = Email::unreachable(&id);
+        assert!(stand_in.is_unreachable());
+        assert_eq!(
+            stand_in.as_str(),
+            "0f8fad5b-d9cb-469f-a165-70867728950e@no-email.invalid"
+        );
+        // No request can name it, nor any other `.invalid` address.
+        assert!(Email::parse(stand_in.as_str()).is_err());
+        assert!(Email::parse("grace@example.invalid").is_err());
+        assert!(!Email::parse("grace@example.com").unwrap().is_unreachable());
+    }
 
     #[test]
     fn link_tokens_never_show_in_debug_output() {
@@ -367,6 +507,7 @@ mod tests {
             epoch: 0,
             mfa: false,
             active: true,
+            permissions: Vec::new(),
         };
         assert!(!format!("{creds:?}").contains("SECRET"));
     }

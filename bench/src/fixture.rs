@@ -189,6 +189,8 @@ impl Fixture {
                 email_verified: false,
                 active: true,
                 last_login_at: None,
+                username: None,
+                permissions: Vec::new(),
             };
             let credentials = Credentials {
                 email,
@@ -198,6 +200,7 @@ impl Fixture {
                 epoch: 0,
                 mfa: false,
                 active: true,
+                permissions: Vec::new(),
             };
             out.push(SeedUser {
                 id: user.id.clone(),

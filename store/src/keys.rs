@@ -6,7 +6,8 @@
 //! | entity | PK | SK | other attributes |
 //! |---|---|---|---|
 //! | user profile | `USER#<user id>` | `PROFILE` | id, email, name?, roles, created_at (RFC 3339), epoch, active, rev (0 when created), last_login_at?, `GSI1PK`=`USERS`, `GSI1SK`=`<created, 12 digits>#<id>` |
-//! | credentials (email uniqueness) | `EMAIL#<email>` | `CREDENTIALS` | user_id, email, password_hash, roles, epoch, mfa, active |
+//! | credentials (email uniqueness) | `EMAIL#<email>` | `CREDENTIALS` | user_id, email, password_hash, roles, epoch, mfa, active, permissions? |
+//! | username (login-name uniqueness) | `USERNAME#<lower-cased username>` | `USERNAME` | username (as written), user_id, email |
 //! | refresh session | `USER#<user id>` | `SESSION#<sid>` | sid, user_id, created_at, expires_at, last_used_at, epoch, revoked_at?, amr, active_token?, user_agent?, source_ip?, ttl |
 //! | refresh token | `USER#<user id>` | `REFRESH#<sha256 of token>` | user_id, sid, session_expires_at, issued_at, epoch, state, rotated_at?, amr, ttl (the session's end at login; the token's horizon once an exchange wrote or used it) |
 //! | roles catalog | `ROLES` | `CATALOG` | roles (map: name → description?, permissions), holders (map: name → count), admins, version |
@@ -51,7 +52,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
 use crate::schema::{PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
-use authcore::domain::{Credentials, User, UserId};
+use authcore::domain::{Credentials, User, UserId, UsernameAlias};
 use authcore::policy::links::{Link, Purpose};
 use authcore::policy::quota::Quota;
 use authcore::policy::roles::Catalog;
@@ -63,6 +64,7 @@ pub type Item = HashMap<String, AttributeValue>;
 
 pub const PROFILE: &str = "PROFILE";
 pub const CREDENTIALS: &str = "CREDENTIALS";
+pub const USERNAME: &str = "USERNAME";
 pub const REFRESH: &str = "REFRESH";
 pub const LOCKOUT: &str = "LOCKOUT";
 pub const LINK: &str = "LINK";
@@ -109,6 +111,11 @@ pub fn user_pk(user_id: &str) -> String {
 
 pub fn email_pk(email: &str) -> String {
     format!("EMAIL#{email}")
+}
+
+/// `key`: [`authcore::domain::Username::key`], the lower-cased name.
+pub fn username_pk(key: &str) -> String {
+    format!("USERNAME#{key}")
 }
 
 pub fn session_sk(session_id: &str) -> String {
@@ -161,6 +168,11 @@ pub fn user_key(user_id: &str) -> Item {
 
 pub fn credentials_key(email: &str) -> Item {
     key(email_pk(email), CREDENTIALS)
+}
+
+/// `name_key`: [`authcore::domain::Username::key`].
+pub fn username_key(name_key: &str) -> Item {
+    key(username_pk(name_key), USERNAME)
 }
 
 pub fn session_key(user_id: &str, session_id: &str) -> Item {
@@ -305,6 +317,14 @@ pub fn credentials_item(creds: &Credentials) -> Result<Item, StoreError> {
 
 pub fn credentials_from_item(item: &Item) -> Result<Credentials, StoreError> {
     from_item(item, "credentials")
+}
+
+pub fn username_item(alias: &UsernameAlias) -> Result<Item, StoreError> {
+    to_item(alias, username_key(&alias.username.key()), "username")
+}
+
+pub fn username_from_item(item: &Item) -> Result<UsernameAlias, StoreError> {
+    from_item(item, "username")
 }
 
 pub fn session_item(session: &Session) -> Result<Item, StoreError> {

@@ -31,7 +31,7 @@ use crate::error::StoreError;
 pub use admin::{
     AccessCheck, AdminUser, CatalogWrite, PURGE_BUDGET, PurgeStep, UsersPage, decode_cursor,
 };
-use authcore::domain::{Credentials, DisplayName, User, UserId};
+use authcore::domain::{Credentials, DisplayName, User, UserId, UsernameAlias};
 use authcore::policy::roles::Catalog;
 pub use keys::{Challenge, MfaRecord};
 pub use keys::{Lockout, RefreshRecord, Session, TokenState};
@@ -274,6 +274,16 @@ impl Store {
             .await?
             .as_ref()
             .map(keys::user_from_item)
+            .transpose()
+    }
+
+    /// Whose a username is (`name_key`: [`authcore::domain::Username::key`]; strongly
+    /// consistent).
+    pub async fn username(&self, name_key: &str) -> Result<Option<UsernameAlias>, StoreError> {
+        self.get_consistent(keys::username_key(name_key))
+            .await?
+            .as_ref()
+            .map(keys::username_from_item)
             .transpose()
     }
 

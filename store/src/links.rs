@@ -380,6 +380,7 @@ impl Store {
             // Two-factor moves with the account.
             mfa: credentials.mfa,
             active: credentials.active,
+            permissions: credentials.permissions.clone(),
         };
         let result = self
             .client

@@ -71,6 +71,8 @@ fn user() -> User {
         email_verified: true,
         active: false,
         last_login_at: Some(1_700_000_500),
+        username: None,
+        permissions: Vec::new(),
     }
 }
 
@@ -83,6 +85,8 @@ fn new_user() -> User {
         email_verified: false,
         active: true,
         last_login_at: None,
+        username: None,
+        permissions: Vec::new(),
         ..user()
     }
 }
@@ -96,6 +100,7 @@ fn credentials() -> Credentials {
         epoch: 4,
         mfa: true,
         active: true,
+        permissions: Vec::new(),
     }
 }
 

@@ -55,6 +55,8 @@ async fn measure(endpoint: &str, label: &str, tweak: bool) {
         email_verified: false,
         active: true,
         last_login_at: None,
+        username: None,
+        permissions: Vec::new(),
     };
     let creds = Credentials {
         email: user.email.clone(),
@@ -64,6 +66,7 @@ async fn measure(endpoint: &str, label: &str, tweak: bool) {
         epoch: 0,
         mfa: false,
         active: true,
+        permissions: Vec::new(),
     };
     let _ = store.create_user(&user, &creds).await;
     for _ in 0..300 {

@@ -86,6 +86,8 @@ impl Accounts {
             email_verified: false,
             active: true,
             last_login_at: None,
+            username: None,
+            permissions: Vec::new(),
         };
         let credentials = Credentials {
             email: user.email.clone(),
@@ -95,6 +97,7 @@ impl Accounts {
             epoch: user.epoch,
             mfa: false,
             active: true,
+            permissions: Vec::new(),
         };
         Ok((user, credentials))
     }

@@ -516,6 +516,8 @@ async fn seed_users(store: &Store, n: usize) -> Vec<String> {
             email_verified: false,
             active: true,
             last_login_at: None,
+            username: None,
+            permissions: Vec::new(),
         };
         let credentials = shared::domain::Credentials {
             email: user.email.clone(),
@@ -525,6 +527,7 @@ async fn seed_users(store: &Store, n: usize) -> Vec<String> {
             epoch: 0,
             mfa: false,
             active: true,
+            permissions: Vec::new(),
         };
         store.create_user(&user, &credentials).await.unwrap();
         user.id.to_string()

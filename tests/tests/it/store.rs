@@ -131,6 +131,8 @@ async fn a_duplicate_email_leaves_no_orphan_profile() {
         email_verified: false,
         active: true,
         last_login_at: None,
+        username: None,
+        permissions: Vec::new(),
     };
     let credentials = Credentials {
         email: user.email.clone(),
@@ -142,6 +144,7 @@ async fn a_duplicate_email_leaves_no_orphan_profile() {
         epoch: 0,
         mfa: false,
         active: true,
+        permissions: Vec::new(),
     };
     assert!(matches!(
         store.create_user(&user, &credentials).await,
