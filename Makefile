@@ -17,6 +17,9 @@ SES_LOCAL_NPM_VERSION := 2.10.2
 JOSE_NPM_VERSION := 6.2.17
 TYPESCRIPT_NPM_VERSION := 5.9.3
 SCHEMATHESIS_VERSION := 4.32.5
+DJANGO_VERSION := 5.2.20
+ARGON2_CFFI_VERSION := 25.1.0
+BCRYPT_VERSION := 5.0.0
 
 NPM_FLAGS := --no-audit --no-fund --loglevel=error --engine-strict=false
 TSC := $(TOOLS)/typescript/node_modules/.bin/tsc
@@ -34,7 +37,7 @@ include mk/sam.mk
 include mk/bench.mk
 include mk/sam-local.mk
 
-.PHONY: help tools test-tools test-build browser-tools check-prereqs dev test fmt lint unit robustness typecheck-console identity-package clean-dev
+.PHONY: help tools test-tools test-build browser-tools check-prereqs dev test fmt lint unit robustness typecheck-console identity-package clean-dev django-fixtures
 
 help:
 	@echo "make dev    serve the API on http://127.0.0.1:$(PORT) against DynamoDB Local (Ctrl-C stops it)"
@@ -84,6 +87,28 @@ $(TOOLS)/schemathesis/.installed: Makefile $(UV_STAMP)
 	$(UV) venv --quiet --allow-existing --python python3 $(TOOLS)/schemathesis
 	$(UV) pip install --quiet --python $(TOOLS)/schemathesis/bin/python "schemathesis==$(SCHEMATHESIS_VERSION)"
 	touch $@
+
+# Django (with argon2-cffi and bcrypt for its Argon2 and bcrypt hashers), in a virtual
+# environment of its own: it makes the Django test fixtures below, nothing else.
+$(TOOLS)/django/.installed: Makefile $(UV_STAMP)
+	@command -v python3 >/dev/null || { echo "python3 not found: install Python 3 with venv (apt-get install python3-venv); the Django fixtures need it"; exit 1; }
+	$(UV) venv --quiet --allow-existing --python python3 $(TOOLS)/django
+	$(UV) pip install --quiet --python $(TOOLS)/django/bin/python "Django==$(DJANGO_VERSION)" \
+		"argon2-cffi==$(ARGON2_CFFI_VERSION)" "bcrypt==$(BCRYPT_VERSION)"
+	touch $@
+
+# Fixtures made by real Django (tests/django/make_fixtures.py): users with each password hasher,
+# groups, permissions, a custom email-based user model, dumped with `dumpdata` in target/django-fixtures/
+# (default/ and custom/, with expected.json: each user's password and what Django answers for
+# them). The password and import tests read them. Made again only when the generator, the
+# Django project or the pins change.
+DJANGO_FIXTURES := target/django-fixtures
+$(DJANGO_FIXTURES)/.made: $(TOOLS)/django/.installed $(shell find tests/django -name '*.py' -not -path '*/__pycache__/*')
+	rm -rf $(DJANGO_FIXTURES)
+	PYTHONDONTWRITEBYTECODE=1 $(TOOLS)/django/bin/python tests/django/make_fixtures.py $(DJANGO_FIXTURES)
+	touch $@
+
+django-fixtures: $(DJANGO_FIXTURES)/.made
 
 # A development signing key, made once, never committed.
 .dev/signing-key.pem:
@@ -176,4 +201,6 @@ identity-package:
 test-build: check-prereqs fmt
 	cargo build --workspace --locked --bins --tests $(addprefix --exclude ,$(SAM_FUNCTIONS))
 
-test-tools: tools sam-tools browser-tools $(TOOLS)/schemathesis/.installed $(TOOLS)/typescript/.installed
+# django-fixtures: the fixtures real Django makes for the password and import tests (Django in
+# .tools/django; about 14 s on a fresh clone, 7 of them making the users' hashes).
+test-tools: tools sam-tools browser-tools $(TOOLS)/schemathesis/.installed $(TOOLS)/typescript/.installed django-fixtures
