@@ -2,6 +2,9 @@
 //! a hash made with other parameters than the configured ones is upgraded on the next successful
 //! login. Unknown emails are verified against a dummy hash so that they cost the same time.
 //!
+//! Users imported from Django keep the hash Django made (PBKDF2, Argon2, bcrypt, scrypt:
+//! [`django`]); it verifies once, asks for a rehash, and the login stores Argon2id in its place.
+//!
 //! Memory: an Argon2id hash works in `m` KiB. The buffers hashes have run in are kept in one pool
 //! per process and reused, so a process holds one buffer per hash it has run *at once* (one on
 //! Lambda; at most one per CPU in the local server, where the service layer lets no more run),
@@ -18,6 +21,8 @@ use zxcvbn::{Score, zxcvbn};
 
 use crate::config::{ConfigError, PasswordSettings};
 use crate::domain::{Email, Password};
+
+mod django;
 
 /// Why a password is refused at registration. The text completes "the password …".
 pub fn check_policy(password: &Password, email: &Email, name: Option<&str>) -> Result<(), String> {
@@ -148,11 +153,27 @@ impl PasswordHasher {
 
     /// Checks a password against a stored PHC string, with the parameters, algorithm and
     /// version written in it. CPU-bound: call from a blocking thread.
+    ///
+    /// A hash Django made ([`django`]) verifies too, and always asks for a rehash.
     pub fn verify(&self, password: &Password, phc: &str) -> Verified {
+        if let Some(format) = django::parse(phc) {
+            let matched = match &format {
+                // argon2-cffi reads a PHC string without `v=` as version 0x10.
+                django::Format::Argon2(parsed) => {
+                    self.inner.matches(password, parsed, Version::V0x10) == Some(true)
+                }
+                other => django::matches(password.expose().as_bytes(), other),
+            };
+            return if matched {
+                Verified::Match { needs_rehash: true }
+            } else {
+                Verified::Mismatch
+            };
+        }
         let Ok(parsed) = PasswordHash::new(phc) else {
             return Verified::Mismatch;
         };
-        let Some(true) = self.inner.matches(password, &parsed) else {
+        let Some(true) = self.inner.matches(password, &parsed, Version::default()) else {
             return Verified::Mismatch;
         };
         Verified::Match {
@@ -162,7 +183,8 @@ impl PasswordHasher {
 
     /// Whether a stored PHC string was made with the configured parameters. Verifying one
     /// that was not (older, cheaper parameters) costs less than [`Self::verify_dummy`], so a
-    /// failed login pays the difference (see `Logins::login`).
+    /// failed login pays the difference (see `Logins::login`). Django's hashes never are
+    /// current.
     pub fn is_current_hash(&self, phc: &str) -> bool {
         PasswordHash::new(phc).is_ok_and(|parsed| self.is_current(&parsed))
     }
@@ -220,6 +242,13 @@ impl Inner {
             memory.resize(blocks, Block::default());
         }
         let result = argon.hash_password_into_with_memory(password, salt, out, &mut memory);
+        // A hash that needed more memory than the configured cost (Django's Argon2 runs in
+        // 100 MiB, once per imported user) leaves no oversized buffer behind.
+        let configured = self.params.block_count();
+        if memory.len() > configured {
+            memory.truncate(configured);
+            memory.shrink_to_fit();
+        }
         self.pool
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -228,13 +257,19 @@ impl Inner {
     }
 
     /// Whether `password` hashes to the output in `stored` (compared in constant time, by
-    /// `Output`'s `PartialEq`). `None` when the string is not a usable Argon2 hash.
-    fn matches(&self, password: &Password, stored: &PasswordHash<'_>) -> Option<bool> {
+    /// `Output`'s `PartialEq`). `None` when the string is not a usable Argon2 hash. A string
+    /// without `v=` is of `unversioned`.
+    fn matches(
+        &self,
+        password: &Password,
+        stored: &PasswordHash<'_>,
+        unversioned: Version,
+    ) -> Option<bool> {
         let expected = stored.hash?;
         let algorithm = Algorithm::try_from(stored.algorithm).ok()?;
         let version = stored
             .version
-            .map_or(Ok(Version::default()), Version::try_from)
+            .map_or(Ok(unversioned), Version::try_from)
             .ok()?;
         let params = Params::try_from(stored).ok()?;
         let mut salt = [0u8; 64];
@@ -352,6 +387,26 @@ mod tests {
         assert_eq!(ours.verify(&pw, &ours.inner.dummy_hash), Verified::Mismatch);
         // One buffer was enough for all of the above, run one at a time.
         assert_eq!(ours.inner.pool.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_django_argon2_hash_leaves_no_oversized_buffer_in_the_pool() {
+        let settings = PasswordSettings {
+            memory_kib: 1024,
+            iterations: 1,
+            parallelism: 1,
+        };
+        let pool: &'static BufferPool = Box::leak(Box::default());
+        let hasher = PasswordHasher::with_pool(&settings, pool).unwrap();
+        // Django's default Argon2 cost (m=100 MiB), from Django's test suite.
+        let django =
+            "argon2$argon2id$v=19$m=102400,t=2,p=8$Y041dExhNkljRUUy$TMa6A8fPJhCAUXRhJXCXdw";
+        assert_eq!(
+            hasher.verify(&Password::new("secret"), django),
+            Verified::Match { needs_rehash: true }
+        );
+        let kept: Vec<usize> = pool.lock().unwrap().iter().map(Vec::len).collect();
+        assert_eq!(kept, [1024], "blocks of the buffers kept");
     }
 
     #[test]
