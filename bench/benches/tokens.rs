@@ -1,6 +1,8 @@
 //! Token work alone, with no I/O: signing an access token, verifying one, the authorizer's whole
 //! decision (event JSON in, response JSON out), and one Argon2id hash at the configured
-//! parameters (`ARGON2_*`, OWASP's defaults when unset).
+//! parameters (`ARGON2_*`, OWASP's defaults when unset). Beside it, what a login's password
+//! check costs: verifying an Argon2id hash at those parameters, and verifying a hash Django 5.2
+//! made (PBKDF2-SHA256, 1,000,000 iterations: the first login of a user imported from Django).
 //!
 //! Each benchmark is named at the top level, so criterion writes its figures to
 //! `target/criterion/<name>/new/estimates.json`, where the runner (`src/main.rs`) reads them.
@@ -14,7 +16,7 @@ use shared::clock::{ManualClock, SharedClock};
 use shared::config::{PasswordSettings, ProcessEnv, VerifierSettings};
 use shared::domain::Password;
 use shared::keys::{PublicJwkSet, SigningKey, VerificationKeys};
-use shared::password::PasswordHasher;
+use shared::password::{PasswordHasher, Verified};
 use shared::tokens::{TokenIssuer, TokenVerifier};
 
 const ISSUER: &str = "https://auth.bench.invalid";
@@ -137,6 +139,20 @@ fn argon2id(c: &mut Criterion) {
     c.bench_function("argon2id_hash", |b| {
         b.iter(|| hasher.hash(black_box(&password)))
     });
+    let stored = or_exit(hasher.hash(&password).map_err(BoxError::from));
+    c.bench_function("argon2id_verify", |b| {
+        b.iter(|| hasher.verify(black_box(&password), &stored))
+    });
+    // Django 5.2.20's `make_password(password, salt, "pbkdf2_sha256")`.
+    let django =
+        "pbkdf2_sha256$1000000$iR4AnTInbz2n40CX4h2F6t$G3Teh1hVjIlY8vIkj4CLgBS0lgpdkMQ7e8zCjEgFAeA=";
+    if hasher.verify(&password, django) != (Verified::Match { needs_rehash: true }) {
+        eprintln!("benchmark setup failed: the Django hash does not verify");
+        std::process::exit(1);
+    }
+    c.bench_function("django_pbkdf2_sha256_verify", |b| {
+        b.iter(|| hasher.verify(black_box(&password), django))
+    });
 }
 
 criterion_group! {
@@ -147,7 +163,7 @@ criterion_group! {
     targets = tokens
 }
 
-// One hash takes tens of milliseconds: ten samples are plenty.
+// One hash takes tens of milliseconds (Django's PBKDF2 a few hundred): ten samples are plenty.
 criterion_group! {
     name = slow;
     config = Criterion::default()

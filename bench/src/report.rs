@@ -18,6 +18,8 @@ pub const CRITERION: &[&str] = &[
     "verify_access_token",
     "authorizer_decision",
     "argon2id_hash",
+    "argon2id_verify",
+    "django_pbkdf2_sha256_verify",
 ];
 
 /// One criterion estimate (nanoseconds).
@@ -419,7 +421,7 @@ pub fn render(r: &Results, targets: &[Target]) -> String {
         .collect();
     table(
         &mut out,
-        "Token work alone (criterion)",
+        "Token and password work alone (criterion)",
         &["benchmark", "median", "mean"],
         &rows,
     );
