@@ -24,6 +24,14 @@ use crate::domain::{Email, Password};
 
 mod django;
 
+/// Whether `stored` is a Django password hash that [`PasswordHasher::verify`] accepts (Django
+/// 5.2's PBKDF2, Argon2, bcrypt and scrypt forms within their work limits), as an import from
+/// Django keeps it. Unusable (`!…`), weak (`md5`, `sha1`, `unsalted_*`, `crypt`) and malformed
+/// hashes are not: an import stores those accounts without a password. Parsing only, no hashing.
+pub fn is_accepted_django_hash(stored: &str) -> bool {
+    django::parse(stored).is_some()
+}
+
 /// Why a password is refused at registration. The text completes "the password …".
 pub fn check_policy(password: &Password, email: &Email, name: Option<&str>) -> Result<(), String> {
     let chars = password.chars();

@@ -358,8 +358,18 @@ mod tests {
     #[test]
     fn weak_and_unusable_django_hashes_never_match() {
         let hasher = hasher();
+        for (_, encoded) in DJANGO_VECTORS {
+            assert!(
+                crate::password::is_accepted_django_hash(encoded),
+                "{encoded}"
+            );
+        }
         for (password, encoded) in WEAK {
             assert!(parse(encoded).is_none(), "{encoded}");
+            assert!(
+                !crate::password::is_accepted_django_hash(encoded),
+                "{encoded}"
+            );
             assert_eq!(
                 hasher.verify(&Password::new(*password), encoded),
                 Verified::Mismatch,
