@@ -317,7 +317,9 @@ pub struct User {
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct ProfileBody {
     pub id: String,
-    pub email: String,
+    /// `None` for an account without an email (only a username): it may add one.
+    pub email: Option<String>,
+    pub username: Option<String>,
     pub name: Option<String>,
     pub roles: Vec<String>,
     pub email_verified: bool,
@@ -329,7 +331,8 @@ impl From<&User> for ProfileBody {
     fn from(user: &User) -> Self {
         Self {
             id: user.id.as_str().to_owned(),
-            email: user.email.as_str().to_owned(),
+            email: (!user.email.is_unreachable()).then(|| user.email.as_str().to_owned()),
+            username: user.username.as_ref().map(|u| u.as_str().to_owned()),
             name: user.name.as_ref().map(|n| n.as_str().to_owned()),
             roles: user.roles.clone(),
             email_verified: user.email_verified,

@@ -264,7 +264,11 @@ pub async fn run(
                     format!(
                         "{}  {:<40} {:<8} {}",
                         user.id,
-                        user.email,
+                        // An account without an email shows its username.
+                        user.email
+                            .as_deref()
+                            .or(user.username.as_deref())
+                            .unwrap_or("-"),
                         if user.active { "active" } else { "disabled" },
                         user.roles.join(",")
                     ),

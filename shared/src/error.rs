@@ -150,6 +150,8 @@ impl From<StoreError> for ApiError {
         match err {
             StoreError::Unavailable(_) | StoreError::Conflict => Self::ServiceUnavailable(err),
             StoreError::AlreadyExists
+            | StoreError::UsernameTaken
+            | StoreError::Refused(_)
             | StoreError::ConditionFailed { .. }
             | StoreError::Corrupt(_)
             | StoreError::Invalid(_) => Self::Internal(Box::new(err)),

@@ -157,8 +157,8 @@ impl TokenIssuer {
     }
 }
 
-/// What a token grants: the user's roles, the union of their permissions, and the catalog
-/// version they were computed at.
+/// What a token grants: the user's roles, the union of their permissions and the user's direct
+/// ones, and the catalog version they were computed at.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Grants {
     pub roles: Vec<String>,
@@ -167,11 +167,16 @@ pub struct Grants {
 }
 
 impl Grants {
-    /// The grants of `roles` under the current roles catalog.
-    pub fn of(roles: &[String], catalog: &crate::policy::roles::Catalog) -> Self {
+    /// The grants of `roles` under the current roles catalog, with the user's direct
+    /// `permissions`.
+    pub fn of(
+        roles: &[String],
+        permissions: &[String],
+        catalog: &crate::policy::roles::Catalog,
+    ) -> Self {
         Self {
             roles: roles.to_vec(),
-            entitlements: catalog.entitlements(roles),
+            entitlements: catalog.entitlements_with(roles, permissions),
             catalog_version: catalog.version,
         }
     }
@@ -402,15 +407,16 @@ mod tests {
         assert_eq!((token.len(), bare.len()), (2189, 605));
     }
 
-    /// The worst token the catalog's bounds allow: the most roles a user may hold, each of the
-    /// longest name, and permissions filling the catalog's entitlement bytes, with an issuer and
+    /// The worst token the bounds allow: the most roles a user may hold, each of the longest
+    /// name, and permissions filling the catalog's entitlement bytes plus a user's direct
+    /// permissions' bytes, with an issuer and
     /// an audience of 100 characters each: within 8 KiB, so the `Authorization` header fits API
     /// Gateway's 10,240 bytes of request line and headers with 2 KB to spare.
     #[test]
     fn a_token_at_the_bounds_fits_the_gateway() {
         use crate::policy::roles::{
-            MAX_ENTITLEMENT_BYTES, MAX_NAME_LEN, MAX_PERMISSION_LEN, MAX_ROLES_PER_USER,
-            entitlement_bytes,
+            MAX_DIRECT_PERMISSION_BYTES, MAX_ENTITLEMENT_BYTES, MAX_NAME_LEN, MAX_PERMISSION_LEN,
+            MAX_ROLES_PER_USER, entitlement_bytes,
         };
         let (key, _) = SigningKey::generate().unwrap();
         let long = |c: char| format!("https://{}.example.com", c.to_string().repeat(80));
@@ -419,7 +425,8 @@ mod tests {
             .map(|i| format!("{i:02}{}", "r".repeat(MAX_NAME_LEN - 2)))
             .collect();
         let mut entitlements: Vec<String> = Vec::new();
-        while entitlement_bytes(&entitlements) + MAX_PERMISSION_LEN + 3 <= MAX_ENTITLEMENT_BYTES {
+        let bound = MAX_ENTITLEMENT_BYTES + MAX_DIRECT_PERMISSION_BYTES;
+        while entitlement_bytes(&entitlements) + MAX_PERMISSION_LEN + 3 <= bound {
             let i = entitlements.len();
             entitlements.push(format!("{i:03}{}", "p".repeat(MAX_PERMISSION_LEN - 3)));
         }
@@ -432,7 +439,7 @@ mod tests {
         let user = uuid::Uuid::new_v4().to_string();
         let token = issuer.issue_for(&user, &grants, &user, &amr, NOW).unwrap();
         assert!(token.len() <= 8_192, "{} bytes", token.len());
-        assert_eq!(token.len(), 6_648);
+        assert_eq!(token.len(), 8_045);
     }
 
     #[test]

@@ -477,6 +477,12 @@ impl Store {
         let mut doomed = partition;
         let email = user.email.as_str();
         doomed.push(keys::lockout_key(email));
+        if let Some(username) = &user.username {
+            // The counter of logins that named the username before it existed.
+            doomed.push(keys::lockout_key(&keys::username_lockout_name(
+                &username.key(),
+            )));
+        }
         for purpose in [Purpose::Reset, Purpose::Verify, Purpose::EmailChange] {
             doomed.push(keys::mail_quota_key(purpose, email));
         }
@@ -559,7 +565,8 @@ impl Store {
     }
 
     /// Erases a disabled, purged user: the profile (only at the revision read and still
-    /// disabled), the credentials item, and the catalog's counts, in one transaction.
+    /// disabled), the credentials item, the username's alias, and the catalog's counts, in one
+    /// transaction.
     pub async fn erase_user(
         &self,
         before: &AdminUser,
@@ -587,15 +594,25 @@ impl Store {
                 .expression_attribute_values(":uid", AttributeValue::S(user.id.to_string()))
                 .build(),
         )?;
-        let result = self
+        let mut request = self
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().delete(profile).build())
             .transact_items(TransactWriteItem::builder().delete(credentials).build())
-            .transact_items(self.catalog_put(catalog)?)
-            .send()
-            .await
-            .map_err(classify_transaction);
+            .transact_items(self.catalog_put(catalog)?);
+        if let Some(username) = &user.username {
+            // The name is free again, unless someone else holds it (never: it is this user's).
+            let alias = built(
+                Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(keys::username_key(&username.key())))
+                    .condition_expression("attribute_not_exists(PK) OR user_id = :uid")
+                    .expression_attribute_values(":uid", AttributeValue::S(user.id.to_string()))
+                    .build(),
+            )?;
+            request = request.transact_items(TransactWriteItem::builder().delete(alias).build());
+        }
+        let result = request.send().await.map_err(classify_transaction);
         catalog_write(result)
     }
 }

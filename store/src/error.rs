@@ -9,6 +9,13 @@ pub enum StoreError {
     /// A conditional put found the item already there.
     #[error("the item already exists")]
     AlreadyExists,
+    /// A new account's username is someone else's (compared without case).
+    #[error("the username is taken")]
+    UsernameTaken,
+    /// A record breaks a rule of the domain that its writer should have checked first (direct
+    /// permissions past their bound: `authcore::policy::roles::direct_permissions`).
+    #[error("the record was refused: {0}")]
+    Refused(String),
     /// A condition of a write or transaction did not hold; `failed` names which of the
     /// transaction's items (by index) had a failed condition.
     #[error("a write condition did not hold (items {failed:?})")]

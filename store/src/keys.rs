@@ -170,6 +170,13 @@ pub fn credentials_key(email: &str) -> Item {
     key(email_pk(email), CREDENTIALS)
 }
 
+/// What the login lockout of an unknown username is kept under (`name_key`:
+/// [`authcore::domain::Username::key`]): never a normalised email (those are lower-case), so an
+/// unknown name has a counter of its own; a known one counts under its account's email.
+pub fn username_lockout_name(name_key: &str) -> String {
+    username_pk(name_key)
+}
+
 /// `name_key`: [`authcore::domain::Username::key`].
 pub fn username_key(name_key: &str) -> Item {
     key(username_pk(name_key), USERNAME)

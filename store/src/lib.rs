@@ -28,6 +28,7 @@ use aws_sdk_dynamodb::types::{
 };
 
 use crate::error::StoreError;
+use crate::retry::Tries;
 pub use admin::{
     AccessCheck, AdminUser, CatalogWrite, PURGE_BUDGET, PurgeStep, UsersPage, decode_cursor,
 };
@@ -212,8 +213,11 @@ impl Store {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
-    /// Registers a user: the profile and the email-uniqueness item are written together or not
-    /// at all. `AlreadyExists` when the email is taken.
+    /// Registers a user: the profile, the email-uniqueness item and, when the user has a
+    /// username, its alias (naming the credentials' email) are written together or not at all.
+    /// `AlreadyExists` when the email is taken, `UsernameTaken` when the username is (the email
+    /// is reported first when both are); `Refused` when the direct permissions break their
+    /// bound or the credentials' copy differs from the profile's.
     pub async fn create_user(
         &self,
         user: &User,
@@ -230,6 +234,17 @@ impl Store {
         credentials: &Credentials,
         link: Option<&authcore::policy::links::Link>,
     ) -> Result<(), StoreError> {
+        match authcore::policy::roles::direct_permissions(&user.permissions) {
+            Ok(permissions)
+                if permissions == user.permissions && credentials.permissions == permissions => {}
+            Ok(_) => {
+                return Err(StoreError::Refused(
+                    "direct permissions must be sorted, distinct, and the same on the credentials"
+                        .into(),
+                ));
+            }
+            Err(refusal) => return Err(StoreError::Refused(refusal.to_string())),
+        }
         let mut profile = keys::user_item(user)?;
         if let Some(link) = link {
             profile.insert(
@@ -237,18 +252,47 @@ impl Store {
                 AttributeValue::S(link.hash.clone()),
             );
         }
-        let mut request = self
-            .client
-            .transact_write_items()
-            .transact_items(self.put(profile, NOT_EXISTS)?)
-            .transact_items(self.put(keys::credentials_item(credentials)?, NOT_EXISTS)?);
-        if let Some(link) = link {
-            request = request.transact_items(self.put(keys::link_item(link)?, NOT_EXISTS)?);
+        let mut items = vec![
+            self.put(profile, NOT_EXISTS)?,
+            self.put(keys::credentials_item(credentials)?, NOT_EXISTS)?,
+        ];
+        // Item 2 when there is one.
+        if let Some(username) = &user.username {
+            let alias = UsernameAlias {
+                username: username.clone(),
+                user_id: user.id.clone(),
+                email: credentials.email.clone(),
+            };
+            items.push(self.put(keys::username_item(&alias)?, NOT_EXISTS)?);
         }
-        match request.send().await.map_err(classify_transaction) {
+        if let Some(link) = link {
+            items.push(self.put(keys::link_item(link)?, NOT_EXISTS)?);
+        }
+        // Two claims of one name or address at once: DynamoDB may cancel both as conflicting;
+        // again, the condition then tells who holds it.
+        let mut result = Err(StoreError::Conflict);
+        let mut tries = Tries::new(retry::CONTENDED);
+        while tries.next().await {
+            result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await
+                .map_err(classify_transaction);
+            if !matches!(result, Err(StoreError::Conflict)) {
+                break;
+            }
+        }
+        match result {
             Ok(_) => Ok(()),
             Err(StoreError::ConditionFailed { failed }) if failed.contains(&1) => {
                 Err(StoreError::AlreadyExists)
+            }
+            Err(StoreError::ConditionFailed { failed })
+                if user.username.is_some() && failed.contains(&2) =>
+            {
+                Err(StoreError::UsernameTaken)
             }
             Err(err) => Err(err),
         }

@@ -322,7 +322,9 @@ impl Store {
     /// (verified: the change was confirmed from it) with the next epoch, only if it still
     /// points at this link under the link's epoch and the old address; the old address's
     /// credentials item removed (only if it is still the one that was read) and the new one
-    /// created with the same hash and the next epoch (only if nobody holds the address).
+    /// created with the same hash and the next epoch (only if nobody holds the address); the
+    /// username's alias, if the user has one, names the new address (only while it names this
+    /// user).
     pub async fn change_email(
         &self,
         link: &Link,
@@ -382,16 +384,28 @@ impl Store {
             active: credentials.active,
             permissions: credentials.permissions.clone(),
         };
-        let result = self
+        let mut request = self
             .client
             .transact_write_items()
             .transact_items(self.consume(link)?)
             .transact_items(profile)
             .transact_items(TransactWriteItem::builder().delete(old).build())
-            .transact_items(self.put(keys::credentials_item(&moved)?, NOT_EXISTS)?)
-            .send()
-            .await
-            .map_err(classify_transaction);
+            .transact_items(self.put(keys::credentials_item(&moved)?, NOT_EXISTS)?);
+        if let Some(username) = &user.username {
+            // The username leads to the credentials' new address, if it is still this user's.
+            request = request.transact_items(Self::transact_item_update(built(
+                Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(keys::username_key(&username.key())))
+                    .update_expression("SET #email = :new")
+                    .condition_expression("user_id = :uid")
+                    .expression_attribute_names("#email", "email")
+                    .expression_attribute_values(":new", AttributeValue::S(link.email.clone()))
+                    .expression_attribute_values(":uid", AttributeValue::S(user.id.to_string()))
+                    .build(),
+            ))?);
+        }
+        let result = request.send().await.map_err(classify_transaction);
         consumed(result, next, Some(3))
     }
 

@@ -26,6 +26,13 @@
 //! permissions across the catalog (so every token fits API Gateway's header limit whatever
 //! roles its user holds) and [`MAX_CATALOG_BYTES`] for the whole catalog item (read by every
 //! login and refresh).
+//!
+//! Direct permissions: a user may also hold permissions of their own, outside any role
+//! (Django's `user_permissions`, imported); a token's `entitlements` are the union of the
+//! roles' and the direct ones ([`Catalog::entitlements_with`]). They are bounded apart
+//! ([`MAX_DIRECT_PERMISSION_BYTES`], checked by [`direct_permissions`] where they are written),
+//! so the catalog's bound plus theirs still fits every token, and they never name a built-in
+//! permission (administration is granted only through roles, under the rules above).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -82,6 +89,9 @@ pub const MAX_ROLES: usize = 50;
 /// `entitlements` claim stays within it, so an access token stays under 8 KiB (the
 /// `a_token_at_the_bounds_fits_the_gateway` test in `tokens.rs` measures it).
 pub const MAX_ENTITLEMENT_BYTES: usize = 3_072;
+/// Most bytes of one user's direct permissions, counted like [`MAX_ENTITLEMENT_BYTES`]: with
+/// the catalog's bound, the worst token still fits (the same test measures it).
+pub const MAX_DIRECT_PERMISSION_BYTES: usize = 1_024;
 /// Most bytes of the stored catalog item, as [`catalog_bytes`] counts them (never less than
 /// DynamoDB does): a strongly consistent read of it costs at most 3 read units.
 pub const MAX_CATALOG_BYTES: usize = 12_288;
@@ -138,6 +148,18 @@ impl Catalog {
         set.into_iter().cloned().collect()
     }
 
+    /// [`Catalog::entitlements`] of `roles` and the user's direct `permissions`: their union,
+    /// sorted, without duplicates.
+    pub fn entitlements_with(&self, roles: &[String], permissions: &[String]) -> Vec<String> {
+        let set: BTreeSet<&String> = roles
+            .iter()
+            .filter_map(|r| self.roles.get(r))
+            .flat_map(|r| r.permissions.iter())
+            .chain(permissions)
+            .collect();
+        set.into_iter().cloned().collect()
+    }
+
     pub fn holders_of(&self, role: &str) -> i64 {
         self.holders.get(role).copied().unwrap_or(0)
     }
@@ -163,6 +185,36 @@ pub fn valid_permission(permission: &str) -> bool {
         && permission
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'))
+}
+
+/// A user's direct permissions as they are stored: sorted, without duplicates. Refused: one
+/// that is not a permission or is built in (400 `validation_failed` on `permissions`), and more
+/// than [`MAX_DIRECT_PERMISSION_BYTES`] of them (409 `token_too_large`).
+pub fn direct_permissions(permissions: &[String]) -> Result<Vec<String>, RoleRefusal> {
+    if let Some(bad) = permissions.iter().find(|p| !valid_permission(p)) {
+        return Err(RoleRefusal::Validation(vec![FieldError::new(
+            "permissions",
+            format!(
+                "{bad:?} is not a permission: 1 to {MAX_PERMISSION_LEN} of a-z A-Z 0-9 _ - . :"
+            ),
+        )]));
+    }
+    if let Some(builtin) = permissions
+        .iter()
+        .find(|p| BUILTIN_PERMISSIONS.contains(&p.as_str()))
+    {
+        return Err(RoleRefusal::Validation(vec![FieldError::new(
+            "permissions",
+            format!("{builtin:?} is given only through a role"),
+        )]));
+    }
+    let set: BTreeSet<&String> = permissions.iter().collect();
+    if entitlement_bytes(set.iter().copied()) > MAX_DIRECT_PERMISSION_BYTES {
+        return Err(RoleRefusal::TokenTooLarge {
+            limit: MAX_DIRECT_PERMISSION_BYTES,
+        });
+    }
+    Ok(set.into_iter().cloned().collect())
 }
 
 /// What the rules need to know of one account.
@@ -598,6 +650,46 @@ mod tests {
             ]
         );
         assert!(catalog.entitlements(&[]).is_empty());
+    }
+
+    #[test]
+    fn direct_permissions_join_the_roles_ones_sorted_and_bounded() {
+        let catalog = with_editor();
+        let direct: Vec<String> = vec!["shop.view_order".into(), "articles.read".into()];
+        assert_eq!(
+            catalog.entitlements_with(&["editor".into(), "gone".into()], &direct),
+            vec!["articles.publish", "articles.read", "shop.view_order"]
+        );
+        assert_eq!(
+            catalog.entitlements_with(&[], &direct),
+            vec!["articles.read", "shop.view_order"]
+        );
+        assert_eq!(
+            direct_permissions(&["b.x".into(), "a.y".into(), "b.x".into()]).unwrap(),
+            vec!["a.y", "b.x"]
+        );
+        assert!(direct_permissions(&[]).unwrap().is_empty());
+        for bad in ["", "two words", "a,b", USERS_WRITE] {
+            assert!(
+                matches!(
+                    direct_permissions(&[bad.to_owned()]),
+                    Err(RoleRefusal::Validation(errors)) if errors[0].field == "permissions"
+                ),
+                "{bad:?}"
+            );
+        }
+        // Exactly at the bound, and one byte past it.
+        let at_bound: Vec<String> = (0..8).map(|i| format!("{i}{}", "p".repeat(124))).collect();
+        assert_eq!(entitlement_bytes(&at_bound), MAX_DIRECT_PERMISSION_BYTES);
+        assert!(direct_permissions(&at_bound).is_ok());
+        let mut past = at_bound.clone();
+        past[0].push('p');
+        assert_eq!(
+            direct_permissions(&past),
+            Err(RoleRefusal::TokenTooLarge {
+                limit: MAX_DIRECT_PERMISSION_BYTES
+            })
+        );
     }
 
     #[test]

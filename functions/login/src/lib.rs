@@ -1,4 +1,4 @@
-//! `POST /auth/login`: `{email, password[, token_transport]}` → 200 token pair (in cookie mode
+//! `POST /auth/login`: `{email | username, password[, token_transport]}` → 200 token pair (in cookie mode
 //! the refresh token is set as an `HttpOnly` cookie instead).
 
 use lambda_http::{Body, Request, Response};
@@ -30,7 +30,7 @@ pub async fn handle(state: &State, req: Request) -> Response<Body> {
         let transport = state.browser.requested_transport(&req, &body)?;
         let tokens = state
             .service
-            .login(&input.email, input.password, &Caller::of(&req))
+            .login_as(&input.name, input.password, &Caller::of(&req))
             .await?;
         Ok(state.browser.tokens(&tokens, transport))
     }

@@ -64,7 +64,9 @@ impl From<Escalation> for ApiError {
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct UserSummary {
     pub id: String,
-    pub email: String,
+    /// `None` for an account without an email (only a username).
+    pub email: Option<String>,
+    pub username: Option<String>,
     pub name: Option<String>,
     pub roles: Vec<String>,
     pub active: bool,
@@ -76,7 +78,8 @@ impl From<&User> for UserSummary {
     fn from(user: &User) -> Self {
         Self {
             id: user.id.to_string(),
-            email: user.email.as_str().to_owned(),
+            email: (!user.email.is_unreachable()).then(|| user.email.as_str().to_owned()),
+            username: user.username.as_ref().map(|u| u.as_str().to_owned()),
             name: user.name.as_ref().map(|n| n.as_str().to_owned()),
             roles: user.roles.clone(),
             active: user.active,
@@ -98,7 +101,9 @@ pub struct UsersPageBody {
 pub struct AdminUserBody {
     #[serde(flatten)]
     pub summary: UserSummary,
-    /// The permissions the roles give (what the next token will carry).
+    /// The user's direct permissions (imported from Django's `user_permissions`; read-only).
+    pub permissions: Vec<String>,
+    /// The permissions the roles give, with the direct ones (what the next token will carry).
     pub entitlements: Vec<String>,
     pub last_login_at: Option<String>,
     /// Live sessions right now.
@@ -372,7 +377,8 @@ impl Admin {
             .count();
         Ok(AdminUserBody {
             summary: UserSummary::from(user),
-            entitlements: catalog.entitlements(&user.roles),
+            permissions: user.permissions.clone(),
+            entitlements: catalog.entitlements_with(&user.roles, &user.permissions),
             last_login_at: user
                 .last_login_at
                 .and_then(|at| OffsetDateTime::from_unix_timestamp(at).ok())

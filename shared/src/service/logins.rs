@@ -3,7 +3,7 @@
 
 use crate::clock::SharedClock;
 use crate::config::{IssuerSettings, LockoutSettings, PasswordSettings, Source, StoreSettings};
-use crate::domain::{Credentials, Email, Password, SessionId};
+use crate::domain::{Credentials, Email, Password, SessionId, Username};
 use crate::error::ApiError;
 use crate::password::{PasswordHasher, Verified};
 use crate::policy::lockout::Outcome;
@@ -11,10 +11,11 @@ use crate::policy::sessions;
 use crate::policy::totp;
 use crate::retry::{self, Tries};
 use crate::runtime::InitError;
+use crate::service::LoginName;
 use crate::service::throttle::Throttle;
 use crate::service::tokens::{TokenPair, issuer, pair, sign_error};
 use crate::service::{Caller, audit, blocking};
-use crate::store::keys::password_amr;
+use crate::store::keys::{self, password_amr};
 use crate::store::{
     Challenge, HashUpgrade, RefreshRecord, SecondFactor, Session, StartOutcome, Store, TokenState,
 };
@@ -90,14 +91,55 @@ impl Logins {
         password: Password,
         caller: &Caller,
     ) -> Result<TokenPair, ApiError> {
-        let email = Email::normalise(email);
+        self.login_as(&LoginName::Email(email.to_owned()), password, caller)
+            .await
+    }
+
+    /// [`Logins::login`] by an email or a username. A known username (compared without case)
+    /// logs in exactly as its account's email would: the same reservation (so failures through
+    /// either name count together), the same answers. An unknown one is reserved under a key of
+    /// its own and costs the same dummy verification as an unknown email, so neither the
+    /// answer, nor its time, nor the lockout tells whether the name exists. The stand-in
+    /// address of an account without an email ([`Email::unreachable`]) names no account.
+    pub async fn login_as(
+        &self,
+        name: &LoginName,
+        password: Password,
+        caller: &Caller,
+    ) -> Result<TokenPair, ApiError> {
+        // The key of the reservation, the address whose credentials to read, and the user
+        // they must belong to (a username's).
+        let (lock, account, owner) = match name {
+            LoginName::Email(raw) => {
+                let email = Email::normalise(raw);
+                let reachable = !Email::from_stored(email.clone()).is_unreachable();
+                (email.clone(), reachable.then_some(email), None)
+            }
+            LoginName::Username(raw) => {
+                let key = Username::normalise(raw);
+                match self.store.username(&key).await? {
+                    Some(alias) => {
+                        let email = alias.email.as_str().to_owned();
+                        (email.clone(), Some(email), Some(alias.user_id))
+                    }
+                    None => (keys::username_lockout_name(&key), None, None),
+                }
+            }
+        };
+        let lookup = async {
+            match &account {
+                Some(email) => self.store.credentials(email).await.map(|found| {
+                    // An email change that moved the name's account since the alias was read:
+                    // whoever holds the old address now is not this name's account.
+                    found.filter(|c| owner.as_ref().is_none_or(|id| *id == c.user_id))
+                }),
+                None => Ok(None),
+            }
+        };
         // The roles catalog is read in the same round trip: the token needs the permissions
         // of the roles the credentials name.
-        let (credentials, reserved, catalog) = tokio::join!(
-            self.store.credentials(&email),
-            self.throttle.reserve(&email),
-            self.store.catalog()
-        );
+        let (credentials, reserved, catalog) =
+            tokio::join!(lookup, self.throttle.reserve(&lock), self.store.catalog());
         let user_id = match &credentials {
             Ok(c) => c.as_ref().map(|c| c.user_id.as_str().to_owned()),
             Err(_) => None,
@@ -208,7 +250,7 @@ impl Logins {
         if credentials.mfa {
             return Err(self.challenge(credentials, caller).await?);
         }
-        let grants = Grants::of(&credentials.roles, &catalog?);
+        let grants = Grants::of(&credentials.roles, &credentials.permissions, &catalog?);
         self.start_session(credentials, &grants, &password_amr(), None, caller)
             .await
     }
@@ -269,7 +311,7 @@ impl Logins {
         let pair = self
             .start_session(
                 credentials,
-                &Grants::of(&credentials.roles, &catalog),
+                &Grants::of(&credentials.roles, &credentials.permissions, &catalog),
                 amr,
                 Some(factor),
                 caller,

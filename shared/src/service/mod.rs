@@ -31,8 +31,8 @@ pub use profiles::Profiles;
 pub use recovery::{EmailChanges, FORGOT_MIN_DURATION, Outbox, Redeemer, Registrar};
 pub use refresh::Refresher;
 pub use requests::{
-    EmailChange, LoginRequest, MfaDisable, MfaVerify, NameChange, PasswordChange, PasswordReset,
-    Registration, code_from_body, current_password_from_body, email_from_body,
+    EmailChange, LoginName, LoginRequest, MfaDisable, MfaVerify, NameChange, PasswordChange,
+    PasswordReset, Registration, code_from_body, current_password_from_body, email_from_body,
     link_token_from_body,
 };
 pub use sessions::{SessionBody, Sessions, SessionsBody};

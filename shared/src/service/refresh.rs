@@ -82,7 +82,7 @@ impl Refresher {
                 .issuer
                 .issue_for(
                     record.user_id.as_str(),
-                    &Grants::of(&user.roles, &catalog),
+                    &Grants::of(&user.roles, &user.permissions, &catalog),
                     record.session_id.as_str(),
                     &record.amr,
                     now,

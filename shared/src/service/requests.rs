@@ -3,7 +3,7 @@
 use secrecy::SecretString;
 use serde_json::{Map, Value};
 
-use crate::domain::{DisplayName, Email, Password};
+use crate::domain::{DisplayName, Email, Password, Username};
 use crate::error::ApiError;
 use crate::http::Fields;
 
@@ -48,26 +48,50 @@ impl Registration {
     }
 }
 
-/// `{email, password}` for login. The email is not validated here: a malformed one simply
-/// matches no account and answers `invalid_credentials` like any other.
+/// The name a login gives: an email, or a username (Django's login name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginName {
+    Email(String),
+    Username(String),
+}
+
+/// `{email, password}` or `{username, password}` for login (both names at once are refused:
+/// which one counts would be a guess). Neither name is validated here beyond its length: a
+/// malformed one simply matches no account and answers `invalid_credentials` like any other.
 #[derive(Debug)]
 pub struct LoginRequest {
-    pub email: String,
+    pub name: LoginName,
     pub password: Password,
 }
 
 impl LoginRequest {
     pub fn from_body(body: &Map<String, Value>) -> Result<Self, ApiError> {
         let mut fields = Fields::new(body);
-        let email = fields.required_str("email");
+        let name = if body.contains_key("username") {
+            if body.contains_key("email") {
+                fields.reject("username", "send email or username, not both");
+                None
+            } else {
+                let username = fields.required_str("username");
+                if username
+                    .is_some_and(|u| Username::normalise(u).chars().count() > Username::MAX_CHARS)
+                {
+                    fields.reject("username", "must be at most 150 characters");
+                }
+                username.map(|u| LoginName::Username(u.to_owned()))
+            }
+        } else {
+            let email = fields.required_str("email");
+            if email.is_some_and(|e| Email::normalise(e).chars().count() > Email::MAX_CHARS) {
+                fields.reject("email", "must be at most 254 characters");
+            }
+            email.map(|e| LoginName::Email(e.to_owned()))
+        };
         let password = fields.required_str("password");
-        if email.is_some_and(|e| Email::normalise(e).chars().count() > Email::MAX_CHARS) {
-            fields.reject("email", "must be at most 254 characters");
-        }
         fields.finish()?;
-        match (email, password) {
-            (Some(email), Some(password)) => Ok(Self {
-                email: email.to_owned(),
+        match (name, password) {
+            (Some(name), Some(password)) => Ok(Self {
+                name,
                 password: Password::new(password),
             }),
             _ => Err(ApiError::Validation(Vec::new())),
@@ -307,6 +331,43 @@ mod tests {
 
     fn body(value: Value) -> Map<String, Value> {
         value.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn a_login_names_an_email_or_a_username_never_both() {
+        let parsed = |v: Value| LoginRequest::from_body(&body(v));
+        assert_eq!(
+            parsed(json!({"email": "A@x.io", "password": "p"}))
+                .unwrap()
+                .name,
+            LoginName::Email("A@x.io".into())
+        );
+        assert_eq!(
+            parsed(json!({"username": "Ada", "password": "p"}))
+                .unwrap()
+                .name,
+            LoginName::Username("Ada".into())
+        );
+        let field_of = |v: Value| match parsed(v) {
+            Err(ApiError::Validation(errors)) => {
+                errors.iter().map(|e| e.field.clone()).collect::<Vec<_>>()
+            }
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            field_of(json!({"email": "a@x.io", "username": "Ada", "password": "p"})),
+            ["username"]
+        );
+        assert_eq!(field_of(json!({"password": "p"})), ["email"]);
+        assert_eq!(
+            field_of(json!({"username": 7, "password": "p"})),
+            ["username"]
+        );
+        assert_eq!(
+            field_of(json!({"username": "a".repeat(151), "password": "p"})),
+            ["username"]
+        );
+        assert_eq!(field_of(json!({"username": "Ada"})), ["password"]);
     }
 
     #[test]

@@ -36,3 +36,4 @@ mod races;
 mod recovery;
 mod store;
 mod template;
+mod usernames;
