@@ -52,6 +52,9 @@ pub enum ApiError {
     MailBudgetSpent { retry_after: i64 },
     #[error("the email address is already verified")]
     AlreadyVerified,
+    /// The account has no email address (a username-only account): nothing to verify.
+    #[error("the account has no email address")]
+    NoEmail,
     #[error("the email address is not verified")]
     EmailNotVerified,
     /// Mail could not be handed to SES where the caller must know (never where that would
@@ -304,6 +307,13 @@ impl ApiError {
                 "already_verified",
                 "Already verified",
                 "this email address is already verified".to_owned(),
+                None,
+            ),
+            Self::NoEmail => (
+                409,
+                "no_email",
+                "No email address",
+                "the account has no email address: add one first (POST /me/email)".to_owned(),
                 None,
             ),
             Self::EmailNotVerified => (

@@ -19,7 +19,9 @@ import { track } from './dom.js';
 
 /** @typedef {'body' | 'cookie'} TokenTransport */
 /** @typedef {{ email: string, password: string, name?: string | null }} RegisterRequest */
-/** @typedef {{ email: string, password: string, token_transport?: TokenTransport }} LoginRequest */
+/** @typedef {{ email: string, password: string, token_transport?: TokenTransport }} LoginWithEmail */
+/** @typedef {{ username: string, password: string, token_transport?: TokenTransport }} LoginWithUsername */
+/** @typedef {LoginWithEmail | LoginWithUsername} LoginRequest */
 /** @typedef {{ refresh_token?: string }} RefreshRequest */
 /** @typedef {{ name: string | null }} ProfileUpdate */
 /** @typedef {{ current_password: string, new_password: string }} PasswordChange */
@@ -40,7 +42,8 @@ import { track } from './dom.js';
 /**
  * @typedef {object} Profile
  * @property {string} id
- * @property {string} email
+ * @property {string | null} email null for an account without one (imported with a username)
+ * @property {string | null} username
  * @property {string | null} name
  * @property {string[]} roles
  * @property {boolean} email_verified
@@ -79,7 +82,8 @@ import { track } from './dom.js';
 /**
  * @typedef {object} UserSummary
  * @property {string} id
- * @property {string} email
+ * @property {string | null} email
+ * @property {string | null} username
  * @property {string | null} name
  * @property {string[]} roles
  * @property {boolean} active
@@ -90,12 +94,14 @@ import { track } from './dom.js';
  * A UserSummary with the user's permissions, last login and live sessions.
  * @typedef {object} AdminUser
  * @property {string} id
- * @property {string} email
+ * @property {string | null} email
+ * @property {string | null} username
  * @property {string | null} name
  * @property {string[]} roles
  * @property {boolean} active
  * @property {boolean} email_verified
  * @property {string} created_at
+ * @property {string[]} permissions
  * @property {string[]} entitlements
  * @property {string | null} last_login_at
  * @property {number} sessions
@@ -133,7 +139,7 @@ import { track } from './dom.js';
 /**
  * @typedef {'malformed_request' | 'unsupported_media_type' | 'payload_too_large'
  *   | 'validation_failed' | 'weak_password' | 'email_taken' | 'invalid_credentials'
- *   | 'email_not_verified' | 'already_verified' | 'too_many_attempts' | 'too_many_requests'
+ *   | 'email_not_verified' | 'already_verified' | 'no_email' | 'too_many_attempts' | 'too_many_requests'
  *   | 'invalid_token' | 'token_reused' | 'mfa_required' | 'invalid_code'
  *   | 'mfa_already_enabled' | 'mfa_not_enabled' | 'unauthenticated' | 'user_not_found'
  *   | 'forbidden' | 'account_disabled' | 'unknown_role' | 'role_not_found' | 'role_in_use'

@@ -258,6 +258,10 @@ impl Outbox {
         if user.email_verified {
             return Err(ApiError::AlreadyVerified);
         }
+        if user.email.is_unreachable() {
+            // A username-only account: nothing to verify until it adds an address.
+            return Err(ApiError::NoEmail);
+        }
         self.admit(Purpose::Verify, user.email.as_str(), user.email.as_str())
             .await?;
         let (token, _) = self

@@ -308,6 +308,16 @@ async fn an_account_without_an_email_adds_one_and_can_then_recover() {
         (&profile["email"], profile["username"].as_str()),
         (&Value::Null, Some(name.as_str()))
     );
+    // Nothing to verify, nowhere to mail.
+    let (status, body) = with_bearer(
+        &server,
+        Method::POST,
+        "/me/email/verification",
+        &access,
+        None,
+    )
+    .await;
+    assert_eq!((status, body["code"].as_str()), (409, Some("no_email")));
     // Nobody can name the stand-in address.
     let (status, body) = post(&server, "/auth/password/forgot", json!({"email": stand_in})).await;
     assert_eq!(

@@ -8,7 +8,7 @@ import { ApiError, logoutCookie, session, setToken } from '../api.js';
 import { PASSWORD_HINT, act, form } from '../forms.js';
 import { go, requireSession, signedIn } from '../router.js';
 
-/** @import { Session } from '../api.js' */
+/** @import { Profile, Session } from '../api.js' */
 /** @import { FormValues } from '../forms.js' */
 
 /** @param {HTMLElement} page */
@@ -19,7 +19,7 @@ export async function accountPage(page) {
   if (!page.isConnected) return;
 
   const resend = el('button', {
-    type: 'button', id: 'resend-verification', class: 'secondary', hidden: me.email_verified,
+    type: 'button', id: 'resend-verification', class: 'secondary', hidden: me.email_verified || me.email === null,
     onclick: () => act(async () => {
       await api.resendVerification();
       setNotice('We sent a new verification link to your address.');
@@ -29,7 +29,8 @@ export async function accountPage(page) {
   page.append(
     section('Profile',
       el('dl', { class: 'facts' },
-        el('dt', {}, 'Email'), el('dd', { id: 'profile-email' }, me.email),
+        el('dt', {}, 'Email'), el('dd', { id: 'profile-email' }, me.email ?? 'none: add one below to be able to reset your password'),
+        ...(me.username === null ? [] : [el('dt', {}, 'Username'), el('dd', { id: 'profile-username' }, me.username)]),
         el('dt', {}, 'Name'), el('dd', { id: 'profile-name' }, me.name || ''),
         el('dt', {}, 'Email verified'), el('dd', { id: 'profile-verified' }, yesNo(me.email_verified)),
         el('dt', {}, 'Roles'), el('dd', { id: 'profile-roles' }, (me.roles || []).join(', ')),
@@ -45,9 +46,11 @@ export async function accountPage(page) {
       form('password-form', [
         field('Current password', 'current_password', { type: 'password', autocomplete: 'current-password' }),
         field('New password', 'new_password', { type: 'password', autocomplete: 'new-password', hint: PASSWORD_HINT }),
-      ], 'Change password', (values) => changePassword(me.email, values))),
+      ], 'Change password', (values) => changePassword(me, values))),
     section('Email address',
-      el('p', {}, 'We send a confirmation link to the new address; the change happens when you open it.'),
+      el('p', {}, me.email === null
+        ? 'Your account has no email address yet. Add one to be able to reset your password; we send a confirmation link to it.'
+        : 'We send a confirmation link to the new address; the change happens when you open it.'),
       form('email-form', [
         field('New email address', 'new_email', { type: 'email', autocomplete: 'email', spellcheck: 'false' }),
         field('Current password', 'email_password', { type: 'password', autocomplete: 'current-password' }),
@@ -62,15 +65,19 @@ export async function accountPage(page) {
 }
 
 /**
- * POST /me/password ends every session, this one too: sign in again with the new password.
- * @param {string} email
+ * POST /me/password ends every session, this one too: sign in again with the new password
+ * (by the email, or by the username of an account without one).
+ * @param {Profile} me
  * @param {FormValues} values
  */
-async function changePassword(email, values) {
+async function changePassword(me, values) {
   await api.changePassword({ current_password: values.current_password, new_password: values.new_password });
   setToken(null);
   try {
-    const tokens = await api.login({ email, password: values.new_password, token_transport: 'cookie' });
+    const password = values.new_password;
+    const tokens = await api.login(me.email === null && me.username !== null
+      ? { username: me.username, password, token_transport: 'cookie' }
+      : { email: me.email ?? '', password, token_transport: 'cookie' });
     await signedIn(tokens, '/console/account', 'Password changed.');
   } catch (err) {
     if (err instanceof ApiError && err.code === 'mfa_required' && err.problem.mfa_token) {

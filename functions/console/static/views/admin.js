@@ -13,7 +13,7 @@ import { go, requireSession } from '../router.js';
 /** @param {UserSummary} user */
 function userRow(user) {
   return el('tr', { data: { userId: user.id } },
-    el('td', {}, el('a', { class: 'user-link', href: `/console/admin/users/${encodeURIComponent(user.id)}` }, user.email)),
+    el('td', {}, el('a', { class: 'user-link', href: `/console/admin/users/${encodeURIComponent(user.id)}` }, user.email ?? user.username ?? user.id)),
     el('td', {}, user.name || ''),
     el('td', {}, user.active ? 'active' : 'disabled'),
     el('td', {}, (user.roles || []).join(', ')),
@@ -122,7 +122,7 @@ export async function userPage(page, id) {
     }, 'End all sessions');
     const remove = el('button', {
       type: 'button', id: 'delete-user', class: 'danger',
-      onclick: () => confirmThen(`Delete ${user.email}? Their account and everything of theirs is erased. This cannot be undone.`,
+      onclick: () => confirmThen(`Delete ${user.email ?? user.username ?? user.id}? Their account and everything of theirs is erased. This cannot be undone.`,
         'Delete user', async () => {
           // A user with many items is deleted over several calls: 202 until the last.
           while ((await api.adminDeleteUser(id))?.status === 'deleting') { /* go on */ }
@@ -131,12 +131,14 @@ export async function userPage(page, id) {
     }, 'Delete user');
     box.replaceChildren(
       section('Details', el('dl', { class: 'facts' },
-        el('dt', {}, 'Email'), el('dd', { id: 'user-email' }, user.email),
+        el('dt', {}, 'Email'), el('dd', { id: 'user-email' }, user.email ?? 'none'),
+        ...(user.username === null ? [] : [el('dt', {}, 'Username'), el('dd', { id: 'user-username' }, user.username)]),
         el('dt', {}, 'Name'), el('dd', { id: 'user-name' }, user.name || ''),
         el('dt', {}, 'Status'), el('dd', { id: 'user-active' }, user.active ? 'active' : 'disabled'),
         el('dt', {}, 'Email verified'), el('dd', { id: 'user-verified' }, yesNo(user.email_verified)),
         el('dt', {}, 'Created'), el('dd', {}, when(user.created_at, '')),
         el('dt', {}, 'Last sign-in'), el('dd', {}, when(user.last_login_at)),
+        el('dt', {}, 'Direct permissions'), el('dd', { id: 'user-permissions' }, (user.permissions || []).join(', ')),
         el('dt', {}, 'Permissions'), el('dd', { id: 'user-entitlements' }, (user.entitlements || []).join(', ')),
         el('dt', {}, 'Live sessions'), el('dd', { id: 'user-sessions' }, String(user.sessions ?? 0)))),
       section('Roles', el('p', {}, 'A change reaches the user’s tokens at their next refresh.'), rolesForm),

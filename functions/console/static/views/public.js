@@ -20,12 +20,16 @@ export function signinPage(page) {
   page.append(
     heading('Sign in'),
     form('signin-form', [
-      field('Email', 'email', { type: 'email', autocomplete: 'username', spellcheck: 'false' }),
+      field('Email or username', 'email', { type: 'text', autocomplete: 'username', spellcheck: 'false' }),
       field('Password', 'password', { type: 'password', autocomplete: 'current-password' }),
     ], 'Sign in', async (values, _form, button) => {
       try {
+        // An `@` makes it an email; anything else is a username (Django's login name).
+        const name = values.email.trim();
         /** @type {LoginRequest} */
-        const body = { email: values.email.trim(), password: values.password, token_transport: 'cookie' };
+        const body = name.includes('@')
+          ? { email: name, password: values.password, token_transport: 'cookie' }
+          : { username: name, password: values.password, token_transport: 'cookie' };
         await signedIn(await api.login(body));
       } catch (err) {
         if (err instanceof ApiError) {
