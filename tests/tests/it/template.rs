@@ -394,6 +394,7 @@ fn every_table_grant_is_limited_to_the_partitions_its_function_uses() {
     let known_partitions = [
         "USER#*",
         "EMAIL#*",
+        "USERNAME#*",
         "LOCKOUT#*",
         "LINK#*",
         "MAILQUOTA#*",
