@@ -400,6 +400,35 @@ async fn an_account_lives_its_whole_life_in_the_console() {
 }
 
 #[tokio::test]
+async fn an_account_without_an_email_signs_in_by_username_and_is_offered_to_add_one() {
+    let server = server(&[]).await;
+    let store = store().await;
+    let name = crate::usernames::unique_username();
+    crate::usernames::created(&store, &name, None, &[]).await;
+    let driver = Driver::start().await;
+    let browser = Browser::open(&driver, &server.base).await;
+    // The sign-in field takes a username (no `@`) as well as an email.
+    browser.sign_in(&name.to_uppercase(), PASSWORD).await;
+    assert_eq!(browser.text("#profile-username").await, name);
+    assert!(browser.text("#profile-email").await.starts_with("none"));
+    assert_eq!(browser.count("#resend-verification[hidden]").await, 1);
+    let new = unique_email();
+    browser
+        .submit(
+            "email-form",
+            &[("new_email", &new), ("email_password", PASSWORD)],
+        )
+        .await;
+    assert!(
+        browser.notice().await.contains("confirmation link"),
+        "{}",
+        browser.error().await
+    );
+    browser.screenshot("account-without-email").await;
+    browser.close().await;
+}
+
+#[tokio::test]
 async fn a_locked_out_sign_in_is_shown_as_a_wait() {
     let server = server(&[]).await;
     let email = registered(&server).await;

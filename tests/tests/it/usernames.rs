@@ -22,7 +22,7 @@ use crate::admin::{admin_service, claims, new_admin, put_role, refresh, set_role
 const WRONG: &str = "Wrong-password-123";
 
 /// A unique username in mixed case.
-fn unique_username() -> String {
+pub(crate) fn unique_username() -> String {
     format!("Ada.Lovelace_{}", uuid::Uuid::new_v4().simple())
 }
 
@@ -62,7 +62,12 @@ fn account(username: &str, email: Option<&str>, permissions: &[&str]) -> (User, 
 }
 
 /// Writes an account through the store (as the import does); returns its user.
-async fn created(store: &Store, username: &str, email: Option<&str>, permissions: &[&str]) -> User {
+pub(crate) async fn created(
+    store: &Store,
+    username: &str,
+    email: Option<&str>,
+    permissions: &[&str],
+) -> User {
     let (user, credentials) = account(username, email, permissions);
     store.create_user(&user, &credentials).await.unwrap();
     user
