@@ -459,3 +459,36 @@ async fn a_username_claimed_twice_at_once_has_one_owner() {
         assert_eq!(alias.user_id, winner.id);
     }
 }
+
+#[tokio::test]
+async fn a_username_gets_the_challenge_and_refusals_its_email_gets() {
+    let server = Server::start().await;
+    let store = store().await;
+    // Two-factor on (as the credentials say): the right password opens no session.
+    let (two_factor, mut creds) = account(&unique_username(), Some(&unique_email()), &[]);
+    creds.mfa = true;
+    store.create_user(&two_factor, &creds).await.unwrap();
+    // Disabled by an administrator.
+    let (mut disabled, mut disabled_creds) =
+        account(&unique_username(), Some(&unique_email()), &[]);
+    disabled.active = false;
+    disabled_creds.active = false;
+    store.create_user(&disabled, &disabled_creds).await.unwrap();
+    for (user, status, code) in [
+        (&two_factor, 401, "mfa_required"),
+        (&disabled, 403, "account_disabled"),
+    ] {
+        let name = user.username.as_ref().unwrap().as_str();
+        let (by_name, _, body_name) = login_as(&server, name, PASSWORD).await;
+        let (by_email, _, body_email) =
+            login_with_email(&server, user.email.as_str(), PASSWORD).await;
+        assert_eq!(
+            [
+                (by_name, body_name["code"].as_str()),
+                (by_email, body_email["code"].as_str())
+            ],
+            [(status, Some(code)); 2],
+            "{body_name} {body_email}"
+        );
+    }
+}
