@@ -524,5 +524,6 @@ fn browser(fx: &Fixture) -> shared::browser::Browser {
         allowed_origins: Vec::new(),
         secure_cookie: true,
         cookie_max_age: fx.issuer.session_ttl,
+        simplejwt_compat: false,
     })
 }

@@ -73,7 +73,8 @@ fn header_bytes(parts: &axum::http::request::Parts) -> usize {
 /// [`Function`] enum with each one's binary name, [`ROUTES`], the [`App`] holding every state
 /// (built concurrently, as each Lambda would at cold start) and the dispatch to each handler.
 macro_rules! functions {
-    ($( $variant:ident => $krate:ident ($binary:literal): $method:literal $path:literal, $protected:literal; )*) => {
+    ($( $variant:ident => $krate:ident ($binary:literal): $method:literal $path:literal, $protected:literal
+        $(, also $also_method:literal $also_path:literal as $also_sample:literal)*; )*) => {
         /// Which function a route invokes.
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         pub enum Function {
@@ -92,7 +93,10 @@ macro_rules! functions {
 
         /// The routes, as `template.yaml` declares them.
         pub const ROUTES: &[Route] = &[
-            $( route($method, $path, $protected, Function::$variant), )*
+            $(
+                route($method, $path, $protected, Function::$variant, $binary),
+                $( route($also_method, $also_path, false, Function::$variant, $also_sample), )*
+            )*
         ];
 
         /// Every function's state, built once, as each Lambda would at cold start; the
@@ -133,12 +137,18 @@ macro_rules! functions {
 // The one list of functions behind routes. A new function is its crate (with `state` and
 // `handle`), one line here, and its resource in template.yaml; the template test checks that
 // the two agree, route by route and binary by binary; tests/it/docs.rs that the README and
-// docs/deploy.md route tables list exactly these routes.
+// docs/deploy.md route tables list exactly these routes. `also METHOD PATH as SAMPLE`: one more
+// public route of the same function (simplejwt's, `SIMPLEJWT_COMPAT`), whose sample event is
+// `events/SAMPLE.json`; the function tells its routes apart by the route key.
 functions! {
     Register => register ("register"): "POST" "/auth/register", false;
-    Login => login ("login"): "POST" "/auth/login", false;
-    Refresh => refresh ("refresh"): "POST" "/auth/refresh", false;
-    Logout => logout ("logout"): "POST" "/auth/logout", false;
+    Login => login ("login"): "POST" "/auth/login", false,
+        also "POST" "/api/token/" as "simplejwt-token";
+    Refresh => refresh ("refresh"): "POST" "/auth/refresh", false,
+        also "POST" "/api/token/refresh/" as "simplejwt-refresh",
+        also "POST" "/api/token/verify/" as "simplejwt-verify";
+    Logout => logout ("logout"): "POST" "/auth/logout", false,
+        also "POST" "/api/token/blacklist/" as "simplejwt-blacklist";
     Me => me ("me"): "GET" "/me", true;
     UpdateProfile => update_profile ("update-profile"): "PATCH" "/me", true;
     ChangePassword => change_password ("change-password"): "POST" "/me/password", true;
@@ -337,6 +347,9 @@ pub struct Route {
     /// Behind the Lambda authorizer.
     pub protected: bool,
     pub function: Function,
+    /// Its sample event: `events/<sample>.json` (the function's binary name for its first
+    /// route).
+    pub sample: &'static str,
 }
 
 const fn route(
@@ -344,12 +357,14 @@ const fn route(
     path: &'static str,
     protected: bool,
     function: Function,
+    sample: &'static str,
 ) -> Route {
     Route {
         method,
         path,
         protected,
         function,
+        sample,
     }
 }
 

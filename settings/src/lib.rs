@@ -83,6 +83,7 @@ pub const BOOTSTRAP_ADMIN_PASSWORD: &str = "BOOTSTRAP_ADMIN_PASSWORD";
 pub const CORS_ALLOWED_ORIGINS: &str = "CORS_ALLOWED_ORIGINS";
 pub const METRICS_NAMESPACE: &str = "METRICS_NAMESPACE";
 pub const LOG_FORMAT: &str = "LOG_FORMAT";
+pub const SIMPLEJWT_COMPAT: &str = "SIMPLEJWT_COMPAT";
 
 /// The CloudWatch namespace of the service's metrics when `METRICS_NAMESPACE` is not set.
 pub const DEFAULT_METRICS_NAMESPACE: &str = "AuthService";
@@ -562,11 +563,16 @@ pub const API_ROUTES: &[&str] = &[
     "PUT /admin/roles/{name}",
     "DELETE /admin/roles/{name}",
     "GET /console/{proxy+}",
+    // simplejwt's routes (`SIMPLEJWT_COMPAT`): its paths end with a slash.
+    "POST /api/token/",
+    "POST /api/token/refresh/",
+    "POST /api/token/verify/",
+    "POST /api/token/blacklist/",
 ];
 
 /// Why a `ROUTE_PERMISSIONS` key is refused, or `None` when it is a route of `routes`.
 /// Refused: anything but `METHOD /path` with an upper-case method and one space, a trailing
-/// slash, and a key naming no route (a typo, another case, a path parameter of another name):
+/// slash (but on simplejwt's routes, whose paths have one), and a key naming no route (a typo, another case, a path parameter of another name):
 /// API Gateway would never match it, and the route it meant would run unchecked.
 pub fn route_key_problem(key: &str, routes: &[&str]) -> Option<String> {
     let Some((method, path)) = key.split_once(' ') else {
@@ -578,7 +584,8 @@ pub fn route_key_problem(key: &str, routes: &[&str]) -> Option<String> {
     if !path.starts_with('/') || path.contains(char::is_whitespace) {
         return Some("the path must start with / and hold no spaces".to_owned());
     }
-    if path.len() > 1 && path.ends_with('/') {
+    // A trailing slash only where a route has one (simplejwt's).
+    if path.len() > 1 && path.ends_with('/') && !routes.contains(&key) {
         return Some("the path must not end with /".to_owned());
     }
     if !routes.contains(&key) {
@@ -666,6 +673,8 @@ pub struct BrowserSettings {
     pub secure_cookie: bool,
     /// The cookie's `Max-Age`: `SESSION_TTL_SECONDS` (a session never outlives it anyway).
     pub cookie_max_age: i64,
+    /// `SIMPLEJWT_COMPAT` ([`simplejwt_compat`]): whether simplejwt's routes answer.
+    pub simplejwt_compat: bool,
 }
 
 impl BrowserSettings {
@@ -674,7 +683,23 @@ impl BrowserSettings {
             allowed_origins: allowed_origins(src)?,
             secure_cookie: !is_loopback_http(&required(src, JWT_ISSUER)?),
             cookie_max_age: session_ttl(src)?,
+            simplejwt_compat: simplejwt_compat(src)?,
         })
+    }
+}
+
+/// `SIMPLEJWT_COMPAT`, `false` (default) or `true`: whether the routes of
+/// djangorestframework-simplejwt (`POST /api/token/`, `/api/token/refresh/`,
+/// `/api/token/verify/`, `/api/token/blacklist/`) answer, in simplejwt's shapes, for frontends
+/// written for it. Off, they answer what an unknown route answers (404).
+pub fn simplejwt_compat(src: &dyn Source) -> Result<bool, ConfigError> {
+    match optional(src, SIMPLEJWT_COMPAT).as_deref() {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(ConfigError::Invalid {
+            name: SIMPLEJWT_COMPAT,
+            reason: format!("{other:?} is neither \"true\" nor \"false\""),
+        }),
     }
 }
 
@@ -983,6 +1008,21 @@ mod tests {
             "the path must not end with /"
         );
         assert!(route_key_problem("GET /", &["GET /"]).is_none());
+    }
+
+    #[test]
+    fn simplejwt_compat_is_off_unless_set_and_only_true_or_false() {
+        assert!(!simplejwt_compat(&src(&[])).unwrap());
+        assert!(!simplejwt_compat(&src(&[(SIMPLEJWT_COMPAT, "")])).unwrap());
+        assert!(simplejwt_compat(&src(&[(SIMPLEJWT_COMPAT, "true")])).unwrap());
+        assert!(!simplejwt_compat(&src(&[(SIMPLEJWT_COMPAT, "false")])).unwrap());
+        assert!(matches!(
+            simplejwt_compat(&src(&[(SIMPLEJWT_COMPAT, "on")])),
+            Err(ConfigError::Invalid {
+                name: SIMPLEJWT_COMPAT,
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -88,6 +88,11 @@ impl Browser {
         BrowserSettings::from_source(src).map(Self::new)
     }
 
+    /// Whether simplejwt's routes answer (`SIMPLEJWT_COMPAT`, [`crate::simplejwt`]).
+    pub fn simplejwt(&self) -> bool {
+        self.settings.simplejwt_compat
+    }
+
     fn cookie_name(&self) -> &'static str {
         if self.settings.secure_cookie {
             SECURE_COOKIE

@@ -514,6 +514,116 @@ impl ApiError {
     }
 }
 
+/// simplejwt's `detail` for a token it refuses (`InvalidToken`, code `token_not_valid`): the
+/// text of simplejwt 5.0 to 5.4 (5.5 says "Token is invalid" or "Token is expired"; clients
+/// match the code, which did not change).
+pub const TOKEN_NOT_VALID: &str = "Token is invalid or expired";
+/// simplejwt's `detail` for a refresh token already rotated or blacklisted.
+pub const TOKEN_BLACKLISTED: &str = "Token is blacklisted";
+/// simplejwt's `detail` for credentials that match no active account (`no_active_account`).
+pub const NO_ACTIVE_ACCOUNT: &str = "No active account found with the given credentials";
+
+/// An error as Django REST framework and simplejwt clients read it (simplejwt's routes,
+/// `SIMPLEJWT_COMPAT`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DrfBody {
+    /// `{"detail": ..., "code": ...}`: DRF's `APIException` with simplejwt's `DetailDictMixin`
+    /// members. `detail` is DRF's or simplejwt's text where they have one for the case,
+    /// otherwise this service's; `code` is simplejwt's where it has one (`token_not_valid`,
+    /// `no_active_account`), otherwise this service's stable code.
+    Detail { detail: String, code: &'static str },
+    /// `{"field": ["message", ...]}`: a serializer's `ValidationError` (a member of the body
+    /// itself is `non_field_errors`).
+    Fields(Vec<FieldError>),
+}
+
+/// The status and body of an error in DRF's shape ([`ApiError::drf_parts`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DrfParts {
+    pub status: u16,
+    pub body: DrfBody,
+}
+
+impl ApiError {
+    /// The error in DRF's and simplejwt's shape. The status is the problem's ([`Self::parts`]),
+    /// but for what simplejwt answers otherwise; the `match` is exhaustive, like `parts`.
+    pub fn drf_parts(&self) -> DrfParts {
+        let parts = self.parts();
+        let detail = |status: u16, detail: String, code: &'static str| DrfParts {
+            status,
+            body: DrfBody::Detail { detail, code },
+        };
+        let ours = || detail(parts.status, parts.detail.clone(), parts.code);
+        match self {
+            Self::Validation(errors) => DrfParts {
+                status: parts.status,
+                body: DrfBody::Fields(errors.clone()),
+            },
+            Self::WeakPassword(_) => DrfParts {
+                status: parts.status,
+                body: DrfBody::Fields(parts.errors.clone().unwrap_or_default()),
+            },
+            Self::InvalidCredentials => {
+                detail(401, NO_ACTIVE_ACCOUNT.to_owned(), "no_active_account")
+            }
+            Self::InvalidToken => detail(401, TOKEN_NOT_VALID.to_owned(), "token_not_valid"),
+            Self::TokenReused => detail(401, TOKEN_BLACKLISTED.to_owned(), "token_not_valid"),
+            // DRF's `ParseError`.
+            Self::MalformedRequest => {
+                detail(parts.status, "Malformed request.".to_owned(), parts.code)
+            }
+            // DRF's `Throttled`.
+            Self::TooManyAttempts { retry_after }
+            | Self::TooManyMails { retry_after }
+            | Self::TooManyRequests { retry_after }
+            | Self::MailBudgetSpent { retry_after } => {
+                let wait = (*retry_after).max(1);
+                let unit = if wait == 1 { "second" } else { "seconds" };
+                detail(
+                    parts.status,
+                    format!("Request was throttled. Expected available in {wait} {unit}."),
+                    parts.code,
+                )
+            }
+            Self::UnsupportedMediaType
+            | Self::PayloadTooLarge { .. }
+            | Self::EmailTaken
+            | Self::WrongCurrentPassword
+            | Self::Unauthenticated
+            | Self::UserNotFound
+            | Self::InvalidLink
+            | Self::AlreadyVerified
+            | Self::NoEmail
+            | Self::EmailNotVerified
+            | Self::MailUnavailable(_)
+            | Self::MfaRequired { .. }
+            | Self::InvalidCode
+            | Self::WrongCode
+            | Self::InvalidChallenge
+            | Self::MfaAlreadyEnabled
+            | Self::MfaNotEnabled
+            | Self::Forbidden(_)
+            | Self::AccountDisabled
+            | Self::UnknownRole(_)
+            | Self::RoleNotFound(_)
+            | Self::RoleInUse(_)
+            | Self::BuiltinRole(_)
+            | Self::LastAdmin
+            | Self::SelfLockout
+            | Self::SessionNotFound
+            | Self::PrivilegeEscalation { .. }
+            | Self::TokenTooLarge { .. }
+            | Self::CatalogFull { .. }
+            | Self::AdminMfaRequired
+            | Self::Conflict
+            | Self::CrossSiteRequest
+            | Self::NotFound
+            | Self::ServiceUnavailable(_)
+            | Self::Internal(_) => ours(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -531,6 +641,50 @@ mod tests {
         assert_eq!((parts.status, parts.code), (500, "internal_error"));
         assert!(!parts.detail.contains("USER#"));
         assert!(chain(&err).contains("USER#x has no email"));
+    }
+
+    #[test]
+    fn drf_shapes_keep_the_status_but_for_simplejwt_s_own_answers() {
+        let fields =
+            ApiError::Validation(vec![FieldError::new("password", "This field is required.")]);
+        assert_eq!(
+            fields.drf_parts(),
+            DrfParts {
+                status: 400,
+                body: DrfBody::Fields(vec![FieldError::new("password", "This field is required.")])
+            }
+        );
+        let detail = |err: ApiError| match err.drf_parts() {
+            DrfParts {
+                status,
+                body: DrfBody::Detail { detail, code },
+            } => (status, detail, code),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            detail(ApiError::InvalidCredentials),
+            (401, NO_ACTIVE_ACCOUNT.to_owned(), "no_active_account")
+        );
+        assert_eq!(
+            detail(ApiError::TokenReused),
+            (401, TOKEN_BLACKLISTED.to_owned(), "token_not_valid")
+        );
+        assert_eq!(
+            detail(ApiError::TooManyRequests { retry_after: 1 }).1,
+            "Request was throttled. Expected available in 1 second."
+        );
+        assert_eq!(
+            detail(ApiError::TooManyAttempts { retry_after: 90 }),
+            (
+                429,
+                "Request was throttled. Expected available in 90 seconds.".to_owned(),
+                "too_many_attempts"
+            )
+        );
+        assert_eq!(detail(ApiError::AccountDisabled).0, 403);
+        let unavailable = detail(ApiError::from(StoreError::Unavailable("10.0.0.1".into())));
+        assert_eq!((unavailable.0, unavailable.2), (503, "service_unavailable"));
+        assert!(!unavailable.1.contains("10.0.0.1"));
     }
 
     #[test]

@@ -2,14 +2,16 @@
 //! JSON in that order, a field reader that reports every problem at once, and the functions that
 //! build responses (handlers use no status literals).
 
-use lambda_http::http::header::{CACHE_CONTROL, CONTENT_TYPE, PRAGMA, RETRY_AFTER};
+use lambda_http::http::header::{
+    CACHE_CONTROL, CONTENT_TYPE, PRAGMA, RETRY_AFTER, WWW_AUTHENTICATE,
+};
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::error::{ApiError, FieldError, chain};
+use crate::error::{ApiError, DrfBody, FieldError, chain};
 
 /// The largest body accepted, in bytes (16 KiB; exactly this many is accepted).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -278,10 +280,7 @@ struct Problem<'a> {
 /// body says nothing about them.
 pub fn problem(err: &ApiError, request_id: Option<&str>) -> Response<Body> {
     let parts = err.parts();
-    if parts.status >= 500 {
-        crate::metrics::count(crate::metrics::Metric::ServerError, parts.code);
-        tracing::error!(request_id, code = parts.code, error = %chain(err), "request failed");
-    }
+    log_server_error(err, parts.status, parts.code, request_id);
     let body = Problem {
         type_: format!("urn:problem:auth:{}", parts.code),
         title: parts.title,
@@ -290,16 +289,87 @@ pub fn problem(err: &ApiError, request_id: Option<&str>) -> Response<Body> {
         code: parts.code,
         errors: parts.errors.as_deref(),
         request_id,
-        mfa_token: match err {
-            ApiError::MfaRequired { mfa_token } => Some(mfa_token),
-            _ => None,
-        },
+        mfa_token: mfa_token(err),
     };
     let text = serde_json::to_string(&body).unwrap_or_else(|_| {
         format!(r#"{{"type":"about:blank","title":"Internal error","status":500,"code":"internal_error","detail":"{}"}}"#, parts.code)
     });
-    let status = StatusCode::from_u16(parts.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = with_body(status, PROBLEM_JSON, text);
+    error_response(err, parts.status, PROBLEM_JSON, text)
+}
+
+/// The error in Django REST framework's and simplejwt's shape ([`ApiError::drf_parts`]), as
+/// `application/json`, for simplejwt's routes: the same status, `Retry-After` and cache headers
+/// as [`problem`], and simplejwt's `WWW-Authenticate: Bearer realm="api"` on a 401.
+pub fn drf_problem(err: &ApiError, request_id: Option<&str>) -> Response<Body> {
+    let parts = err.drf_parts();
+    let body = match &parts.body {
+        DrfBody::Detail { detail, code } => {
+            log_server_error(err, parts.status, code, request_id);
+            let mut object = Map::new();
+            object.insert("detail".into(), Value::from(detail.as_str()));
+            object.insert("code".into(), Value::from(*code));
+            if let Some(token) = mfa_token(err) {
+                object.insert("mfa_token".into(), Value::from(token));
+            }
+            object
+        }
+        DrfBody::Fields(errors) => {
+            let mut object = Map::new();
+            for error in errors {
+                let field = if error.field.is_empty() {
+                    "non_field_errors"
+                } else {
+                    error.field.as_str()
+                };
+                if let Value::Array(messages) = object
+                    .entry(field)
+                    .or_insert_with(|| Value::Array(Vec::new()))
+                {
+                    messages.push(Value::from(error.message.as_str()));
+                }
+            }
+            object
+        }
+    };
+    let text = Value::Object(body).to_string();
+    let mut response = error_response(err, parts.status, JSON, text);
+    if parts.status == StatusCode::UNAUTHORIZED.as_u16() {
+        response
+            .headers_mut()
+            .insert(WWW_AUTHENTICATE, HeaderValue::from_static(SIMPLEJWT_REALM));
+    }
+    response
+}
+
+/// What simplejwt's views send with a 401 (`WWW-Authenticate`).
+pub const SIMPLEJWT_REALM: &str = r#"Bearer realm="api""#;
+
+/// Only with `mfa_required`: the token that continues the login.
+fn mfa_token(err: &ApiError) -> Option<&str> {
+    match err {
+        ApiError::MfaRequired { mfa_token } => Some(mfa_token),
+        _ => None,
+    }
+}
+
+/// A 5xx is counted and logged with its cause chain and the request id.
+fn log_server_error(err: &ApiError, status: u16, code: &'static str, request_id: Option<&str>) {
+    if status >= 500 {
+        crate::metrics::count(crate::metrics::Metric::ServerError, code);
+        tracing::error!(request_id, code, error = %chain(err), "request failed");
+    }
+}
+
+/// The response of an error in either shape: its status, and the headers it carries whatever
+/// the shape (`Retry-After`, and no caching of a body that holds a token).
+fn error_response(
+    err: &ApiError,
+    status: u16,
+    content_type: &'static str,
+    text: String,
+) -> Response<Body> {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = with_body(status, content_type, text);
     let retry_after = match err {
         ApiError::ServiceUnavailable(_) | ApiError::MailUnavailable(_) | ApiError::Conflict => {
             Some(1)
@@ -320,6 +390,34 @@ pub fn problem(err: &ApiError, request_id: Option<&str>) -> Response<Body> {
         headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
     }
     response
+}
+
+/// Like [`respond`], with errors in DRF's shape ([`drf_problem`]): simplejwt's routes.
+pub fn respond_drf(req: &Request, result: Result<Response<Body>, ApiError>) -> Response<Body> {
+    match result {
+        Ok(response) => response,
+        Err(err) => drf_problem(&err, request_id(req).as_deref()),
+    }
+}
+
+/// API Gateway's own answer to a route it does not have: 404 `{"message":"Not Found"}`
+/// (`application/json`). What a route that is switched off answers, so it cannot be told from
+/// one that does not exist (the local server answers unknown routes with the same body).
+pub fn gateway_not_found() -> Response<Body> {
+    with_body(
+        StatusCode::NOT_FOUND,
+        JSON,
+        r#"{"message":"Not Found"}"#.to_owned(),
+    )
+}
+
+/// The API Gateway route key the request came in on (`POST /auth/login`), when it came
+/// through API Gateway.
+pub fn route_key(req: &Request) -> Option<&str> {
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.route_key.as_deref(),
+        _ => None,
+    }
 }
 
 /// Turns a handler's result into the response: `Ok` as is, `Err` as problem+json.

@@ -25,6 +25,7 @@ pub mod runtime;
 /// Secrets in request bodies are `secrecy::SecretString`s; read them with `ExposeSecret`.
 pub use secrecy;
 pub mod service;
+pub mod simplejwt;
 /// The DynamoDB store is its own crate (`store`); re-exported as `shared::store`.
 pub use store;
 pub mod tokens;

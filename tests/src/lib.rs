@@ -246,6 +246,14 @@ pub fn settings() -> HashMap<String, String> {
     .collect()
 }
 
+/// [`settings`] with simplejwt's routes on (`SIMPLEJWT_COMPAT=true`; off by default): for the
+/// servers of `tests/it/simplejwt.rs` alone, so no other test pays for it.
+pub fn simplejwt_settings() -> HashMap<String, String> {
+    let mut settings = settings();
+    settings.insert(cfg::SIMPLEJWT_COMPAT.to_owned(), "true".to_owned());
+    settings
+}
+
 /// A store on this binary's table.
 pub async fn store() -> Store {
     Store::connect(&StoreSettings::from_source(&settings()).expect("settings"))

@@ -5,9 +5,10 @@
 //! only EdDSA access tokens with `typ: at+jwt` and a known `kid`, checks signature, `iss`, `aud`,
 //! `exp`/`nbf` with the configured leeway, and passes the identity on as context.
 //!
-//! With `REVOCATION_CHECK=session` (the default) it then reads the token's session and the
-//! user's profile (one `BatchGetItem`, on every request unless API Gateway caches decisions)
-//! and denies a token whose session was revoked (logout, refresh-token reuse, the session cap)
+//! The check of the token is `shared::service::AccessChecker` (simplejwt's
+//! `POST /api/token/verify/` answers with the same code). With `REVOCATION_CHECK=session` (the
+//! default) it then reads the token's session and the user's profile (one `BatchGetItem`, on
+//! every request unless API Gateway caches decisions) and denies a token whose session was revoked (logout, refresh-token reuse, the session cap)
 //! or has ended, or was started under an older credentials epoch (a password change, sign-out
 //! everywhere), or whose user is gone. When that read fails, it denies: a revocation check that
 //! cannot run fails closed. With `REVOCATION_CHECK=off` it never touches DynamoDB.
@@ -32,24 +33,21 @@ use lambda_http::aws_lambda_events::apigw::{
 };
 use serde_json::Value;
 use shared::clock::SharedClock;
-use shared::config::{RevocationCheck, Source, StoreSettings, VerifierSettings};
-use shared::domain::UserId;
+use shared::config::Source;
 use shared::identity::Identity;
-use shared::keys::VerificationKeys;
 use shared::metrics::{self, Metric, authz};
-use shared::policy::roles::{self, Stale};
 use shared::runtime::InitError;
-use shared::store::{AccessCheck, Store};
-use shared::tokens::{AccessClaims, TokenVerifier};
+use shared::service::AccessChecker;
+use shared::store::Store;
+use shared::tokens::TokenVerifier;
 
 pub type Decision = ApiGatewayV2CustomAuthorizerSimpleResponse<Value>;
 
 #[derive(Debug, Clone)]
 pub struct State {
-    verifier: TokenVerifier,
-    clock: SharedClock,
-    /// The store sessions are checked in; `None` when `REVOCATION_CHECK=off`.
-    sessions: Option<Store>,
+    /// The token check (`shared::service::AccessChecker`, which simplejwt's verify route
+    /// shares).
+    checker: AccessChecker,
     /// `ROUTE_PERMISSIONS`: route key → the permission it needs.
     route_permissions: BTreeMap<String, String>,
 }
@@ -57,9 +55,7 @@ pub struct State {
 impl State {
     pub fn new(verifier: TokenVerifier, clock: SharedClock, sessions: Option<Store>) -> Self {
         Self {
-            verifier,
-            clock,
-            sessions,
+            checker: AccessChecker::new(verifier, clock, sessions),
             route_permissions: BTreeMap::new(),
         }
     }
@@ -71,18 +67,10 @@ impl State {
     }
 
     pub async fn from_source(src: &dyn Source, clock: SharedClock) -> Result<Self, InitError> {
-        let settings = VerifierSettings::from_source(src)?;
-        let keys = VerificationKeys::from_jwks_json(&settings.public_jwks)?;
-        let verifier =
-            TokenVerifier::new(keys, &settings.issuer, &settings.audience, settings.leeway);
-        let sessions = match RevocationCheck::from_source(src)? {
-            RevocationCheck::Session => {
-                Some(Store::connect(&StoreSettings::from_source(src)?).await.0)
-            }
-            RevocationCheck::Off => None,
-        };
-        Ok(Self::new(verifier, clock, sessions)
-            .with_route_permissions(shared::config::route_permissions(src)?))
+        Ok(Self {
+            checker: AccessChecker::from_source(src, clock, None).await?,
+            route_permissions: shared::config::route_permissions(src)?,
+        })
     }
 }
 
@@ -120,92 +108,36 @@ pub async fn authorize(state: &State, request: &ApiGatewayV2CustomAuthorizerV2Re
         tracing::info!(reason = "no bearer token", "deny");
         return deny(authz::NO_TOKEN);
     };
-    let now = state.clock.unix();
-    match state.verifier.verify(token, now) {
-        Ok(claims) => {
-            if let Err((reason, outcome)) = session_is_live(state, &claims, now).await {
-                tracing::info!(reason, "deny");
-                return deny(outcome);
-            }
-            if let Some(permission) = request
-                .route_key
-                .as_deref()
-                .and_then(|route| state.route_permissions.get(route))
-                && !claims.entitlements.iter().any(|p| p == permission)
-            {
-                tracing::info!(reason = "missing the route's permission", permission = %permission, "deny");
-                return deny(authz::MISSING_PERMISSION);
-            }
-            tracing::debug!(user_id = %claims.sub, session_id = %claims.sid, "allow");
-            metrics::count(Metric::Authorizer, authz::ALLOW);
-            let identity = Identity {
-                user_id: claims.sub,
-                roles: claims.roles,
-                entitlements: claims.entitlements,
-                session_id: claims.sid,
-                token_id: claims.jti,
-                amr: claims.amr,
-            };
-            let mut decision = Decision::default();
-            decision.is_authorized = true;
-            decision.context = Value::Object(identity.to_context());
-            decision
+    let claims = match state.checker.check(token).await {
+        Ok(claims) => claims,
+        Err(denied) => {
+            tracing::info!(reason = %denied.reason, "deny");
+            return deny(denied.outcome);
         }
-        Err(reason) => {
-            tracing::info!(reason = %reason, "deny");
-            deny(authz::INVALID_TOKEN)
-        }
-    }
-}
-
-/// Why a token is denied: the log's reason and the metric's outcome.
-type Denied = (&'static str, &'static str);
-
-/// With the revocation check on: the token's session exists, is not revoked and has not ended.
-async fn session_is_live(state: &State, claims: &AccessClaims, now: i64) -> Result<(), Denied> {
-    let Some(store) = &state.sessions else {
-        return Ok(());
     };
-    let user_id =
-        UserId::parse(&claims.sub).ok_or(("sub is not a user id", authz::INVALID_TOKEN))?;
-    let with_stamps = !claims.roles.is_empty();
-    match store.access_check(&user_id, &claims.sid, with_stamps).await {
-        Ok(AccessCheck {
-            session: Some(session),
-            current_epoch: Some(epoch),
-            roles: held,
-            stamps,
-        }) => {
-            if session.revoked_at.is_some() || now >= session.expires_at {
-                Err(("session revoked or ended", authz::SESSION_ENDED))
-            } else if session.epoch != epoch {
-                Err((
-                    "credentials changed since the session started",
-                    authz::CREDENTIALS_CHANGED,
-                ))
-            } else {
-                match roles::token_still_grants(&claims.roles, claims.cv, &held, &stamps) {
-                    Ok(()) => Ok(()),
-                    Err(Stale::RoleRevoked) => {
-                        Err(("a role of the token was taken away", authz::ROLE_REVOKED))
-                    }
-                    Err(Stale::RoleNarrowed) => Err((
-                        "a role of the token lost a permission since it was issued",
-                        authz::ROLE_NARROWED,
-                    )),
-                }
-            }
-        }
-        Ok(AccessCheck { session: None, .. }) => Err(("no such session", authz::NO_SESSION)),
-        Ok(AccessCheck {
-            current_epoch: None,
-            ..
-        }) => Err(("no such user", authz::NO_USER)),
-        Err(err) => {
-            tracing::error!(error = %shared::error::chain(&err), "revocation check failed");
-            Err(("revocation check unavailable", authz::CHECK_FAILED))
-        }
+    if let Some(permission) = request
+        .route_key
+        .as_deref()
+        .and_then(|route| state.route_permissions.get(route))
+        && !claims.entitlements.iter().any(|p| p == permission)
+    {
+        tracing::info!(reason = "missing the route's permission", permission = %permission, "deny");
+        return deny(authz::MISSING_PERMISSION);
     }
+    tracing::debug!(user_id = %claims.sub, session_id = %claims.sid, "allow");
+    metrics::count(Metric::Authorizer, authz::ALLOW);
+    let identity = Identity {
+        user_id: claims.sub,
+        roles: claims.roles,
+        entitlements: claims.entitlements,
+        session_id: claims.sid,
+        token_id: claims.jti,
+        amr: claims.amr,
+    };
+    let mut decision = Decision::default();
+    decision.is_authorized = true;
+    decision.context = Value::Object(identity.to_context());
+    decision
 }
 
 /// The token of an `Authorization: Bearer <token>` header value (RFC 6750 §2.1).

@@ -1,11 +1,15 @@
 //! `POST /auth/login`: `{email | username, password[, token_transport]}` → 200 token pair (in cookie mode
 //! the refresh token is set as an `HttpOnly` cookie instead).
+//!
+//! Also simplejwt's `POST /api/token/` (`SIMPLEJWT_COMPAT`, [`shared::simplejwt`]): the same
+//! login, guard and lockout, `{"username"|"email", "password"}` → `{"access", "refresh"}`.
 
 use lambda_http::{Body, Request, Response};
 use shared::browser::{Browser, WithBrowser};
 use shared::http;
 use shared::policy::rates::RouteGroup;
 use shared::service::{Caller, Guarded, LoginRequest, Logins};
+use shared::simplejwt;
 
 /// The logins service and its browser edge.
 pub type State = Guarded<WithBrowser<Logins>>;
@@ -23,6 +27,9 @@ pub async fn state(
 }
 
 pub async fn handle(state: &State, req: Request) -> Response<Body> {
+    if simplejwt::is_route(&req, simplejwt::OBTAIN) {
+        return obtain_pair(state, req).await;
+    }
     let result = async {
         state.guard.admit(&req).await?;
         let body = http::json_object(&req)?;
@@ -36,4 +43,25 @@ pub async fn handle(state: &State, req: Request) -> Response<Body> {
     }
     .await;
     http::respond(&req, result)
+}
+
+/// simplejwt's `POST /api/token/`: the login above in simplejwt's shapes (an account with
+/// two-factor on gets the challenge, 401 `mfa_required`, never tokens).
+async fn obtain_pair(state: &State, req: Request) -> Response<Body> {
+    if !state.browser.simplejwt() {
+        return http::gateway_not_found();
+    }
+    let result = async {
+        state.guard.admit(&req).await?;
+        let body = http::json_object(&req)?;
+        simplejwt::obtain_fields(&body)?;
+        let input = LoginRequest::from_body(&body)?;
+        let tokens = state
+            .service
+            .login_as(&input.name, input.password, &Caller::of(&req))
+            .await?;
+        Ok(simplejwt::pair(&tokens))
+    }
+    .await;
+    http::respond_drf(&req, result)
 }

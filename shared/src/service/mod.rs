@@ -5,6 +5,7 @@
 //! detection ([`crate::policy::rotation`]), the reservation of every password check
 //! ([`crate::policy::lockout`]), and which sessions are live ([`crate::policy::sessions`]).
 
+mod access;
 mod accounts;
 pub mod admin;
 mod factors;
@@ -20,6 +21,7 @@ mod sessions;
 mod throttle;
 mod tokens;
 
+pub use access::{AccessChecker, Denied};
 pub use accounts::Accounts;
 pub use admin::{Actor, Admin, DeletingBody, Deletion, RolePut, UserPatch, ensure_admin};
 pub use factors::FactorRemoval;

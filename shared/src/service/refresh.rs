@@ -7,7 +7,7 @@ use crate::policy::rotation::{self, Decision, RotationSettings};
 use crate::retry::{self, Tries};
 use crate::runtime::InitError;
 use crate::service::tokens::{TokenPair, issuer, pair, sign_error};
-use crate::service::{Caller, audit};
+use crate::service::{AccessChecker, Caller, audit};
 use crate::store::{Horizons, RefreshRecord, RotateOutcome, Store, TokenState};
 use crate::tokens::{Grants, RefreshToken, TokenIssuer, hash_refresh_token};
 
@@ -18,6 +18,8 @@ pub struct Refresher {
     issuer: TokenIssuer,
     clock: SharedClock,
     settings: RotationSettings,
+    /// simplejwt's verify route (`SIMPLEJWT_COMPAT`): the authorizer's check, on this store.
+    access: Option<AccessChecker>,
 }
 
 /// Presented strings longer than this cannot be tokens we issued (43 characters).
@@ -35,14 +37,48 @@ impl Refresher {
             issuer,
             clock,
             settings,
+            access: None,
         }
+    }
+
+    /// Answers simplejwt's verify route with `access` (the authorizer's check).
+    pub fn with_access_check(mut self, access: AccessChecker) -> Self {
+        self.access = Some(access);
+        self
     }
 
     pub async fn from_source(src: &dyn Source, clock: SharedClock) -> Result<Self, InitError> {
         let (store, sdk) = Store::connect(&StoreSettings::from_source(src)?).await;
         let settings = IssuerSettings::from_source(src)?;
         let issuer = issuer(&settings, &sdk).await?;
-        Ok(Self::new(store, issuer, clock, settings.rotation()))
+        // simplejwt's verify route reads what the authorizer reads (the session, the profile,
+        // the role stamps: this function's own `BatchGetItem` grant), through this store.
+        let access = if crate::config::simplejwt_compat(src)? {
+            Some(AccessChecker::from_source(src, clock.clone(), Some(store.clone())).await?)
+        } else {
+            None
+        };
+        let refresher = Self::new(store, issuer, clock, settings.rotation());
+        Ok(match access {
+            Some(access) => refresher.with_access_check(access),
+            None => refresher,
+        })
+    }
+
+    /// simplejwt's `POST /api/token/verify/`: `Ok` exactly when the authorizer would allow
+    /// this access token now (whatever the route's permission); 401 `invalid_token` otherwise,
+    /// and without the check (`SIMPLEJWT_COMPAT` off): it fails closed.
+    pub async fn verify_access(&self, token: &str) -> Result<(), ApiError> {
+        let Some(access) = &self.access else {
+            return Err(ApiError::InvalidToken);
+        };
+        match access.check(token).await {
+            Ok(_) => Ok(()),
+            Err(denied) => {
+                tracing::info!(reason = %denied.reason, outcome = denied.outcome, "token refused");
+                Err(ApiError::InvalidToken)
+            }
+        }
     }
 
     /// One read (the token, its user and the roles catalog in one `BatchGetItem`: three keys,

@@ -822,7 +822,7 @@ fn every_route_has_a_sample_event_shaped_as_api_gateway_sends_it() {
     .collect();
 
     for route in ROUTES {
-        let name = route.function.binary();
+        let name = route.sample;
         let route_key = format!("{} {}", route.method, route.path);
         assert!(
             files.remove(name),
@@ -1140,7 +1140,7 @@ fn every_sample_body_is_one_the_openapi_document_accepts() {
         .iter()
         .filter(|r| r.function != devserver::Function::Console)
     {
-        let name = route.function.binary();
+        let name = route.sample;
         let route_key = format!("{} {}", route.method, route.path);
         let operation = &document["paths"][route.path][route.method.to_lowercase()];
         assert!(

@@ -34,6 +34,7 @@ mod outage;
 mod ownership;
 mod races;
 mod recovery;
+mod simplejwt;
 mod store;
 mod template;
 mod usernames;

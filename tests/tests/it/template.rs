@@ -735,6 +735,7 @@ fn every_environment_variable_is_one_the_code_reads() {
         cfg::SOURCE_LIMIT_RECOVERY,
         cfg::REGISTRATION_MAILS_PER_HOUR,
         cfg::METRICS_NAMESPACE,
+        cfg::SIMPLEJWT_COMPAT,
     ]
     .into();
     let template = template();
@@ -1922,6 +1923,7 @@ fn the_costly_public_routes_are_limited_per_source_in_both_layers() {
             cfg::SOURCE_LIMIT_REGISTER,
         ),
         ("LoginFunction", "/auth/login", cfg::SOURCE_LIMIT_LOGIN),
+        ("LoginFunction", "/api/token/", cfg::SOURCE_LIMIT_LOGIN),
         (
             "MfaVerifyFunction",
             "/auth/mfa/verify",
@@ -2197,4 +2199,70 @@ fn the_dashboard_shows_only_metrics_the_code_writes() {
         }
     }
     assert!(custom >= 10, "{custom} lines of the service's own metrics");
+}
+
+/// `SimpleJwtCompat` is off by default, takes only values the code accepts, and reaches as
+/// `SIMPLEJWT_COMPAT` exactly the functions that serve simplejwt's routes (the routes always
+/// exist: SAM cannot make an event conditional; off, the functions answer them 404).
+#[test]
+fn simplejwt_compat_is_off_by_default_and_reaches_the_functions_of_its_routes() {
+    let template = template();
+    let parameter = &template["Parameters"]["SimpleJwtCompat"];
+    assert_eq!(parameter["Default"].as_str(), Some("false"));
+    let allowed: Vec<&str> = parameter["AllowedValues"]
+        .as_sequence()
+        .expect("AllowedValues")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(allowed, ["false", "true"]);
+    for value in &allowed {
+        let src = source(&[(cfg::SIMPLEJWT_COMPAT, (*value).to_owned())]);
+        assert_eq!(cfg::simplejwt_compat(&src).unwrap(), *value == "true");
+    }
+    let serving: BTreeSet<&str> = ROUTES
+        .iter()
+        .filter(|r| r.path.starts_with("/api/token/"))
+        .map(|r| r.function.binary())
+        .collect();
+    assert_eq!(serving, BTreeSet::from(["login", "logout", "refresh"]));
+    for (id, function) in resources(&template, FUNCTION) {
+        let binary = built_binary(id, function);
+        let variables = &function["Properties"]["Environment"]["Variables"];
+        let given = ref_name(&variables[cfg::SIMPLEJWT_COMPAT]);
+        if serving.contains(binary.as_str()) {
+            assert_eq!(
+                given,
+                Some("SimpleJwtCompat"),
+                "{id} serves simplejwt's routes"
+            );
+        } else {
+            assert!(
+                variables.get(cfg::SIMPLEJWT_COMPAT).is_none(),
+                "{id} serves none of simplejwt's routes"
+            );
+        }
+    }
+    // Verify checks tokens as the authorizer does: its settings, from the same parameters.
+    let authorizer =
+        &template["Resources"]["AuthorizerFunction"]["Properties"]["Environment"]["Variables"];
+    let refresh =
+        &template["Resources"]["RefreshFunction"]["Properties"]["Environment"]["Variables"];
+    for name in [
+        cfg::JWT_ISSUER,
+        cfg::JWT_AUDIENCE,
+        cfg::JWT_PUBLIC_JWKS,
+        cfg::JWT_LEEWAY_SECONDS,
+        cfg::REVOCATION_CHECK,
+    ] {
+        assert_eq!(
+            ref_name(&refresh[name]),
+            ref_name(&authorizer[name]),
+            "RefreshFunction's {name} must be the authorizer's"
+        );
+        assert!(
+            ref_name(&refresh[name]).is_some(),
+            "RefreshFunction needs {name}"
+        );
+    }
 }
