@@ -465,3 +465,51 @@ async fn a_two_factor_account_gets_the_challenge_not_tokens() {
     .await;
     assert_eq!(status, 200, "{body}");
 }
+
+/// The sample events, as API Gateway sends them (the route told by `requestContext.routeKey`),
+/// through the real handlers: 404 with the setting off, simplejwt's answers with it on.
+#[tokio::test]
+async fn the_sample_events_reach_simplejwt_s_routes_by_their_route_key() {
+    let sample = |name: &str| {
+        lambda_http::request::from_str(&integration_tests::event(name)).expect("payload 2.0 event")
+    };
+    let answer = |response: lambda_http::Response<lambda_http::Body>| {
+        let status = response.status().as_u16();
+        let body: Value = serde_json::from_slice(response.body().as_ref()).expect("JSON body");
+        (status, body)
+    };
+    for (src, on) in [(settings(), false), (simplejwt_settings(), true)] {
+        let clock = SystemClock::shared();
+        let (login, refresh, logout) = tokio::join!(
+            login::state(&src, clock.clone()),
+            refresh::state(&src, clock.clone()),
+            logout::state(&src, clock.clone())
+        );
+        let (login, refresh, logout) = (login.unwrap(), refresh.unwrap(), logout.unwrap());
+        let answers = [
+            answer(login::handle(&login, sample("simplejwt-token")).await),
+            answer(refresh::handle(&refresh, sample("simplejwt-refresh")).await),
+            answer(refresh::handle(&refresh, sample("simplejwt-verify")).await),
+            answer(logout::handle(&logout, sample("simplejwt-blacklist")).await),
+        ];
+        if !on {
+            for (status, body) in answers {
+                assert_eq!((status, body), (404, json!({"message": "Not Found"})));
+            }
+            continue;
+        }
+        let no_account = json!({
+            "detail": "No active account found with the given credentials",
+            "code": "no_active_account"
+        });
+        assert_eq!(
+            answers,
+            [
+                (401, no_account),
+                (401, token_not_valid()),
+                (401, token_not_valid()),
+                (200, json!({})),
+            ]
+        );
+    }
+}
