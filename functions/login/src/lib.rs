@@ -1,14 +1,15 @@
-//! `POST /auth/login`: `{email | username, password[, token_transport]}` → 200 token pair (in cookie mode
-//! the refresh token is set as an `HttpOnly` cookie instead).
+//! `POST /auth/login`: `{email | username, password[, token_transport]}` → 200 token pair (in
+//! cookie mode the refresh token is set as an `HttpOnly` cookie instead).
 //!
 //! Also simplejwt's `POST /api/token/` (`SIMPLEJWT_COMPAT`, [`shared::simplejwt`]): the same
 //! login, guard and lockout, `{"username"|"email", "password"}` → `{"access", "refresh"}`.
 
 use lambda_http::{Body, Request, Response};
 use shared::browser::{Browser, WithBrowser};
+use shared::error::ApiError;
 use shared::http;
 use shared::policy::rates::RouteGroup;
-use shared::service::{Caller, Guarded, LoginRequest, Logins};
+use shared::service::{Caller, Guarded, LoginRequest, Logins, TokenPair};
 use shared::simplejwt;
 
 /// The logins service and its browser edge.
@@ -35,10 +36,7 @@ pub async fn handle(state: &State, req: Request) -> Response<Body> {
         let body = http::json_object(&req)?;
         let input = LoginRequest::from_body(&body)?;
         let transport = state.browser.requested_transport(&req, &body)?;
-        let tokens = state
-            .service
-            .login_as(&input.name, input.password, &Caller::of(&req))
-            .await?;
+        let tokens = log_in(state, &req, input).await?;
         Ok(state.browser.tokens(&tokens, transport))
     }
     .await;
@@ -56,12 +54,17 @@ async fn obtain_pair(state: &State, req: Request) -> Response<Body> {
         let body = http::json_object(&req)?;
         simplejwt::obtain_fields(&body)?;
         let input = LoginRequest::from_body(&body)?;
-        let tokens = state
-            .service
-            .login_as(&input.name, input.password, &Caller::of(&req))
-            .await?;
+        let tokens = log_in(state, &req, input).await?;
         Ok(simplejwt::pair(&tokens))
     }
     .await;
     http::respond_drf(&req, result)
+}
+
+/// The one login both routes run, whatever the body named (`LoginRequest`).
+async fn log_in(state: &State, req: &Request, input: LoginRequest) -> Result<TokenPair, ApiError> {
+    state
+        .service
+        .login_as(&input.name, input.password, &Caller::of(req))
+        .await
 }
