@@ -532,4 +532,67 @@ mod tests {
             assert!(body[member].is_string(), "{member} missing");
         }
     }
+
+    fn drf(err: &ApiError) -> (u16, Option<String>, Option<String>, Value) {
+        let response = drf_problem(err, Some("req-1"));
+        let header = |name| {
+            response
+                .headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_owned())
+        };
+        let body: Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+        assert_eq!(header(CONTENT_TYPE).as_deref(), Some(JSON));
+        (
+            response.status().as_u16(),
+            header(WWW_AUTHENTICATE),
+            header(RETRY_AFTER),
+            body,
+        )
+    }
+
+    #[test]
+    fn drf_errors_take_drf_s_shapes_and_keep_the_headers() {
+        let (status, realm, _, body) = drf(&ApiError::InvalidToken);
+        assert_eq!(status, 401);
+        assert_eq!(realm.as_deref(), Some(SIMPLEJWT_REALM));
+        assert_eq!(
+            body,
+            serde_json::json!({"detail": crate::error::TOKEN_NOT_VALID, "code": "token_not_valid"})
+        );
+        let (status, realm, _, body) = drf(&ApiError::Validation(vec![
+            FieldError::new("password", "This field is required."),
+            FieldError::new("", "the body must be a JSON object"),
+            FieldError::new("password", "twice"),
+        ]));
+        assert_eq!((status, realm), (400, None));
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "password": ["This field is required.", "twice"],
+                "non_field_errors": ["the body must be a JSON object"]
+            })
+        );
+        let (status, _, retry_after, body) = drf(&ApiError::TooManyRequests { retry_after: 42 });
+        assert_eq!((status, retry_after.as_deref()), (429, Some("42")));
+        assert_eq!(body["code"], "too_many_requests");
+        let response = drf_problem(
+            &ApiError::MfaRequired {
+                mfa_token: "challenge".into(),
+            },
+            None,
+        );
+        assert_eq!(response.headers().get(CACHE_CONTROL).unwrap(), "no-store");
+        let body: Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+        assert_eq!(body["mfa_token"], "challenge");
+        assert_eq!(body["code"], "mfa_required");
+    }
+
+    #[test]
+    fn a_switched_off_route_answers_as_the_gateway_does_for_none() {
+        let response = gateway_not_found();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        assert_eq!(response.headers().get(CONTENT_TYPE).unwrap(), JSON);
+        assert_eq!(response.body().as_ref(), br#"{"message":"Not Found"}"#);
+    }
 }
