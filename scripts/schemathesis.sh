@@ -13,6 +13,9 @@ work=$(mktemp -d)
 cargo build -q --workspace --locked --bin devserver --bin keygen
 target/debug/keygen --private-key-out "$work/key.pem" > "$work/jwks.json" 2>/dev/null
 
+# simplejwt's routes are on (SIMPLEJWT_COMPAT), so their DRF shapes are checked against the
+# document too (off, each answers the gateway's 404: tests/it/simplejwt.rs).
+
 # An administrator (created by the server at start), so the admin operations get past their
 # permission checks and are exercised for real; every other operation accepts any user.
 email="schemathesis-$RANDOM$RANDOM@example.com"
@@ -25,6 +28,7 @@ MFA_KEYS="st:$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')" \
 MAIL_FROM=no-reply@schemathesis.invalid APP_BASE_URL=http://127.0.0.1:$port SES_PORT=0 \
 SOURCE_LIMIT_LOGIN=100000 SOURCE_LIMIT_REGISTER=100000 SOURCE_LIMIT_RECOVERY=100000 \
 BOOTSTRAP_ADMIN_EMAIL="$email" BOOTSTRAP_ADMIN_PASSWORD="$password" \
+SIMPLEJWT_COMPAT=true \
 PORT=$port LOG_LEVEL=warn \
   target/debug/devserver > "$work/server.log" 2>&1 &
 server=$!
