@@ -513,3 +513,57 @@ async fn the_sample_events_reach_simplejwt_s_routes_by_their_route_key() {
         );
     }
 }
+
+/// simplejwt's default user model logs in with a `username`: an account imported with one (and
+/// no email) gets its pair on `/api/token/` as on `/auth/login`, the name in any case; a wrong
+/// password or an unknown name is `no_active_account`, and both count on the one lockout.
+#[tokio::test]
+async fn a_username_logs_in_on_api_token() {
+    let server = simplejwt_server().await;
+    let username = crate::usernames::unique_username();
+    crate::usernames::created(&integration_tests::store().await, &username, None, &[]).await;
+    let (status, _, body) = call(
+        &server,
+        OBTAIN,
+        json!({"username": username.to_lowercase(), "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let access = body["access"].as_str().unwrap();
+    assert_eq!(me_status(&server, access).await, 200);
+    let (status, _, body) = call(&server, VERIFY, json!({"token": access})).await;
+    assert_eq!((status, body), (200, json!({})));
+    let no_account = json!({
+        "detail": "No active account found with the given credentials",
+        "code": "no_active_account"
+    });
+    for name in [username.clone(), crate::usernames::unique_username()] {
+        let (status, _, body) = call(
+            &server,
+            OBTAIN,
+            json!({"username": name, "password": "a wrong password, long enough"}),
+        )
+        .await;
+        assert_eq!((status, &body), (401, &no_account));
+    }
+    // Four more failures on the two routes: the username is locked on both.
+    for round in 0..4 {
+        let body = json!({"username": username, "password": "a wrong password, long enough"});
+        let status = if round % 2 == 0 {
+            call(&server, OBTAIN, body).await.0
+        } else {
+            post(&server, "/auth/login", body).await.0
+        };
+        assert_eq!(status, 401);
+    }
+    let (status, _, body) = call(
+        &server,
+        OBTAIN,
+        json!({"username": username, "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (429, Some("too_many_attempts"))
+    );
+}
