@@ -2,6 +2,7 @@
 //! unit-tested alone. The store persists what they decide with one conditional write that
 //! fails if the state it was computed from changed.
 
+pub mod django;
 pub mod links;
 pub mod lockout;
 pub mod quota;
