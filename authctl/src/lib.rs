@@ -6,6 +6,8 @@
 //! Passwords are never arguments (they would land in the shell history and `ps`): the binary
 //! prompts for them, or reads one line from standard input when it is not a terminal.
 
+pub mod django;
+
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -76,6 +78,28 @@ pub enum Command {
     ListUsers {
         #[arg(long, default_value_t = 50)]
         limit: usize,
+    },
+    /// Import the users, groups and permissions of a Django `dumpdata` export (JSON or JSON
+    /// lines): `manage.py dumpdata auth.User auth.Group auth.Permission --natural-foreign
+    /// --natural-primary > users.json`. Addresses already present are left untouched, so a
+    /// rerun imports the rest.
+    ImportDjango {
+        file: PathBuf,
+        /// Read, check and map everything; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Count the imported addresses as verified.
+        #[arg(long)]
+        trust_emails: bool,
+        /// The user model's email field.
+        #[arg(long, default_value = "email")]
+        email_field: String,
+        /// The user model's name field (default: `name`, else `first_name` + `last_name`).
+        #[arg(long)]
+        name_field: Option<String>,
+        /// Write the report (every user skipped or imported with a note, and why) as JSON here.
+        #[arg(long)]
+        report: Option<PathBuf>,
     },
 }
 
@@ -178,6 +202,17 @@ pub async fn run(
     password: impl FnOnce() -> Result<String, Failure>,
     out: &mut dyn Write,
 ) -> Result<(), Failure> {
+    run_with(command, src, password, out, &django::Quiet).await
+}
+
+/// [`run`], showing the progress of a long command on `progress`.
+pub async fn run_with(
+    command: Command,
+    src: &dyn Source,
+    password: impl FnOnce() -> Result<String, Failure>,
+    out: &mut dyn Write,
+    progress: &dyn django::Progress,
+) -> Result<(), Failure> {
     let clock = SystemClock::shared();
     let admin = Admin::from_source(src, clock.clone()).await?;
     let caller = Caller::default();
@@ -273,6 +308,34 @@ pub async fn run(
                         user.roles.join(",")
                     ),
                 )?;
+            }
+            Ok(())
+        }
+        Command::ImportDjango {
+            file,
+            dry_run,
+            trust_emails,
+            email_field,
+            name_field,
+            report,
+        } => {
+            let options = django::ImportOptions {
+                file,
+                dry_run,
+                trust_emails,
+                email_field,
+                name_field,
+            };
+            let done = django::import(admin.store(), clock, &options, progress).await?;
+            for line in done.summary() {
+                write(out, line)?;
+            }
+            if let Some(path) = report {
+                let json = serde_json::to_string_pretty(&done)
+                    .map_err(|e| Failure(format!("report: {e}")))?;
+                std::fs::write(&path, json + "\n")
+                    .map_err(|e| Failure(format!("write {}: {e}", path.display())))?;
+                write(out, format!("report written to {}", path.display()))?;
             }
             Ok(())
         }

@@ -3,7 +3,8 @@
 use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 
-use authctl::{Cli, Failure, Settings, run};
+use authctl::django::{Progress, Quiet};
+use authctl::{Cli, Failure, Settings, run_with};
 use clap::Parser;
 use shared::config::ProcessEnv;
 
@@ -22,11 +23,18 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         let dir = std::env::current_dir().map_err(|e| Failure(format!("current dir: {e}")))?;
         let settings = Settings::discover(&ProcessEnv, &dir)?;
-        run(
+        // A bar only on a terminal: a redirected stderr (a CI log) gets the summary alone.
+        let progress: Box<dyn Progress> = if std::io::stderr().is_terminal() {
+            Box::new(Bar(indicatif::ProgressBar::hidden()))
+        } else {
+            Box::new(Quiet)
+        };
+        run_with(
             cli.command,
             &settings,
             read_password,
             &mut std::io::stdout(),
+            progress.as_ref(),
         )
         .await
     });
@@ -50,5 +58,29 @@ fn read_password() -> Result<String, Failure> {
             .read_line(&mut line)
             .map_err(|e| Failure(format!("read password from stdin: {e}")))?;
         Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+    }
+}
+
+/// The progress of an import, as a bar on standard error.
+struct Bar(indicatif::ProgressBar);
+
+impl Progress for Bar {
+    fn start(&self, users: u64) {
+        self.0.set_length(users);
+        self.0
+            .set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} users ({per_sec}, {eta} left)",
+        ) {
+            self.0.set_style(style);
+        }
+    }
+
+    fn advance(&self, users: u64) {
+        self.0.inc(users);
+    }
+
+    fn finish(&self) {
+        self.0.finish_and_clear();
     }
 }

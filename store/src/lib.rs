@@ -3,6 +3,7 @@
 
 mod admin;
 pub mod error;
+mod import;
 pub mod keys;
 mod links;
 mod mfa;
@@ -34,6 +35,7 @@ pub use admin::{
 };
 use authcore::domain::{Credentials, DisplayName, User, UserId, UsernameAlias};
 use authcore::policy::roles::Catalog;
+pub use import::{IMPORT_BATCH, Imported, NewAccount};
 pub use keys::{Challenge, MfaRecord};
 pub use keys::{Lockout, RefreshRecord, Session, TokenState};
 pub use links::{Consumed, LinkIssue, QuotaWrite};

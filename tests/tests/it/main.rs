@@ -19,6 +19,7 @@ mod concurrency;
 mod console;
 mod contract;
 mod cookies;
+mod django;
 mod django_hashes;
 mod docs;
 mod escalation;
