@@ -10,6 +10,9 @@
 //!    and reporting the slope after warm-up (`soak`); `bench soak` runs this stage alone and
 //!    writes `target/bench/soak.json`;
 //!
+//! 5. `authctl import-django` of 10,000 synthetic users (`import`); `bench import` runs this
+//!    stage alone;
+//!
 //! then reads criterion's estimates for the token benchmarks, prints one table and writes the
 //! same figures to `target/bench/report.json` (`report`). A missed target is reported, not an
 //! error: the run fails only when something could not be measured.
@@ -18,6 +21,7 @@
 
 mod counting;
 mod fixture;
+mod import;
 mod inproc;
 mod lambda;
 mod load;
@@ -74,6 +78,12 @@ fn run() -> Result<()> {
     let ses = devserver::ses_local::start(None)?;
     if std::env::args().nth(1).as_deref() == Some("soak") {
         let result = runtime.block_on(soak_only(dynamodb.endpoint(), ses.endpoint()));
+        drop(ses);
+        drop(dynamodb);
+        return result;
+    }
+    if std::env::args().nth(1).as_deref() == Some("import") {
+        let result = runtime.block_on(import_only(dynamodb.endpoint(), ses.endpoint()));
         drop(ses);
         drop(dynamodb);
         return result;
@@ -172,6 +182,9 @@ async fn stages(
     } else {
         Vec::new()
     };
+    step("authctl import-django: 10,000 users into DynamoDB Local");
+    let import = import::run(&fx, &work_dir).await?;
+
     let server_size_bytes = std::fs::metadata(release.join("devserver"))?.len();
 
     let target_dir = fixture::target_dir();
@@ -191,9 +204,20 @@ async fn stages(
             server_peak_rss_kib,
             server_size_bytes,
             soaks,
+            import,
         },
         meta(&fx),
     ))
+}
+
+/// `bench import`: the import's stage alone, its figures printed as JSON.
+async fn import_only(endpoint: &str, ses_endpoint: &str) -> Result<()> {
+    let fx = Fixture::new(endpoint, ses_endpoint).await?;
+    let work_dir = fixture::target_dir().join("bench/work");
+    std::fs::create_dir_all(&work_dir)?;
+    let import = import::run(&fx, &work_dir).await?;
+    println!("import_django {}", import.to_json());
+    Ok(())
 }
 
 /// `bench http`: the local server's stage alone (start-up, then the wrk loads), each load's

@@ -56,6 +56,8 @@ pub struct Results {
     pub server_size_bytes: u64,
     /// Resident memory under sustained logins (`soak`).
     pub soaks: Vec<crate::soak::Soak>,
+    /// `authctl import-django` of synthetic users.
+    pub import: crate::import::Import,
 }
 
 /// One target, measured.
@@ -184,6 +186,21 @@ pub fn targets(r: &Results) -> Vec<Target> {
             show_mib,
         ));
     }
+    out.push(Target {
+        name: format!(
+            "authctl import-django, {} users into DynamoDB Local",
+            r.import.users
+        ),
+        target: format!("≥ {:.0} users/s", crate::import::TARGET_PER_SECOND),
+        measured: format!(
+            "{:.0} users/s ({} in {:.1} s)",
+            r.import.per_second(),
+            r.import.imported,
+            r.import.seconds
+        ),
+        pass: r.import.imported == r.import.users
+            && r.import.per_second() >= crate::import::TARGET_PER_SECOND,
+    });
     let get_item = micros(r.inproc.get_item.summary.median);
     for name in ["refresh", "me"] {
         if let Some(h) = handler(name) {
@@ -665,6 +682,7 @@ pub fn json(r: &Results, targets: &[Target], meta: Value) -> Value {
         "cold_start": cold,
         "init_of_every_function": r.inits.iter().map(|i| (i.binary.to_owned(), i.to_json())).collect::<serde_json::Map<_, _>>(),
         "memory_growth": r.growth.iter().map(|g| (g.label.to_owned(), g.to_json())).collect::<serde_json::Map<_, _>>(),
+        "import_django": r.import.to_json(),
         "soak": r.soaks.iter().map(|s| (s.name.to_owned(), s.to_json())).collect::<serde_json::Map<_, _>>(),
         "http": {
             "routes": loads,
