@@ -104,6 +104,13 @@ pub struct Report {
     /// password: forgot/reset sets one), `group_not_imported:<name>`,
     /// `permission_not_imported:<perm>`.
     pub notes: Vec<Listed>,
+    /// How many users were skipped for each reason, and how many were imported with each
+    /// note (`group_not_imported`, not per group): exact even when the lists are cut.
+    pub skipped_by_reason: BTreeMap<String, usize>,
+    pub notes_by_kind: BTreeMap<String, usize>,
+    /// The lists stop at [`MAX_LISTED`] users each (a rerun of a dump of millions reports
+    /// them all `already_present`): the counts above stay exact.
+    pub lists_cut: bool,
     pub roles_created: Vec<String>,
     /// Roles that gained a group's permissions.
     pub roles_extended: Vec<String>,
@@ -111,14 +118,30 @@ pub struct Report {
     pub seconds: f64,
 }
 
+/// Most users each list of the report holds.
+pub const MAX_LISTED: usize = 100_000;
+
 impl Report {
-    /// How many were skipped for each reason.
-    pub fn skipped_by_reason(&self) -> BTreeMap<&str, usize> {
-        let mut counts = BTreeMap::new();
-        for listed in &self.skipped {
-            *counts.entry(listed.reason.as_str()).or_default() += 1;
+    fn skip(&mut self, listed: Listed) {
+        *self
+            .skipped_by_reason
+            .entry(listed.reason.clone())
+            .or_default() += 1;
+        if self.skipped.len() < MAX_LISTED {
+            self.skipped.push(listed);
+        } else {
+            self.lists_cut = true;
         }
-        counts
+    }
+
+    fn note(&mut self, listed: Listed) {
+        let kind = listed.reason.split(':').next().unwrap_or_default();
+        *self.notes_by_kind.entry(kind.to_owned()).or_default() += 1;
+        if self.notes.len() < MAX_LISTED {
+            self.notes.push(listed);
+        } else {
+            self.lists_cut = true;
+        }
     }
 
     /// The summary printed at the end.
@@ -132,23 +155,24 @@ impl Report {
             "{verb} {} of {} users ({}) in {:.1} s",
             self.imported, self.users, self.user_model, self.seconds
         )];
-        let by_reason = self.skipped_by_reason();
-        if !by_reason.is_empty() {
-            let parts: Vec<String> = by_reason.iter().map(|(r, n)| format!("{r} {n}")).collect();
+        let counts = |map: &BTreeMap<String, usize>| {
+            map.iter()
+                .map(|(r, n)| format!("{r} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if !self.skipped_by_reason.is_empty() {
             lines.push(format!(
                 "skipped {}: {}",
-                self.skipped.len(),
-                parts.join(", ")
+                self.skipped_by_reason.values().sum::<usize>(),
+                counts(&self.skipped_by_reason)
             ));
         }
-        let mut notes: BTreeMap<&str, usize> = BTreeMap::new();
-        for listed in &self.notes {
-            let kind = listed.reason.split(':').next().unwrap_or_default();
-            *notes.entry(kind).or_default() += 1;
-        }
-        if !notes.is_empty() {
-            let parts: Vec<String> = notes.iter().map(|(r, n)| format!("{r} {n}")).collect();
-            lines.push(format!("imported with notes: {}", parts.join(", ")));
+        if !self.notes_by_kind.is_empty() {
+            lines.push(format!(
+                "imported with notes: {}",
+                counts(&self.notes_by_kind)
+            ));
         }
         let created = if self.dry_run {
             "roles to create"
@@ -715,7 +739,7 @@ pub async fn import(
         match planned {
             Ok(planned) => batch.push((number, user, planned)),
             Err(skip) => {
-                report.skipped.push(listed(number, &user, skip.code()));
+                report.skip(listed(number, &user, skip.code()));
                 progress.advance(1);
             }
         }
@@ -804,24 +828,22 @@ fn settle(
     for ((number, user, planned), imported) in batch.iter().zip(outcome) {
         match imported {
             Imported::AlreadyPresent => {
-                report
-                    .skipped
-                    .push(listed(*number, user, "already_present"));
+                report.skip(listed(*number, user, "already_present"));
             }
             Imported::Written => {
                 report.imported += 1;
                 if let Some(note) = planned.password.note() {
-                    report.notes.push(listed(*number, user, note));
+                    report.note(listed(*number, user, note));
                 }
                 for group in &planned.dropped_groups {
-                    report.notes.push(listed(
+                    report.note(listed(
                         *number,
                         user,
                         &format!("group_not_imported:{group}"),
                     ));
                 }
                 for permission in &planned.dropped_permissions {
-                    report.notes.push(listed(
+                    report.note(listed(
                         *number,
                         user,
                         &format!("permission_not_imported:{permission}"),

@@ -367,6 +367,11 @@ async fn a_rerun_imports_nothing_new_and_a_dry_run_writes_nothing() {
         .filter(|l| l["reason"] == "already_present")
         .collect();
     assert_eq!(json!(present.len()), first["imported"], "{again:#}");
+    assert_eq!(
+        again["skipped_by_reason"]["already_present"], first["imported"],
+        "{again:#}"
+    );
+    assert!(out.contains("already_present"), "{out}");
     assert!(again["roles_created"].as_array().unwrap().is_empty());
     let after = store.catalog().await.unwrap();
     assert_eq!(after.holders, catalog.holders, "the counts did not move");
