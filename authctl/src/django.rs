@@ -734,8 +734,15 @@ pub async fn import(
     let mut writes = futures::stream::FuturesUnordered::new();
     let mut outcome: Result<(), Failure> = Ok(());
     while let Some((number, user)) = receive.recv().await {
-        let planned = django::plan(&user, UserId::random(), clock.now(), &available, mapping)
-            .and_then(|planned| claims.claim(&planned).map(|()| planned));
+        let planned = django::plan(
+            &user,
+            UserId::random(),
+            clock.now(),
+            &available,
+            mapping,
+            &shared::password::is_accepted_django_hash,
+        )
+        .and_then(|planned| claims.claim(&planned).map(|()| planned));
         match planned {
             Ok(planned) => batch.push((number, user, planned)),
             Err(skip) => {

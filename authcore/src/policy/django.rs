@@ -5,12 +5,12 @@
 //! |---|---|
 //! | `email` | trimmed, lower-cased, valid ([`Email::parse`]); empty with a username: a username-only account ([`Email::unreachable`]); empty without one: skipped `no_email`; invalid: skipped `invalid_email`; seen before in the dump: skipped `duplicate_email` (the first wins) |
 //! | `username` | [`Username`] (Django's rules), unique case-insensitively: seen before: skipped `duplicate_username`; refused by the rules: skipped `invalid_username` |
-//! | `password` | `pbkdf2_sha256`, `pbkdf2_sha1`, `argon2` (argon2id, argon2i), `bcrypt_sha256`, `bcrypt`, `scrypt`: kept as Django wrote it (replaced by Argon2id at the first login); `!…` (unusable): no password, listed `unusable_password`; any other format (md5, sha1, unsalted_*, crypt): no password, listed `weak_hash` |
+//! | `password` | what login verifies (`pbkdf2_sha256`, `pbkdf2_sha1`, `argon2` (argon2id, argon2i), `bcrypt_sha256`, `bcrypt`, `scrypt`, within their work limits): kept as Django wrote it (replaced by Argon2id at the first login); `!…` (unusable): no password, listed `unusable_password`; any other (md5, sha1, unsalted_*, crypt, malformed): no password, listed `weak_hash` |
 //! | `is_active` | `active` |
 //! | `is_superuser` | role [`roles::ADMIN`] |
 //! | `is_staff` | role [`STAFF`] |
 //! | `groups` | one role per group, of the group's name, holding its permissions as `app_label.codename` |
-//! | `user_permissions` | the account's direct `permissions` (`app_label.codename`) |
+//! | `user_permissions` | the account's direct `permissions` (`app_label.codename`; one that is no permission here or is built in is dropped and listed; more than [`roles::MAX_DIRECT_PERMISSION_BYTES`] of them: skipped `too_many_permissions`) |
 //! | `date_joined` / `created_at` | `created_at` (the import's time when absent) |
 //! | `first_name` + `last_name` / `name` | `name` |
 //! | `--trust-emails` | `email_verified` (otherwise unverified) |
@@ -30,16 +30,6 @@ pub const STAFF: &str = "staff";
 
 /// The stored hash of an account without a usable password (Django's own prefix for one).
 pub const UNUSABLE: &str = "!";
-
-/// The Django hash formats kept as they are (Django's algorithm names, the hash's prefix).
-pub const ACCEPTED_HASHERS: [&str; 6] = [
-    "pbkdf2_sha256",
-    "pbkdf2_sha1",
-    "argon2",
-    "bcrypt_sha256",
-    "bcrypt",
-    "scrypt",
-];
 
 /// One user of the dump, its references resolved.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -75,6 +65,7 @@ pub enum Skip {
     DuplicateEmail,
     DuplicateUsername,
     TooManyRoles,
+    TooManyPermissions,
 }
 
 impl Skip {
@@ -87,6 +78,7 @@ impl Skip {
             Skip::DuplicateEmail => "duplicate_email",
             Skip::DuplicateUsername => "duplicate_username",
             Skip::TooManyRoles => "too_many_roles",
+            Skip::TooManyPermissions => "too_many_permissions",
         }
     }
 }
@@ -113,20 +105,13 @@ impl PasswordImport {
     }
 }
 
-/// What a stored Django hash imports as.
-pub fn classify_hash(stored: &str) -> PasswordImport {
+/// What a stored Django hash imports as, `accepted` saying whether login verifies it (the
+/// service's `shared::password::is_accepted_django_hash`: Django 5.2's PBKDF2, Argon2, bcrypt
+/// and scrypt forms within their work limits).
+pub fn classify_hash(stored: &str, accepted: bool) -> PasswordImport {
     if stored.starts_with('!') {
-        return PasswordImport::Unusable;
-    }
-    let Some((algorithm, rest)) = stored.split_once('$') else {
-        return PasswordImport::Weak;
-    };
-    let kept = match algorithm {
-        // Django writes `argon2$argon2id$…` and `argon2$argon2i$…`.
-        "argon2" => rest.starts_with("argon2id$") || rest.starts_with("argon2i$"),
-        other => ACCEPTED_HASHERS.contains(&other) && !rest.is_empty(),
-    };
-    if kept {
+        PasswordImport::Unusable
+    } else if accepted {
         PasswordImport::Kept
     } else {
         PasswordImport::Weak
@@ -148,13 +133,14 @@ pub struct Planned {
 
 /// The account `record` becomes, with id `id`, imported at `now`; `roles_available` are the
 /// roles of the catalog once the dump's groups were put into it (a group missing from it was
-/// refused). A skip says why not.
+/// refused); `accepts` says whether login verifies a stored hash. A skip says why not.
 pub fn plan(
     record: &DjangoUser,
     id: UserId,
     now: OffsetDateTime,
     roles_available: &BTreeSet<String>,
     options: Options,
+    accepts: &dyn Fn(&str) -> bool,
 ) -> Result<Planned, Skip> {
     let username = match record.username.as_deref().map(str::trim) {
         None | Some("") => None,
@@ -187,17 +173,15 @@ pub fn plan(
         return Err(Skip::TooManyRoles);
     }
     let roles: Vec<String> = wanted.into_iter().collect();
-    let (valid, dropped_permissions): (Vec<&String>, Vec<&String>) = record
+    // Those the rules for direct permissions refuse one by one (not a permission here, or a
+    // built-in one) are dropped and listed; too many bytes of them skip the user.
+    let (valid, dropped_permissions): (Vec<String>, Vec<String>) = record
         .permissions
         .iter()
-        .partition(|p| roles::valid_permission(p));
-    let permissions: Vec<String> = valid
-        .into_iter()
         .cloned()
-        .collect::<BTreeSet<String>>()
-        .into_iter()
-        .collect();
-    let password = classify_hash(&record.password);
+        .partition(|p| roles::direct_permissions(std::slice::from_ref(p)).is_ok());
+    let permissions = roles::direct_permissions(&valid).map_err(|_| Skip::TooManyPermissions)?;
+    let password = classify_hash(&record.password, accepts(&record.password));
     let password_hash = match password {
         PasswordImport::Kept => record.password.clone(),
         PasswordImport::Unusable | PasswordImport::Weak => UNUSABLE.to_owned(),
@@ -237,7 +221,7 @@ pub fn plan(
         alias,
         password,
         dropped_groups,
-        dropped_permissions: dropped_permissions.into_iter().cloned().collect(),
+        dropped_permissions,
     })
 }
 
@@ -374,8 +358,30 @@ mod tests {
         datetime!(2026-12-08 01:00 UTC)
     }
 
+    /// A stand-in for the login's check: the forms Django 5.2 makes.
+    fn accepts(stored: &str) -> bool {
+        [
+            "pbkdf2_sha256$",
+            "pbkdf2_sha1$",
+            "argon2$argon2id$",
+            "argon2$argon2i$",
+            "bcrypt_sha256$",
+            "bcrypt$",
+            "scrypt$",
+        ]
+        .iter()
+        .any(|prefix| stored.starts_with(prefix))
+    }
+
     fn planned(user: &DjangoUser, options: Options) -> Result<Planned, Skip> {
-        plan(user, UserId::random(), now(), &available(), options)
+        plan(
+            user,
+            UserId::random(),
+            now(),
+            &available(),
+            options,
+            &accepts,
+        )
     }
 
     #[test]
@@ -465,30 +471,14 @@ mod tests {
 
     #[test]
     fn accepted_hashes_are_kept_and_the_others_stored_unusable() {
-        for kept in [
-            "pbkdf2_sha256$1000000$s$h",
-            "pbkdf2_sha1$1000000$s$h",
-            "argon2$argon2id$v=19$m=102400,t=2,p=8$s$h",
-            "argon2$argon2i$v=19$m=102400,t=2,p=8$s$h",
-            "bcrypt_sha256$$2b$12$abc",
-            "bcrypt$$2b$12$abc",
-            "scrypt$16384$s$8$5$h",
-        ] {
-            assert_eq!(classify_hash(kept), PasswordImport::Kept, "{kept}");
-        }
-        for weak in [
-            "md5$salt$hash",
-            "sha1$salt$hash",
-            "1fc5d8f71dff0859ec29fb3184bf5e5c",
-            "unsalted_sha1$$hash",
-            "crypt$$abc",
-            "argon2$argon2d$v=19$x",
-            "pbkdf2_sha256$",
-            "",
-        ] {
-            assert_eq!(classify_hash(weak), PasswordImport::Weak, "{weak}");
-        }
-        assert_eq!(classify_hash("!abc"), PasswordImport::Unusable);
+        assert_eq!(
+            classify_hash("pbkdf2_sha256$1$s$h", true),
+            PasswordImport::Kept
+        );
+        assert_eq!(classify_hash("md5$s$h", false), PasswordImport::Weak);
+        assert_eq!(classify_hash("!abc", false), PasswordImport::Unusable);
+        // Unusable whatever a check says of it.
+        assert_eq!(classify_hash("!abc", true), PasswordImport::Unusable);
         let md5 = DjangoUser {
             password: "md5$salt$hash".into(),
             ..ada()
@@ -496,20 +486,45 @@ mod tests {
         let p = planned(&md5, Options::default()).unwrap();
         assert_eq!(p.credentials.password_hash, UNUSABLE);
         assert_eq!(p.password.note(), Some("weak_hash"));
+        let unusable = DjangoUser {
+            password: "!tb6GhOJwnnOzElW7GUtuQawMlm8aNTLWC2lfrYDB".into(),
+            ..ada()
+        };
+        let p = planned(&unusable, Options::default()).unwrap();
+        assert_eq!(p.credentials.password_hash, UNUSABLE);
+        assert_eq!(p.password.note(), Some("unusable_password"));
     }
 
     #[test]
     fn refused_groups_and_permissions_are_dropped_and_listed() {
         let user = DjangoUser {
             groups: vec!["Sales".into(), "Content editors".into()],
-            permissions: vec!["shop.view_order".into(), "shop.bad,one".into()],
+            permissions: vec![
+                "shop.view_order".into(),
+                "shop.bad,one".into(),
+                roles::USERS_WRITE.into(),
+                "shop.view_order".into(),
+            ],
             ..ada()
         };
         let p = planned(&user, Options::default()).unwrap();
         assert_eq!(p.user.roles, vec!["Sales"]);
         assert_eq!(p.dropped_groups, vec!["Content editors"]);
         assert_eq!(p.user.permissions, vec!["shop.view_order"]);
-        assert_eq!(p.dropped_permissions, vec!["shop.bad,one"]);
+        assert_eq!(
+            p.dropped_permissions,
+            vec!["shop.bad,one".to_owned(), roles::USERS_WRITE.to_owned()]
+        );
+        let heaps = DjangoUser {
+            permissions: (0..200)
+                .map(|i| format!("shop.permission_{i:03}"))
+                .collect(),
+            ..ada()
+        };
+        assert_eq!(
+            planned(&heaps, Options::default()),
+            Err(Skip::TooManyPermissions)
+        );
         let many = DjangoUser {
             groups: (0..21).map(|i| format!("g{i}")).collect(),
             ..ada()
@@ -521,7 +536,8 @@ mod tests {
                 UserId::random(),
                 now(),
                 &roles_available,
-                Options::default()
+                Options::default(),
+                &accepts
             ),
             Err(Skip::TooManyRoles)
         );
