@@ -30,7 +30,7 @@ async fn login_with_retry_after(
 
 /// Counts (401 invalid_credentials, 429 too_many_attempts with Retry-After) and fails on
 /// anything else.
-fn tally(results: &[(u16, Option<i64>, Value)], refused: u16) -> (usize, usize) {
+pub(crate) fn tally(results: &[(u16, Option<i64>, Value)], refused: u16) -> (usize, usize) {
     let mut checked = 0;
     let mut locked = 0;
     for (status, retry_after, body) in results {

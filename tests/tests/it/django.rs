@@ -130,33 +130,27 @@ async fn imported(model: &str, file: &str) -> HashMap<String, String> {
     );
     assert_eq!(report["users"], users.len());
     // The skipped, with their reasons; the notes.
-    let skipped: BTreeSet<(String, String)> = report["skipped"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| {
-            (
-                l["email"].as_str().unwrap().to_owned(),
-                l["reason"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    // (email, reason) of each line of one of the report's lists.
+    let listed = |list: &str| -> BTreeSet<(String, String)> {
+        report[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                (
+                    l["email"].as_str().unwrap().to_owned(),
+                    l["reason"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let skipped = listed("skipped");
     let wanted: BTreeSet<(String, String)> = users
         .iter()
         .filter_map(|u| skip_reason(&u.case).map(|r| (u.email.clone(), r.to_owned())))
         .collect();
     assert_eq!(skipped, wanted, "{model}/{file}");
-    let notes: BTreeSet<(String, String)> = report["notes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| {
-            (
-                l["email"].as_str().unwrap().to_owned(),
-                l["reason"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let notes = listed("notes");
     let wanted: BTreeSet<(String, String)> = users
         .iter()
         .filter_map(|u| note(&u.case).map(|r| (u.email.clone(), r.to_owned())))

@@ -99,26 +99,6 @@ fn bearer(body: &Value) -> String {
     format!("Bearer {}", body["access_token"].as_str().unwrap())
 }
 
-/// Counts the password checks (401 `invalid_credentials`) and refusals (429 with
-/// `Retry-After`); fails on anything else.
-fn tally(results: &[(u16, Option<i64>, Value)]) -> (usize, usize) {
-    let (mut checked, mut locked) = (0, 0);
-    for (status, retry_after, body) in results {
-        match (status, body["code"].as_str()) {
-            (401, Some("invalid_credentials")) => checked += 1,
-            (429, Some("too_many_attempts")) => {
-                assert!(
-                    retry_after.is_some_and(|s| s > 0),
-                    "429 without Retry-After"
-                );
-                locked += 1;
-            }
-            other => panic!("unexpected answer {other:?}: {body}"),
-        }
-    }
-    (checked, locked)
-}
-
 #[tokio::test]
 async fn a_username_logs_in_like_its_email_in_any_case() {
     let server = Server::start().await;
@@ -185,7 +165,7 @@ async fn an_unknown_username_answers_and_locks_like_an_unknown_email() {
     // The unknown name is reserved and locked like an unknown address.
     let name = unique_username();
     let results = join_all((0..30).map(|_| login_as(&server, &name, WRONG))).await;
-    let (checked, locked) = tally(&results);
+    let (checked, locked) = crate::concurrency::tally(&results, 401);
     assert!(
         (1..=5).contains(&checked) && checked + locked == 30,
         "{checked} password checks, {locked} refused"
@@ -208,8 +188,8 @@ async fn failures_through_the_username_and_the_email_count_into_one_lock() {
         let through_name = (0..15).map(|_| login_as(&server, &name, WRONG));
         let through_email = (0..15).map(|_| login_with_email(&server, &email, WRONG));
         let (by_name, by_email) = tokio::join!(join_all(through_name), join_all(through_email));
-        let (checked_a, locked_a) = tally(&by_name);
-        let (checked_b, locked_b) = tally(&by_email);
+        let (checked_a, locked_a) = crate::concurrency::tally(&by_name, 401);
+        let (checked_b, locked_b) = crate::concurrency::tally(&by_email, 401);
         let checked = checked_a + checked_b;
         assert!(
             (1..=5).contains(&checked) && checked + locked_a + locked_b == 30,
