@@ -2266,3 +2266,38 @@ fn simplejwt_compat_is_off_by_default_and_reaches_the_functions_of_its_routes() 
         );
     }
 }
+
+/// Lambda refuses a reservation that leaves an account fewer than 100 unreserved executions,
+/// and new accounts can have a quota of 10: the default stack must reserve nothing, and a
+/// function may reserve only through the one parameter, behind its condition.
+#[test]
+fn the_default_stack_reserves_no_concurrency_so_it_deploys_on_any_account() {
+    let template = template();
+    assert_eq!(
+        parameter_value(&template, "PasswordReservedConcurrency", "Default"),
+        "0"
+    );
+    let condition = format!("{:?}", template["Conditions"]["ReservePasswordConcurrency"]);
+    assert!(
+        condition.contains("Not")
+            && condition.contains("Equals")
+            && condition.contains("PasswordReservedConcurrency"),
+        "ReservePasswordConcurrency must be `PasswordReservedConcurrency != 0`: {condition}"
+    );
+    let mut reserving = Vec::new();
+    for (id, function) in resources(&template, FUNCTION) {
+        let Some(reserved) = function["Properties"].get("ReservedConcurrentExecutions") else {
+            continue;
+        };
+        let text = format!("{reserved:?}");
+        assert!(
+            text.contains("ReservePasswordConcurrency")
+                && text.contains("PasswordReservedConcurrency")
+                && text.contains("AWS::NoValue"),
+            "{id}: ReservedConcurrentExecutions must be !If [ReservePasswordConcurrency, \
+             !Ref PasswordReservedConcurrency, !Ref AWS::NoValue], found {text}"
+        );
+        reserving.push(id);
+    }
+    assert_eq!(reserving, ["RegisterFunction", "LoginFunction"]);
+}
