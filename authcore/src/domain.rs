@@ -405,6 +405,7 @@ mod stored {
     }
 }
 
+// Kept by hand: `password_hash` is a stored record field (serde both ways, ~50 uses); wrapping it buys no Debug win.
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Credentials")

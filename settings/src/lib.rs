@@ -211,6 +211,7 @@ pub enum SigningKeySource {
     SsmParameter(String),
 }
 
+// Kept by hand: the enum derives PartialEq (tests compare it), which SecretString lacks.
 impl fmt::Debug for SigningKeySource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -475,6 +476,7 @@ pub enum MfaKeysSource {
     SsmParameter(String),
 }
 
+// Kept by hand: the enum derives PartialEq (tests compare it), which SecretString lacks.
 impl fmt::Debug for MfaKeysSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

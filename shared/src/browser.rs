@@ -13,6 +13,7 @@ use lambda_http::http::HeaderValue;
 use lambda_http::http::header::{COOKIE, HOST, ORIGIN, SET_COOKIE};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
+use secrecy::ExposeSecret;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -154,13 +155,13 @@ impl Browser {
             Transport::Body => http::ok_no_store(pair),
             Transport::Cookie => {
                 let mut response = http::ok_no_store(&AccessToken {
-                    access_token: &pair.access_token,
+                    access_token: pair.access_token.expose_secret(),
                     token_type: pair.token_type,
                     expires_in: pair.expires_in,
                 });
                 self.set_cookie(
                     &mut response,
-                    &pair.refresh_token,
+                    pair.refresh_token.expose_secret(),
                     self.settings.cookie_max_age,
                 );
                 response

@@ -74,6 +74,7 @@ pub struct SigningKey {
     public: PublicJwk,
 }
 
+// Kept by hand: `EncodingKey` (jsonwebtoken) has no Debug to wrap; the kid is what a log needs.
 impl fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SigningKey")
@@ -128,6 +129,7 @@ pub struct VerificationKeys {
     published: PublicJwkSet,
 }
 
+// Kept by hand: nothing secret (public keys); this lists the kids instead of the whole JWK set.
 impl fmt::Debug for VerificationKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("VerificationKeys")

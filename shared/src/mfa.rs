@@ -146,6 +146,7 @@ pub struct SealingKeys {
     keys: HashMap<String, [u8; 32]>,
 }
 
+// Kept by hand: the keys are a map by kid used raw by sealing; this shows the current kid and count.
 impl fmt::Debug for SealingKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SealingKeys")
@@ -350,6 +351,7 @@ pub struct RecoveryCodes {
     pub hashes: Vec<String>,
 }
 
+// Kept by hand: existing tests index `codes` as a Vec; RecoveryCodesBody is the secrecy-typed form.
 impl fmt::Debug for RecoveryCodes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("RecoveryCodes(<redacted>)")

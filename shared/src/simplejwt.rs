@@ -13,6 +13,7 @@
 //! ([`crate::error::ApiError::drf_parts`]).
 
 use lambda_http::{Body, Request, Response};
+use secrecy::ExposeSecret;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -88,8 +89,8 @@ struct Pair<'a> {
 /// answer (with `ROTATE_REFRESH_TOKENS`, as this service always rotates).
 pub fn pair(tokens: &TokenPair) -> Response<Body> {
     http::ok_no_store(&Pair {
-        access: &tokens.access_token,
-        refresh: &tokens.refresh_token,
+        access: tokens.access_token.expose_secret(),
+        refresh: tokens.refresh_token.expose_secret(),
     })
 }
 

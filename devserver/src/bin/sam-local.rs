@@ -32,6 +32,7 @@ use shared::keys::VerificationKeys;
 use shared::mfa::Secret;
 use shared::policy::links::{self, LinkToken, Purpose};
 use shared::policy::totp;
+use shared::secrecy::ExposeSecret;
 use shared::service::{
     Accounts, Actor, Admin, Caller, Logins, Registrar, RolePut, TwoFactor, ensure_admin,
 };
@@ -360,11 +361,11 @@ impl Samples {
             .map_err(api)?;
         let claims = self
             .verifier
-            .verify(&pair.access_token, self.clock.unix())?;
+            .verify(pair.access_token.expose_secret(), self.clock.unix())?;
         Ok(Session {
             user_id: claims.sub,
-            access: pair.access_token,
-            refresh: pair.refresh_token,
+            access: pair.access_token.expose_secret().to_owned(),
+            refresh: pair.refresh_token.expose_secret().to_owned(),
             sid: claims.sid,
             jti: claims.jti,
             roles: claims.roles,
@@ -643,6 +644,7 @@ impl Samples {
         };
         let recovery = codes
             .recovery_codes
+            .expose_secret()
             .first()
             .cloned()
             .ok_or("no recovery codes")?;
@@ -666,7 +668,7 @@ impl Samples {
             )
             .await
             .map_err(api)?;
-        Secret::from_base32(&enrolment.secret)
+        Secret::from_base32(enrolment.secret.expose_secret())
             .ok_or_else(|| "enrolment secret is not base32".into())
     }
 }

@@ -4,7 +4,7 @@
 //! lockout); which step a code may spend is [`crate::policy::totp`]; the secret is sealed
 //! ([`crate::mfa::SealingKeys`]) before it is stored.
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::{ExposeSecret, SecretBox, SecretString};
 use serde::Serialize;
 
 use crate::clock::SharedClock;
@@ -27,30 +27,23 @@ use crate::store::{Challenge, EpochChange, KeptSession, MfaRecord, SecondFactor,
 use crate::tokens::hash_refresh_token;
 
 /// What enrolment answers: the secret (base32, for typing), the `otpauth://` URI and its QR
-/// code. Shown once; nothing is on until a code confirms it.
-#[derive(Serialize)]
+/// code. Shown once; nothing is on until a code confirms it. All three hold the secret, so
+/// its `Debug` redacts all three.
+#[derive(Debug, Serialize)]
 pub struct Enrolment {
-    pub secret: String,
-    pub otpauth_uri: String,
-    pub qr_svg: String,
+    #[serde(serialize_with = "super::exposed")]
+    pub secret: SecretString,
+    #[serde(serialize_with = "super::exposed")]
+    pub otpauth_uri: SecretString,
+    #[serde(serialize_with = "super::exposed")]
+    pub qr_svg: SecretString,
 }
 
-impl std::fmt::Debug for Enrolment {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Enrolment(<redacted>)")
-    }
-}
-
-/// A set of recovery codes, shown once.
-#[derive(Serialize)]
+/// A set of recovery codes, shown once (its `Debug` redacts them).
+#[derive(Debug, Serialize)]
 pub struct RecoveryCodesBody {
-    pub recovery_codes: Vec<String>,
-}
-
-impl std::fmt::Debug for RecoveryCodesBody {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("RecoveryCodesBody(<redacted>)")
-    }
+    #[serde(serialize_with = "super::exposed")]
+    pub recovery_codes: SecretBox<Vec<String>>,
 }
 
 const ENROL_EVENTS: CheckEvents = CheckEvents {
@@ -140,9 +133,9 @@ impl TwoFactor {
             None,
         );
         Ok(Enrolment {
-            secret: secret.base32(),
-            otpauth_uri,
-            qr_svg,
+            secret: secret.base32().into(),
+            otpauth_uri: otpauth_uri.into(),
+            qr_svg: qr_svg.into(),
         })
     }
 
@@ -236,7 +229,7 @@ impl TwoFactor {
                     );
                     audit_sessions_revoked(caller, user.id.as_str(), epoch);
                     return Ok(RecoveryCodesBody {
-                        recovery_codes: codes.codes,
+                        recovery_codes: SecretBox::new(Box::new(codes.codes)),
                     });
                 }
                 // The caller's own session rotated its refresh token meanwhile (read it again),
@@ -356,7 +349,7 @@ impl TwoFactor {
             )
             .await;
         Ok(RecoveryCodesBody {
-            recovery_codes: codes.codes,
+            recovery_codes: SecretBox::new(Box::new(codes.codes)),
         })
     }
 }
@@ -511,5 +504,47 @@ impl MfaLogins {
 impl crate::service::guard::HasStore for MfaLogins {
     fn store(&self) -> &Store {
         self.logins.store()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_the_enrolment_secret_and_the_body_still_carries_it() {
+        let enrolment = Enrolment {
+            secret: "JBSWY3DPEHPK3PXP".into(),
+            otpauth_uri: "otpauth://totp/x?secret=JBSWY3DPEHPK3PXP".into(),
+            qr_svg: "<svg>JBSWY3DPEHPK3PXP</svg>".into(),
+        };
+        let debug = format!("{enrolment:?}");
+        assert!(
+            !debug.contains("JBSWY3DPEHPK3PXP") && !debug.contains("otpauth://"),
+            "{debug}"
+        );
+        assert_eq!(
+            serde_json::to_string(&enrolment).unwrap(),
+            r#"{"secret":"JBSWY3DPEHPK3PXP","otpauth_uri":"otpauth://totp/x?secret=JBSWY3DPEHPK3PXP","qr_svg":"<svg>JBSWY3DPEHPK3PXP</svg>"}"#
+        );
+    }
+
+    #[test]
+    fn debug_hides_recovery_codes_and_the_body_still_carries_them() {
+        let body = RecoveryCodesBody {
+            recovery_codes: SecretBox::new(Box::new(vec![
+                "abcd-efgh-jkmn".to_owned(),
+                "pqrs-tuvw-xyz2".to_owned(),
+            ])),
+        };
+        let debug = format!("{body:?}");
+        assert!(
+            !debug.contains("abcd-efgh-jkmn") && !debug.contains("pqrs"),
+            "{debug}"
+        );
+        assert_eq!(
+            serde_json::to_string(&body).unwrap(),
+            r#"{"recovery_codes":["abcd-efgh-jkmn","pqrs-tuvw-xyz2"]}"#
+        );
     }
 }

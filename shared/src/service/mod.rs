@@ -40,9 +40,22 @@ pub use requests::{
 pub use sessions::{SessionBody, Sessions, SessionsBody};
 pub use tokens::TokenPair;
 
+use secrecy::ExposeSecret;
+use serde::{Serialize, Serializer};
 use tracing::info;
 
 use crate::error::ApiError;
+
+/// `serialize_with` for a secret a response body carries on purpose (tokens, a new TOTP
+/// secret, recovery codes): the bytes of the secret itself; its `Debug` stays redacted.
+pub(crate) fn exposed<S, T, Ser>(secret: &S, serializer: Ser) -> Result<Ser::Ok, Ser::Error>
+where
+    S: ExposeSecret<T>,
+    T: Serialize + ?Sized,
+    Ser: Serializer,
+{
+    secret.expose_secret().serialize(serializer)
+}
 
 /// Who asked, for the audit log.
 #[derive(Debug, Clone, Default)]

@@ -1,5 +1,6 @@
 //! The token pair login and refresh answer, and the issuer they sign with.
 
+use secrecy::SecretString;
 use serde::Serialize;
 
 use crate::config::IssuerSettings;
@@ -8,21 +9,15 @@ use crate::keys::load_signing_key;
 use crate::runtime::InitError;
 use crate::tokens::{RefreshToken, TokenIssuer};
 
-/// What login and refresh answer.
-#[derive(Serialize)]
+/// What login and refresh answer (its `Debug` redacts both tokens).
+#[derive(Debug, Serialize)]
 pub struct TokenPair {
-    pub access_token: String,
-    pub refresh_token: String,
+    #[serde(serialize_with = "super::exposed")]
+    pub access_token: SecretString,
+    #[serde(serialize_with = "super::exposed")]
+    pub refresh_token: SecretString,
     pub token_type: &'static str,
     pub expires_in: i64,
-}
-
-impl std::fmt::Debug for TokenPair {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenPair")
-            .field("expires_in", &self.expires_in)
-            .finish_non_exhaustive()
-    }
 }
 
 pub(crate) fn pair(
@@ -31,8 +26,8 @@ pub(crate) fn pair(
     issuer: &TokenIssuer,
 ) -> TokenPair {
     TokenPair {
-        access_token,
-        refresh_token: refresh.expose().to_owned(),
+        access_token: access_token.into(),
+        refresh_token: refresh.expose().into(),
         token_type: "Bearer",
         expires_in: issuer.ttl(),
     }
@@ -54,4 +49,29 @@ pub(crate) async fn issuer(
         settings.client_id.clone(),
         settings.access_token_ttl,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_both_tokens_and_the_body_still_carries_them() {
+        let pair = TokenPair {
+            access_token: "access-secret".into(),
+            refresh_token: "refresh-secret".into(),
+            token_type: "Bearer",
+            expires_in: 900,
+        };
+        let debug = format!("{pair:?}");
+        assert!(
+            !debug.contains("access-secret") && !debug.contains("refresh-secret"),
+            "{debug}"
+        );
+        assert!(debug.contains("900"), "{debug}");
+        assert_eq!(
+            serde_json::to_string(&pair).unwrap(),
+            r#"{"access_token":"access-secret","refresh_token":"refresh-secret","token_type":"Bearer","expires_in":900}"#
+        );
+    }
 }
