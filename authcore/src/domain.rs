@@ -405,7 +405,7 @@ mod stored {
     }
 }
 
-// Kept by hand: `password_hash` is a stored record field (serde both ways, ~50 uses); wrapping it buys no Debug win.
+// Kept by hand: `password_hash` is a stored field (serde both ways, ~50 uses); no clean swap.
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Credentials")

@@ -74,7 +74,7 @@ pub struct SigningKey {
     public: PublicJwk,
 }
 
-// Kept by hand: `EncodingKey` (jsonwebtoken) has no Debug to wrap; the kid is what a log needs.
+// Kept by hand: `EncodingKey` (jsonwebtoken) is neither Debug nor Zeroize: secrecy can't wrap it.
 impl fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SigningKey")

@@ -110,7 +110,7 @@ impl SecurityChange {
     }
 }
 
-// Kept by hand: each variant's link (a token) sits among plain fields; the template name suffices.
+// Kept by hand: borrowed links (&str) can't be secrecy types; a derive would print addresses.
 impl std::fmt::Debug for Mail<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never the link: it holds the token.

@@ -139,21 +139,12 @@ fn base32_encode(bytes: &[u8]) -> String {
 pub use authcore::records::Sealed;
 
 /// The keys that seal TOTP secrets: the first seals, every one opens (so a new key can be put
-/// first while secrets sealed with an older one still open). Never printed.
-#[derive(Clone)]
+/// first while secrets sealed with an older one still open). Never printed (its `Debug` shows the
+/// key ids only), wiped from memory when dropped.
+#[derive(Clone, Debug)]
 pub struct SealingKeys {
     current: String,
-    keys: HashMap<String, [u8; 32]>,
-}
-
-// Kept by hand: the keys are a map by kid used raw by sealing; this shows the current kid and count.
-impl fmt::Debug for SealingKeys {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SealingKeys")
-            .field("current", &self.current)
-            .field("keys", &self.keys.len())
-            .finish()
-    }
+    keys: HashMap<String, SecretSlice<u8>>,
 }
 
 impl SealingKeys {
@@ -174,14 +165,17 @@ impl SealingKeys {
                     "a key id is empty or not [A-Za-z0-9_-]".into(),
                 ));
             }
-            let bytes: [u8; 32] = URL_SAFE_NO_PAD
+            let bytes = URL_SAFE_NO_PAD
                 .decode(key.trim_end_matches('='))
                 .ok()
-                .and_then(|b| b.try_into().ok())
+                .filter(|b| b.len() == 32)
                 .ok_or_else(|| {
                     KeyError::BadMfaKeys(format!("key {kid} is not 32 bytes of base64url"))
                 })?;
-            if keys.insert(kid.to_owned(), bytes).is_some() {
+            if keys
+                .insert(kid.to_owned(), SecretSlice::from(bytes))
+                .is_some()
+            {
                 return Err(KeyError::BadMfaKeys(format!("key id {kid} appears twice")));
             }
             current.get_or_insert_with(|| kid.to_owned());
@@ -214,7 +208,8 @@ impl SealingKeys {
     /// copied to another user's item does not open).
     pub fn seal(&self, user_id: &str, secret: &Secret) -> Result<Sealed, SealError> {
         let key = self.keys.get(&self.current).ok_or(SealError)?;
-        let cipher = XChaCha20Poly1305::new(key.into());
+        let cipher =
+            XChaCha20Poly1305::new_from_slice(key.expose_secret()).map_err(|_| SealError)?;
         let mut nonce = [0u8; 24];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let ciphertext = cipher
@@ -240,7 +235,8 @@ impl SealingKeys {
         let blob = STANDARD.decode(&sealed.blob).map_err(|_| SealError)?;
         let (nonce, ciphertext) = blob.split_at_checked(24).ok_or(SealError)?;
         let nonce: [u8; 24] = nonce.try_into().map_err(|_| SealError)?;
-        XChaCha20Poly1305::new(key.into())
+        XChaCha20Poly1305::new_from_slice(key.expose_secret())
+            .map_err(|_| SealError)?
             .decrypt(
                 &XNonce::from(nonce),
                 Payload {
@@ -264,7 +260,8 @@ impl SealingKeys {
     /// The key recovery codes are hashed with under sealing key `kid`: HMAC-SHA-256 of a
     /// label under it (the sealing key itself never hashes, the hash key never seals).
     fn recovery_key(&self, kid: &str) -> Option<[u8; 32]> {
-        let mut mac = <HmacSha256 as Mac>::new_from_slice(self.keys.get(kid)?).ok()?;
+        let mut mac =
+            <HmacSha256 as Mac>::new_from_slice(self.keys.get(kid)?.expose_secret()).ok()?;
         mac.update(b"recovery-code-hash-v2");
         Some(mac.finalize().into_bytes().into())
     }
@@ -489,6 +486,23 @@ mod tests {
         let keys =
             SealingKeys::parse(&format!("{},{one}", SealingKeys::generate_entry("b"))).unwrap();
         assert_eq!(keys.current, "b");
+    }
+
+    #[test]
+    fn debug_shows_key_ids_never_keys() {
+        let entry = SealingKeys::generate_entry("k1");
+        let keys = SealingKeys::parse(&entry).unwrap();
+        let debug = format!("{keys:?}");
+        let (_, key) = entry.split_once(':').unwrap();
+        let bytes = URL_SAFE_NO_PAD.decode(key).unwrap();
+        assert!(
+            debug.contains("k1") && debug.contains("REDACTED"),
+            "{debug}"
+        );
+        assert!(
+            !debug.contains(key) && !debug.contains(&format!("{bytes:?}")),
+            "{debug}"
+        );
     }
 
     #[test]
