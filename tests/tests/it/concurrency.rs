@@ -15,7 +15,7 @@ use shared::config as cfg;
 const WRONG: &str = "Wrong-password-123";
 
 /// POST /auth/login; returns (status, Retry-After, body).
-async fn login_with_retry_after(
+pub(crate) async fn login_with_retry_after(
     server: &Server,
     email: &str,
     password: &str,

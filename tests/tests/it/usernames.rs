@@ -82,19 +82,6 @@ async fn login_as(server: &Server, username: &str, password: &str) -> (u16, Opti
     .await
 }
 
-async fn login_with_email(
-    server: &Server,
-    email: &str,
-    password: &str,
-) -> (u16, Option<i64>, Value) {
-    post_with_retry_after(
-        server,
-        "/auth/login",
-        json!({"email": email, "password": password}),
-    )
-    .await
-}
-
 fn bearer(body: &Value) -> String {
     format!("Bearer {}", body["access_token"].as_str().unwrap())
 }
@@ -118,7 +105,8 @@ async fn a_username_logs_in_like_its_email_in_any_case() {
             user.id.as_str()
         );
     }
-    let (status, _, body) = login_with_email(&server, &email, PASSWORD).await;
+    let (status, _, body) =
+        crate::concurrency::login_with_retry_after(&server, &email, PASSWORD).await;
     assert_eq!(status, 200, "{body}");
     let (status, profile) = me(&server, Some(&bearer(&body))).await;
     assert_eq!(status, 200, "{profile}");
@@ -156,7 +144,8 @@ async fn a_username_logs_in_like_its_email_in_any_case() {
 async fn an_unknown_username_answers_and_locks_like_an_unknown_email() {
     let server = Server::start().await;
     let (status_name, _, mut body_name) = login_as(&server, &unique_username(), WRONG).await;
-    let (status_email, _, mut body_email) = login_with_email(&server, &unique_email(), WRONG).await;
+    let (status_email, _, mut body_email) =
+        crate::concurrency::login_with_retry_after(&server, &unique_email(), WRONG).await;
     for body in [&mut body_name, &mut body_email] {
         body.as_object_mut().unwrap().remove("request_id");
     }
@@ -186,7 +175,8 @@ async fn failures_through_the_username_and_the_email_count_into_one_lock() {
         let email = unique_email();
         created(&store, &name, Some(&email), &[]).await;
         let through_name = (0..15).map(|_| login_as(&server, &name, WRONG));
-        let through_email = (0..15).map(|_| login_with_email(&server, &email, WRONG));
+        let through_email =
+            (0..15).map(|_| crate::concurrency::login_with_retry_after(&server, &email, WRONG));
         let (by_name, by_email) = tokio::join!(join_all(through_name), join_all(through_email));
         let (checked_a, locked_a) = crate::concurrency::tally(&by_name, 401);
         let (checked_b, locked_b) = crate::concurrency::tally(&by_email, 401);
@@ -199,7 +189,7 @@ async fn failures_through_the_username_and_the_email_count_into_one_lock() {
         // Locked through either name, the right password too.
         for (status, _, body) in [
             login_as(&server, &name, PASSWORD).await,
-            login_with_email(&server, &email, PASSWORD).await,
+            crate::concurrency::login_with_retry_after(&server, &email, PASSWORD).await,
         ] {
             assert_eq!(
                 (status, body["code"].as_str()),
@@ -241,7 +231,8 @@ async fn tokens_carry_the_roles_and_the_direct_permissions_across_refresh() {
     }
     set_roles(&admin, &email, vec![role.clone()]).await;
     let expected = ["shop.add_invoice", "shop.change_order", "shop.view_order"];
-    let (status, _, body) = login_with_email(&server, &email, PASSWORD).await;
+    let (status, _, body) =
+        crate::concurrency::login_with_retry_after(&server, &email, PASSWORD).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         claims(body["access_token"].as_str().unwrap()).entitlements,
@@ -309,7 +300,8 @@ async fn an_account_without_an_email_adds_one_and_can_then_recover() {
         (status, body["code"].as_str()),
         (400, Some("validation_failed"))
     );
-    let (status, _, body) = login_with_email(&server, &stand_in, PASSWORD).await;
+    let (status, _, body) =
+        crate::concurrency::login_with_retry_after(&server, &stand_in, PASSWORD).await;
     assert_eq!(
         (status, body["code"].as_str()),
         (401, Some("invalid_credentials"))
@@ -461,7 +453,8 @@ async fn a_username_gets_the_challenge_and_refusals_its_email_gets() {
         let name = user.username.as_ref().unwrap().as_str();
         let (by_name, _, body_name) = login_as(&server, name, PASSWORD).await;
         let (by_email, _, body_email) =
-            login_with_email(&server, user.email.as_str(), PASSWORD).await;
+            crate::concurrency::login_with_retry_after(&server, user.email.as_str(), PASSWORD)
+                .await;
         assert_eq!(
             [
                 (by_name, body_name["code"].as_str()),
